@@ -1,0 +1,70 @@
+"""The one place TensorFlow is imported.
+
+tfmot does not support Keras 3, so TF_USE_LEGACY_KERAS=1 must be set before TensorFlow is
+imported anywhere, and models are built with `tf_keras`. Everything in edgekit that needs
+TensorFlow calls these functions instead of importing it, which keeps `edgekit --help`,
+`targets`, `inspect` and `regress` free of TensorFlow's multi-second import.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+
+def _prepare_environment() -> None:
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    # TensorFlow's C++ INFO/WARNING lines (cuInit on machines without a GPU, oneDNN notices)
+    # drown edgekit's output; errors still show. A user's own setting wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@functools.cache
+def tf():
+    """Return the `tensorflow` module, imported with legacy Keras enabled."""
+    _prepare_environment()
+    import tensorflow
+
+    tensorflow.get_logger().setLevel("ERROR")
+    return tensorflow
+
+
+@functools.cache
+def keras():
+    """Return `tf_keras` (Keras 2), the Keras that tfmot supports."""
+    tf()
+    import tf_keras
+
+    return tf_keras
+
+
+@functools.cache
+def tfmot():
+    """Return `tensorflow_model_optimization`."""
+    tf()
+    import tensorflow_model_optimization
+
+    return tensorflow_model_optimization
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the tools that shape the artifacts; part of every stage's cache key."""
+    from importlib import metadata
+
+    names = {
+        "tensorflow": "tensorflow",
+        "tf_keras": "tf-keras",
+        "tfmot": "tensorflow-model-optimization",
+        "litert": "ai-edge-litert",
+        "onnx": "onnx",
+        "onnxruntime": "onnxruntime",
+        "tf2onnx": "tf2onnx",
+        "numpy": "numpy",
+    }
+    versions = {}
+    for key, distribution in names.items():
+        try:
+            versions[key] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            versions[key] = None
+    return versions

@@ -1,0 +1,142 @@
+"""The one interface every device adapter implements: connect, push, run the profiler, fetch, close."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from edgekit.config.target import Target
+from edgekit.errors import DeviceError, RuntimeMissing
+from edgekit.profiling.profile import ProfileSettings, device_record, make_profile
+
+PROFILER_SCRIPT = Path(__file__).resolve().parent.parent / "profiling" / "device_profiler.py"
+
+# device_profiler.py's exit codes, and what each means on our side.
+_PROFILER_EXIT_NO_RUNTIME = 4
+
+
+@dataclass
+class ConnectionOptions:
+    """What the CLI or the build passes to an adapter besides the target."""
+
+    address: Optional[str] = None
+    ssh_config: Optional[Path] = None
+    remote_python: Optional[str] = None
+    benchmark_binary: Optional[Path] = None
+    connect_timeout_s: Optional[float] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Adapter(abc.ABC):
+    """A way to reach a device. Use as a context manager: `with adapter: adapter.profile(...)`."""
+
+    #: the name target files use in their `adapter:` key
+    name: str = ""
+
+    def __init__(self, target: Target, options: ConnectionOptions):
+        self.target = target
+        self.options = options
+
+    @property
+    def address(self) -> str:
+        """How the device is named in messages and in the profile JSON."""
+        return self.options.address or "localhost"
+
+    @property
+    def python(self) -> str:
+        """The Python interpreter that runs the profiler on the device."""
+        return self.options.remote_python or self.target.python
+
+    @abc.abstractmethod
+    def connect(self) -> None:
+        """Open the connection (or check the device answers).
+
+        Raises:
+            DeviceError: unreachable, authentication refused, unknown host key, ...
+        """
+
+    @abc.abstractmethod
+    def push(self, local: Path, remote_name: str) -> str:
+        """Copy a local file to the device's work folder; returns its path there."""
+
+    @abc.abstractmethod
+    def run(self, argv: list[str], *, timeout: Optional[float] = None) -> tuple[int, str, str]:
+        """Run a command (a list of arguments, never a shell string) on the device; returns (code, stdout, stderr)."""
+
+    @abc.abstractmethod
+    def fetch(self, remote: str, local: Path) -> Path:
+        """Copy a file from the device to `local`."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection. Safe to call twice."""
+
+    def __enter__(self) -> "Adapter":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # The parts below are shared by every adapter that runs edgekit's Python profiler on the device.
+
+    def run_profiler(self, remote_models: list[str], settings: ProfileSettings) -> dict[str, Any]:
+        """Run device_profiler.py on the device over already pushed models; returns its parsed JSON.
+
+        Raises:
+            RuntimeMissing: no TFLite runtime on the device (the message says what to install).
+            DeviceError: the profiler failed or printed something that is not its JSON.
+        """
+        script = self.push(PROFILER_SCRIPT, "edgekit_device_profiler.py")
+        argv = [self.python, script, *remote_models, *settings.profiler_arguments()]
+        if self.target.delegate_library:
+            argv += ["--delegate", self.target.delegate_library]
+        code, stdout, stderr = self.run(argv)
+        result = _last_json_line(stdout)
+        if result is None:
+            detail = (stderr.strip() or stdout.strip() or f"exit code {code}").splitlines()[-5:]
+            raise DeviceError(f"{self.address}: the profiler failed: {' / '.join(detail)}")
+        if "error" in result:
+            error_class = RuntimeMissing if code == _PROFILER_EXIT_NO_RUNTIME else DeviceError
+            raise error_class(f"{self.address}: {result['message']}")
+        return result
+
+    def profile(self, models: list[Path], settings: ProfileSettings) -> list[dict[str, Any]]:
+        """Push and profile local .tflite files (interleaved when several); returns one profile JSON each."""
+        if settings.threads is None:
+            settings = dataclasses.replace(settings, threads=self.target.threads)
+        remote = [self.push(model, f"{index}_{model.name}") for index, model in enumerate(models)]
+        result = self.run_profiler(remote, settings)
+        device = device_record(result["device"], self.address)
+        threads = result.get("threads")
+        return [
+            make_profile(model, entry, target=self.target.name, device=device, threads=threads,
+                         delegate=self._delegate_name())
+            for model, entry in zip(models, result["profiles"])
+        ]
+
+    def _delegate_name(self) -> Optional[str]:
+        return None if self.target.delegate.value == "none" else self.target.delegate.value
+
+
+def quote_command(argv: list[str]) -> str:
+    """One remote command line with every argument quoted (for transports that take a string)."""
+    return " ".join(shlex.quote(str(argument)) for argument in argv)
+
+
+def _last_json_line(text: str) -> Optional[dict[str, Any]]:
+    # Runtimes print banners ("INFO: Created TensorFlow Lite XNNPACK delegate") on stdout on some
+    # builds; the profiler's JSON is always its last line.
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                return None
+    return None

@@ -1,0 +1,60 @@
+"""The host target: the same interface as a board, with the device being this machine.
+
+The profiler runs in a child process, as on a board: a model that crashes the runtime ends
+that process, not the build, and the profile is not disturbed by the build's own threads.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from edgekit.adapters.base import Adapter
+from edgekit.errors import DeviceError
+
+
+class LocalAdapter(Adapter):
+    """Runs everything on this machine, in a temporary work folder."""
+
+    name = "local"
+
+    def __init__(self, target, options):
+        super().__init__(target, options)
+        self._workdir: Optional[Path] = None
+
+    @property
+    def python(self) -> str:
+        # edgekit's own interpreter has ai-edge-litert; a target's `python: python3` would find another one.
+        return self.options.remote_python or sys.executable
+
+    def connect(self) -> None:
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="edgekit-local-"))
+
+    def push(self, local: Path, remote_name: str) -> str:
+        self.connect()
+        destination = self._workdir / remote_name
+        shutil.copyfile(local, destination)
+        return str(destination)
+
+    def run(self, argv: list[str], *, timeout: Optional[float] = None) -> tuple[int, str, str]:
+        try:
+            completed = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        except FileNotFoundError as error:
+            raise DeviceError(f"localhost: cannot run {argv[0]}: {error}") from None
+        except subprocess.TimeoutExpired:
+            raise DeviceError(f"localhost: {argv[0]} did not finish within {timeout} s") from None
+        return completed.returncode, completed.stdout, completed.stderr
+
+    def fetch(self, remote: str, local: Path) -> Path:
+        shutil.copyfile(remote, local)
+        return local
+
+    def close(self) -> None:
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None

@@ -1,0 +1,118 @@
+"""The `edgekit` command. The only module that imports click: it parses, calls one library function, prints.
+
+Exit codes (DESIGN.md): 0 success, 1 a gate failed, 2 bad usage or input, 3 a device or tool failed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from edgekit import __version__, console
+from edgekit.errors import EdgekitError, ExitCode
+
+
+class EdgekitGroup(click.Group):
+    """Turns EdgekitError into one message and its exit code; anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EdgekitError as error:
+            console.error(str(error))
+            ctx.exit(error.exit_code)
+        except KeyboardInterrupt:
+            console.error("interrupted")
+            ctx.exit(130)
+
+
+def quiet_option(function):
+    """--quiet: only errors and the result."""
+
+    @click.option("--quiet", "-q", is_flag=True, help="Print only errors and the final result.")
+    @functools.wraps(function)
+    def wrapper(*args, quiet: bool, **kwargs):
+        console.set_quiet(quiet)
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+@click.group(cls=EdgekitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgekit")
+def main():
+    """Train, compress, export, check and profile Keras models for phones and boards."""
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder to write edgekit.yaml into.")
+def init(directory: Path):
+    """Write a commented starter edgekit.yaml."""
+    from edgekit.config import write_starter_config
+
+    path = write_starter_config(directory)
+    click.echo(f"wrote {path}; next: edgekit build --target host")
+
+
+# ----------------------------------------------------------------------------------------------- build
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=Path("edgekit.yaml"),
+              show_default=True, help="The edgekit.yaml to build.")
+@click.option("--target", default="host", show_default=True, help="Target name (see `edgekit targets`).")
+@click.option("--device", "devices", multiple=True, help="Device address: user@host[:port], an ssh alias, or an adb serial.")
+@click.option("--ssh-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="ssh config file passed to ssh as -F.")
+@click.option("--remote-python", help="Python interpreter on the device (default: the target's `python`).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Build folder (default: build/<target> next to the config).")
+@click.option("--force", is_flag=False, flag_value="data", default=None, metavar="[STAGE]",
+              help="Ignore the stage cache from STAGE on (all stages when STAGE is omitted).")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout instead of a table.")
+@quiet_option
+def build(config_path, target, devices, ssh_config, remote_python, out, force, as_json):
+    """Build, check and profile every artifact of an edgekit.yaml."""
+    from edgekit.pipeline.runner import BuildRequest, run_build
+    from edgekit.pipeline.summary import print_summary
+
+    request = BuildRequest(config_path=config_path, target=target, devices=list(devices), ssh_config=ssh_config,
+                           remote_python=remote_python, out=out, force=force)
+    if as_json:
+        console.set_quiet(True)
+    result = run_build(request)
+    if as_json:
+        console.write_stdout(json.dumps(result.manifest, indent=2))
+    else:
+        print_summary(result.manifest, result.build_dir)
+    if result.gate_error is not None:
+        raise result.gate_error
+
+
+# ----------------------------------------------------------------------------------------------- targets
+@main.group(invoke_without_command=True)
+@click.pass_context
+def targets(ctx):
+    """List the targets, or show one (`edgekit targets show rpi4`)."""
+    if ctx.invoked_subcommand is None:
+        from edgekit.config.target import list_targets
+        from edgekit.targets_view import print_target_table
+
+        print_target_table(list_targets())
+
+
+@targets.command("show")
+@click.argument("name")
+def targets_show(name):
+    """Print one target file, validated."""
+    from edgekit.config.target import load_target
+    from edgekit.targets_view import print_target
+
+    print_target(load_target(name))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Target files (targets/*.yaml): what a device is, how to reach it, and what it can run."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+import pydantic
+from pydantic import Field
+
+from edgekit.config.schema import ExportFormat, Quantization
+from edgekit.config.validation import StrictModel, validate
+from edgekit.config.yamlsource import did_you_mean, load_yaml
+from edgekit.errors import ConfigError
+
+TARGETS_PATH_VARIABLE = "EDGEKIT_TARGETS_PATH"
+
+
+class Delegate(str, Enum):
+    NONE = "none"
+    XNNPACK = "xnnpack"
+    GPU = "gpu"
+    NNAPI = "nnapi"
+    EDGETPU = "edgetpu"
+
+
+class Accepts(StrictModel):
+    """The artifacts a target can run."""
+
+    formats: list[ExportFormat] = [ExportFormat.TFLITE]
+    quantization: list[Quantization] = list(Quantization)
+    # dtypes the model's inputs and outputs may have (the Edge TPU takes int8 or uint8 only)
+    io_dtypes: list[str] = ["float32", "int8", "uint8"]
+
+
+class BenchmarkBinary(StrictModel):
+    """Where TFLite's benchmark_model comes from (Android targets)."""
+
+    path: Optional[str] = None
+    url: Optional[str] = None
+    remote_path: str = "/data/local/tmp/benchmark_model"
+
+
+class Target(StrictModel):
+    """One target file."""
+
+    name: str
+    description: str
+    adapter: str
+    arch: str
+    runtime: str = "ai_edge_litert"
+    threads: pydantic.PositiveInt = 1
+    delegate: Delegate = Delegate.XNNPACK
+    delegate_library: Optional[str] = None
+    accepts: Accepts = Accepts()
+    python: str = "python3"
+    workdir: str = "/tmp/edgekit"
+    connect_timeout_s: float = Field(15.0, gt=0.0)
+    cpu_mask: Optional[str] = None
+    benchmark_binary: Optional[BenchmarkBinary] = None
+    source: Optional[str] = Field(None, exclude=True)
+
+    def refuses(self, fmt: str, quantization: str) -> Optional[str]:
+        """Why this target cannot run an artifact of `fmt`/`quantization`, or None when it can."""
+        if fmt not in {f.value for f in self.accepts.formats}:
+            accepted = ", ".join(f.value for f in self.accepts.formats)
+            return f"target {self.name} runs {accepted} models, not {fmt}"
+        if quantization not in {q.value for q in self.accepts.quantization}:
+            accepted = ", ".join(q.value for q in self.accepts.quantization)
+            return f"target {self.name} runs only {accepted} models, not {quantization}"
+        return None
+
+
+def target_folders() -> list[Path]:
+    """Folders searched for target files: $EDGEKIT_TARGETS_PATH first, then the bundled ones."""
+    folders = [Path(part) for part in os.environ.get(TARGETS_PATH_VARIABLE, "").split(os.pathsep) if part]
+    folders.append(bundled_targets_folder())
+    return folders
+
+
+def bundled_targets_folder() -> Path:
+    """The targets/ folder shipped with edgekit (package data in a wheel, the repository's in a checkout)."""
+    return Path(str(resources.files("edgekit._targets")))
+
+
+def list_targets() -> list[Target]:
+    """Every target, the first file of each name winning (user folders before the bundled one)."""
+    found: dict[str, Target] = {}
+    for folder in target_folders():
+        for path in sorted(folder.glob("*.yaml")):
+            if path.stem not in found:
+                found[path.stem] = _load_target_file(path)
+    return sorted(found.values(), key=lambda target: target.name)
+
+
+def load_target(name: str) -> Target:
+    """The target called `name`.
+
+    Raises:
+        ConfigError: no target of that name, or its file is invalid.
+    """
+    for folder in target_folders():
+        path = folder / f"{name}.yaml"
+        if path.is_file():
+            return _load_target_file(path)
+    known = sorted({path.stem for folder in target_folders() for path in folder.glob("*.yaml")})
+    raise ConfigError(f"unknown target '{name}'{did_you_mean(name, known)}; known targets: {', '.join(known)}")
+
+
+def _load_target_file(path: Path) -> Target:
+    located = load_yaml(path, what="target")
+    target = validate(Target, located, what="target file")
+    if target.name != path.stem:
+        raise ConfigError(f"{path}: target name '{target.name}' differs from the file name '{path.stem}'")
+    target.source = str(path)
+    return target

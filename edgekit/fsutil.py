@@ -1,0 +1,124 @@
+"""File helpers: every file a build writes goes to a temporary name first and is renamed into place."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(destination: Path | str, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `destination`; rename it into place when the block succeeds.
+
+    A crash or kill inside the block leaves `destination` as it was (a stale temporary may remain;
+    it carries the `.tmp-` marker so it can be cleaned up).
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{destination.name}.tmp-{os.getpid()}-"
+    if directory:
+        temporary = Path(tempfile.mkdtemp(prefix=prefix, dir=destination.parent))
+    else:
+        handle, name = tempfile.mkstemp(prefix=prefix, dir=destination.parent)
+        os.close(handle)
+        temporary = Path(name)
+    try:
+        yield temporary
+        if directory:
+            replace_directory(temporary, destination)
+        else:
+            os.replace(temporary, destination)
+    except BaseException:
+        if temporary.is_dir():
+            shutil.rmtree(temporary, ignore_errors=True)
+        else:
+            temporary.unlink(missing_ok=True)
+        raise
+
+
+def replace_directory(source: Path, destination: Path) -> None:
+    """Move directory `source` to `destination`, replacing what was there.
+
+    Directories cannot be swapped atomically with rename(2), so the old one is first renamed
+    aside: at every moment `destination` is either the old tree or the new one, never a mix.
+    """
+    if destination.exists():
+        aside = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(destination, aside)
+        os.replace(source, destination)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(source, destination)
+
+
+def write_bytes(path: Path | str, data: bytes) -> None:
+    """Write `data` to `path` atomically."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+
+
+def write_text(path: Path | str, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path | str, data: Any) -> None:
+    """Write `data` as indented JSON to `path` atomically."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and paths end up in manifests; everything else is a bug worth a TypeError.
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def sha256_file(path: Path | str) -> str:
+    """Hex sha256 of a file, or of every file under a directory (names and contents, in sorted order)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(str(child.relative_to(path)).encode())
+            digest.update(sha256_file(child).encode())
+        return digest.hexdigest()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def tree_bytes(path: Path | str) -> int:
+    """Size of a file, or the total size of the files under a directory."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def gzip_bytes(path: Path | str) -> int:
+    """Size after gzip -9 (of a file, or of a directory's files concatenated in sorted order).
+
+    This is the number that matters for download size, and it shows the gain of pruning:
+    zeros compress, and TFLite stores sparse weights densely.
+    """
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    compressor_input = b"".join(p.read_bytes() for p in files)
+    return len(gzip.compress(compressor_input, compresslevel=9, mtime=0))
