@@ -92,6 +92,61 @@ def build(config_path, target, devices, ssh_config, remote_python, out, force, a
         raise result.gate_error
 
 
+# ----------------------------------------------------------------------------------------------- profile
+def connection_options(function):
+    """--device, --ssh-config, --remote-python, --benchmark-binary: how to reach the device."""
+
+    @click.option("--device", "devices", multiple=True,
+                  help="Device address: user@host[:port], an ssh alias, or an adb serial / host:port.")
+    @click.option("--ssh-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="ssh config file passed to ssh as -F.")
+    @click.option("--remote-python", help="Python interpreter on the device (default: the target's `python`).")
+    @click.option("--benchmark-binary", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="Local path of TFLite's benchmark_model for Android targets.")
+    @functools.wraps(function)
+    def wrapper(*args, devices, ssh_config, remote_python, benchmark_binary, **kwargs):
+        from edgekit.adapters import ConnectionOptions
+
+        options = ConnectionOptions(address=devices[0] if devices else None, ssh_config=ssh_config,
+                                    remote_python=remote_python, benchmark_binary=benchmark_binary)
+        return function(*args, options=options, devices=list(devices), **kwargs)
+
+    return wrapper
+
+
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--target", default="host", show_default=True, help="Target name (see `edgekit targets`).")
+@connection_options
+@click.option("--runs", type=click.IntRange(min=1), default=100, show_default=True, help="At least this many timed runs.")
+@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Untimed runs first.")
+@click.option("--min-seconds", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Keep timing until at least this long has passed.")
+@click.option("--threads", type=click.IntRange(min=1), help="Interpreter threads (default: the target's).")
+@click.option("--interleave", is_flag=True, help="Alternate blocks of runs of all MODELS in one process.")
+@click.option("--block", type=click.IntRange(min=1), default=10, show_default=True, help="Runs per interleaved block.")
+@click.option("--cooldown", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds of rest after each interleaved block.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the profile JSON here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the profile JSON on stdout instead of a table.")
+@quiet_option
+def profile(models, target, options, devices, runs, warmup, min_seconds, threads, interleave, block, cooldown,
+            output, as_json):
+    """Time .tflite MODELS on a target; prints a table, --output writes the profile JSON."""
+    from edgekit.profiling.profile import ProfileSettings
+    from edgekit.profiling.run import print_profiles, profile_models, write_profiles
+
+    settings = ProfileSettings(runs=runs, warmup=warmup, min_seconds=min_seconds, threads=threads, block=block,
+                               cooldown=cooldown)
+    profiles = profile_models(list(models), target, options, settings, interleave=interleave)
+    if output:
+        write_profiles(output, profiles)
+    if as_json:
+        console.write_stdout(json.dumps(profiles[0] if len(profiles) == 1 else {"profiles": profiles}, indent=2))
+    else:
+        print_profiles(profiles)
+
+
 # ----------------------------------------------------------------------------------------------- targets
 @main.group(invoke_without_command=True)
 @click.pass_context

@@ -15,8 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 _state = {"quiet": False}
 
 # Messages and progress go to stderr so `--json` output on stdout stays machine-readable.
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
+# Piped into a file or a CI log, rich would assume 80 columns and fold every table; use a wide page instead.
+_PIPE_WIDTH = 160
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
 
 
 def set_quiet(quiet: bool) -> None:
