@@ -23,7 +23,12 @@ def _prepare_environment() -> None:
 def tf():
     """Return the `tensorflow` module, imported with legacy Keras enabled."""
     _prepare_environment()
-    import tensorflow
+    from edgekit._native import captured_stderr
+
+    # TensorFlow's import prints absl and CUDA notices (cuInit on machines without a GPU) on fd 2.
+    with captured_stderr():
+        import tensorflow
+        import tf_keras  # noqa: F401  (its first import prints too)
 
     tensorflow.get_logger().setLevel("ERROR")
     return tensorflow

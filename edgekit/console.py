@@ -63,7 +63,8 @@ class Steps:
 @contextmanager
 def steps(description: str, total: int) -> Iterator[Steps]:
     """Show a progress bar for `total` steps while the block runs."""
-    if _state["quiet"]:
+    if _state["quiet"] or not err.is_terminal:
+        # A progress bar in a log file is noise; the stage messages say what happened.
         yield Steps(None, description, total)
         return
     progress = Progress(
@@ -72,7 +73,7 @@ def steps(description: str, total: int) -> Iterator[Steps]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err,
-        transient=not err.is_terminal,
+        transient=True,
     )
     with progress:
         yield Steps(progress, description, total)

@@ -1,0 +1,161 @@
+"""The data set of a build: deterministic train/val/test splits, preprocessed once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from edgekit import fsutil
+from edgekit.config.schema import DataConfig, DataSource
+from edgekit.data.preprocessing import Layout, Preprocessing, preprocessing_for
+from edgekit.data.sources import RawData, load_digits, load_images, load_npz
+from edgekit.errors import DataError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Dataset:
+    """Preprocessed splits (float32 inputs, int64 labels) and what produced them."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    preprocessing: Preprocessing
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample as the model sees it."""
+        return tuple(self.x_train.shape[1:])
+
+    def fingerprint(self) -> str:
+        """sha256 over every array and the preprocessing: the data's part of downstream cache keys."""
+        digest = hashlib.sha256()
+        for split in SPLITS:
+            for array in (getattr(self, f"x_{split}"), getattr(self, f"y_{split}")):
+                digest.update(str(array.shape).encode() + array.dtype.str.encode())
+                digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(json.dumps(self.preprocessing.to_dict(), sort_keys=True).encode())
+        return digest.hexdigest()
+
+    def representative_samples(self, count: int, seed: int) -> np.ndarray:
+        """`count` training samples (all of them when there are fewer), in a seeded order.
+
+        These calibrate full-integer quantization, so they come from the training split, through
+        the same preprocessing as everything else.
+        """
+        order = np.random.default_rng(seed).permutation(len(self.x_train))
+        return self.x_train[order[:count]]
+
+    def summary(self) -> dict[str, Any]:
+        """For the manifest."""
+        return {
+            "source": self.source,
+            "train": int(len(self.y_train)),
+            "val": int(len(self.y_val)),
+            "test": int(len(self.y_test)),
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+        }
+
+    def save(self, path: Path) -> None:
+        """Write the splits and their description to one .npz (atomically)."""
+        meta = {"class_names": self.class_names, "preprocessing": self.preprocessing.to_dict(), "source": self.source}
+        with fsutil.atomic_path(path) as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, meta=np.array(json.dumps(meta)),
+                         **{f"{kind}_{split}": getattr(self, f"{kind}_{split}") for split in SPLITS for kind in "xy"})
+
+    @classmethod
+    def load(cls, path: Path) -> "Dataset":
+        """Read a data set written by `save`."""
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"]))
+            arrays = {name: archive[name] for name in archive.files if name != "meta"}
+        prep = meta["preprocessing"]
+        preprocessing = Preprocessing(scale=prep["scale"], offset=prep["offset"], layout=Layout(prep["layout"]),
+                                      raw_dtype=prep["raw_dtype"], add_channel_axis=prep["add_channel_axis"])
+        return cls(class_names=meta["class_names"], preprocessing=preprocessing, source=meta["source"], **arrays)
+
+
+def load_raw(config: DataConfig, resolve) -> RawData:
+    """The raw samples of the configured source; `resolve` makes config paths absolute."""
+    if config.source is DataSource.DIGITS:
+        return load_digits()
+    if config.source is DataSource.NPZ:
+        return load_npz(resolve(config.path))
+    return load_images(resolve(config.path), config.image_size)
+
+
+def build_dataset(config: DataConfig, raw: RawData) -> Dataset:
+    """Split (unless the source has explicit splits), preprocess, and check the result.
+
+    The split is stratified by class and depends only on `config.seed`.
+
+    Raises:
+        DataError: too few samples for the split, or a split left empty.
+    """
+    if raw.x_test is None:
+        train_idx, val_idx, test_idx = stratified_split(raw.y, config.val_fraction, config.test_fraction, config.seed)
+        x_train, y_train = raw.x[train_idx], raw.y[train_idx]
+        x_val, y_val = raw.x[val_idx], raw.y[val_idx]
+        x_test, y_test = raw.x[test_idx], raw.y[test_idx]
+    else:
+        x_test, y_test = raw.x_test, raw.y_test
+        if raw.x_val is not None:
+            x_train, y_train, x_val, y_val = raw.x, raw.y, raw.x_val, raw.y_val
+        else:
+            train_idx, val_idx, _ = stratified_split(raw.y, config.val_fraction, 0.0, config.seed)
+            x_train, y_train = raw.x[train_idx], raw.y[train_idx]
+            x_val, y_val = raw.x[val_idx], raw.y[val_idx]
+    for split, labels in (("train", y_train), ("test", y_test)):
+        if len(labels) == 0:
+            raise DataError(f"the {split} split is empty ({len(raw.y)} samples, fractions val {config.val_fraction}, "
+                            f"test {config.test_fraction})")
+    preprocessing = preprocessing_for(raw.x, value_range=raw.value_range)
+    return Dataset(
+        x_train=preprocessing.apply(x_train), y_train=y_train.astype(np.int64),
+        x_val=preprocessing.apply(x_val), y_val=y_val.astype(np.int64),
+        x_test=preprocessing.apply(x_test), y_test=y_test.astype(np.int64),
+        class_names=raw.class_names, preprocessing=preprocessing, source=config.source.value,
+    )
+
+
+def stratified_split(
+    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index arrays (train, val, test): each class is split in the given fractions, in a seeded order.
+
+    Rounding is per class, so every class with enough samples appears in every split.
+    """
+    rng = np.random.default_rng(seed)
+    train: list[np.ndarray] = []
+    val: list[np.ndarray] = []
+    test: list[np.ndarray] = []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_test = int(round(len(members) * test_fraction))
+        n_val = int(round(len(members) * val_fraction))
+        test.append(members[:n_test])
+        val.append(members[n_test:n_test + n_val])
+        train.append(members[n_test + n_val:])
+    # A second seeded shuffle so splits are not ordered by class.
+    return tuple(rng.permutation(np.concatenate(part)) if part else np.array([], dtype=np.int64)
+                 for part in (train, val, test))
+
+

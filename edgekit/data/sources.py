@@ -1,0 +1,151 @@
+"""Data sources: scikit-learn's digits (built in), npz files, and folders of images."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from edgekit.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+@dataclass
+class RawData:
+    """Samples as stored, before preprocessing; explicit splits when the source has them."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    value_range: Optional[float] = None
+    x_test: Optional[np.ndarray] = None
+    y_test: Optional[np.ndarray] = None
+    x_val: Optional[np.ndarray] = None
+    y_val: Optional[np.ndarray] = None
+
+
+def load_digits() -> RawData:
+    """scikit-learn's handwritten digits: 1,797 grey 8×8 images with values 0..16, 10 classes. Ships with scikit-learn."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    digits = sklearn_digits()
+    return RawData(x=digits.images.astype(np.uint8), y=digits.target.astype(np.int64),
+                   class_names=[str(name) for name in digits.target_names], value_range=16.0)
+
+
+def load_npz(path: Path) -> RawData:
+    """An npz with x_train, y_train, x_test, y_test (optionally x_val, y_val), or x and y to be split.
+
+    Raises:
+        DataError: missing file, not an npz, missing or inconsistent arrays, labels that are not class ids.
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: no such npz file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path}: not a readable npz file ({error})") from None
+    keys = set(arrays)
+    if {"x_train", "y_train", "x_test", "y_test"} <= keys:
+        raw = RawData(x=arrays["x_train"], y=arrays["y_train"], class_names=[], x_test=arrays["x_test"],
+                      y_test=arrays["y_test"])
+        if {"x_val", "y_val"} <= keys:
+            raw.x_val, raw.y_val = arrays["x_val"], arrays["y_val"]
+    elif {"x", "y"} <= keys:
+        raw = RawData(x=arrays["x"], y=arrays["y"], class_names=[])
+    else:
+        raise DataError(
+            f"{path}: expected arrays x_train, y_train, x_test, y_test (optionally x_val, y_val), or x and y; "
+            f"found {', '.join(sorted(keys)) or 'none'}"
+        )
+    pairs = [("x_train" if raw.x_test is not None else "x", raw.x, raw.y)]
+    if raw.x_test is not None:
+        pairs.append(("x_test", raw.x_test, raw.y_test))
+    if raw.x_val is not None:
+        pairs.append(("x_val", raw.x_val, raw.y_val))
+    for name, x, y in pairs:
+        _check_pair(path, name, x, y)
+    shapes = {x.shape[1:] for _, x, _ in pairs}
+    if len(shapes) > 1:
+        raise DataError(f"{path}: the splits have different sample shapes: {sorted(shapes)}")
+    labels = np.concatenate([y for _, _, y in pairs])
+    raw.class_names = [str(label) for label in range(int(labels.max()) + 1)]
+    return raw
+
+
+def _check_pair(path: Path, name: str, x: np.ndarray, y: np.ndarray) -> None:
+    label_name = "y" + name[1:]
+    if x.ndim not in (2, 3, 4):
+        raise DataError(f"{path}: {name} has shape {x.shape}; expected (N, features), (N, H, W) or (N, H, W, C)")
+    if not (np.issubdtype(x.dtype, np.number)):
+        raise DataError(f"{path}: {name} has dtype {x.dtype}; expected numbers")
+    if y.ndim != 1:
+        raise DataError(f"{path}: {label_name} has shape {y.shape}; labels must be integer class ids of shape (N,)")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{path}: {label_name} has dtype {y.dtype}; labels must be integer class ids")
+    if len(y) != len(x):
+        raise DataError(f"{path}: {name} has {len(x)} samples but {label_name} has {len(y)} labels")
+    if len(y) and y.min() < 0:
+        raise DataError(f"{path}: {label_name} has a negative label ({y.min()}); class ids start at 0")
+
+
+def image_files(folder: Path) -> tuple[list[tuple[Path, int]], list[str]]:
+    """(file, class id) for every image under `folder`/<class>/, and the class names in sorted order.
+
+    Raises:
+        DataError: no such folder, fewer than two class folders, or a class without images.
+    """
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder of images (expected one sub-folder per class)")
+    class_folders = sorted(child for child in folder.iterdir() if child.is_dir() and not child.name.startswith("."))
+    if len(class_folders) < 2:
+        raise DataError(f"{folder}: found {len(class_folders)} class folder(s); a classifier needs at least 2")
+    files: list[tuple[Path, int]] = []
+    for class_id, class_folder in enumerate(class_folders):
+        images = sorted(p for p in class_folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not images:
+            raise DataError(f"{class_folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in this class folder")
+        files.extend((image, class_id) for image in images)
+    return files, [class_folder.name for class_folder in class_folders]
+
+
+def load_images(folder: Path, image_size: tuple[int, int]) -> RawData:
+    """Every image under `folder`/<class>/, as RGB uint8 resized to `image_size` (height, width).
+
+    Raises:
+        DataError: see `image_files`; an image that cannot be decoded is named.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    files, class_names = image_files(folder)
+    height, width = image_size
+    x = np.empty((len(files), height, width, 3), dtype=np.uint8)
+    y = np.empty(len(files), dtype=np.int64)
+    for index, (path, class_id) in enumerate(files):
+        try:
+            with Image.open(path) as image:
+                x[index] = np.asarray(image.convert("RGB").resize((width, height), Image.BILINEAR))
+        except (UnidentifiedImageError, OSError) as error:
+            raise DataError(f"{path}: cannot decode this image ({error})") from None
+        y[index] = class_id
+    return RawData(x=x, y=y, class_names=class_names)
+
+
+def source_fingerprint(path: Path) -> str:
+    """A cheap fingerprint of a data file or folder: names, sizes and modification times.
+
+    Hashing the content of tens of thousands of images on every build would cost more than
+    loading them; a changed, added or removed file changes its size, time or name.
+    """
+    digest = hashlib.sha256()
+    entries = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for entry in entries:
+        stat = entry.stat()
+        digest.update(f"{entry.relative_to(path.parent)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,148 @@
+"""The stage cache: each stage's outputs, keyed by a content hash of everything that shapes them.
+
+Layout inside a build folder:
+
+    <stage>/                     files a stage wrote (train/, prune/, qat/, export/), replaced whole
+    .edgekit/stages/<stage>.json the stage's record: key, files with sha256, metadata, seconds
+    .edgekit/build.lock          held (flock) by the running build; holds its pid
+
+A record is valid when its key matches and every file it lists has the recorded sha256; so a
+stage killed half-way (its files are written to a temporary folder first), a file edited by
+hand, or a changed input all make the stage run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from edgekit import fsutil
+
+STATE_FOLDER = ".edgekit"
+
+
+@dataclass
+class StageResult:
+    """What a stage produced (fresh or from the cache)."""
+
+    name: str
+    key: str
+    folder: Path
+    files: dict[str, str]  # relative path -> sha256
+    meta: dict[str, Any]
+    seconds: float
+    cached: bool
+    digest: str = field(default="")
+
+    def path(self, relative: str) -> Path:
+        return self.folder / relative
+
+
+def cache_key(material: dict[str, Any]) -> str:
+    """sha256 of canonical JSON of everything a stage's output depends on."""
+    canonical = json.dumps(material, sort_keys=True, default=_canonical, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "value"):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot hash {type(value).__name__}")
+
+
+class StageCache:
+    """Runs stages, or reuses their recorded outputs when nothing that shapes them changed."""
+
+    def __init__(self, build_dir: Path, *, force_from: Optional[str] = None, order: tuple[str, ...] = ()):
+        self.build_dir = build_dir
+        self.records = build_dir / STATE_FOLDER / "stages"
+        self._forced: set[str] = set()
+        if force_from is not None:
+            self._forced = set(order[order.index(force_from):])
+
+    def run(self, name: str, material: dict[str, Any], produce: Callable[[Path], dict[str, Any]], *,
+            folder: Optional[str] = None) -> StageResult:
+        """Reuse stage `name` if its record matches `material`, else call `produce(work_folder)`.
+
+        `produce` writes its files into the work folder it is given and returns JSON-able metadata.
+        The folder replaces `<build>/<folder or name>/` only once `produce` returned.
+        """
+        key = cache_key({"stage": name, **material})
+        destination = self.build_dir / (folder or name)
+        if name not in self._forced:
+            cached = self._load(name, key, destination)
+            if cached is not None:
+                return cached
+        self._drop_record(name)
+        started = time.perf_counter()
+        with fsutil.atomic_path(destination, directory=True) as work:
+            meta = produce(work)
+            files = {str(p.relative_to(work)): fsutil.sha256_file(p) for p in sorted(work.rglob("*")) if p.is_file()}
+        seconds = time.perf_counter() - started
+        if not files:
+            shutil.rmtree(destination, ignore_errors=True)
+        result = StageResult(name, key, destination, files, meta, seconds, cached=False)
+        result.digest = _digest(result)
+        fsutil.write_json(self.records / f"{name}.json", {
+            "stage": name, "key": key, "folder": destination.name, "files": files, "meta": meta,
+            "seconds": seconds, "digest": result.digest, "finished": time.time(),
+        })
+        return result
+
+    def _load(self, name: str, key: str, destination: Path) -> Optional[StageResult]:
+        try:
+            record = json.loads((self.records / f"{name}.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        if record.get("key") != key:
+            return None
+        for relative, sha in record["files"].items():
+            path = destination / relative
+            if not path.is_file() or fsutil.sha256_file(path) != sha:
+                return None
+        return StageResult(name, key, destination, record["files"], record["meta"], record["seconds"], cached=True,
+                           digest=record["digest"])
+
+    def _drop_record(self, name: str) -> None:
+        (self.records / f"{name}.json").unlink(missing_ok=True)
+
+    def clean_stale_temporaries(self) -> None:
+        """Remove temporary folders and files left by a build that was killed."""
+        for path in list(self.build_dir.glob(".*.tmp-*")) + list(self.build_dir.glob(".*.old-*")):
+            owner = _pid_in(path.name)
+            if owner is not None and owner != os.getpid() and _alive(owner):
+                continue
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _digest(result: StageResult) -> str:
+    """What downstream keys depend on: the files' hashes and the metadata."""
+    return cache_key({"files": result.files, "meta": result.meta})
+
+
+def _pid_in(name: str) -> Optional[int]:
+    for marker in (".tmp-", ".old-"):
+        if marker in name:
+            tail = name.split(marker, 1)[1].split("-", 1)[0]
+            return int(tail) if tail.isdigit() else None
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

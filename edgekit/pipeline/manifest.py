@@ -1,0 +1,110 @@
+"""build/<target>/manifest.json, in the shape DESIGN.md fixes, and the accuracy gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from edgekit import __version__, fsutil
+from edgekit.config.schema import Quantization
+from edgekit.errors import AccuracyGateFailed
+from edgekit.pipeline.context import STAGES, BuildContext
+
+MANIFEST_NAME = "manifest.json"
+
+
+def build_manifest(ctx: BuildContext) -> dict[str, Any]:
+    """The manifest of a finished build (every stage result is in ctx.results)."""
+    results = ctx.results
+    scores = results["evaluate"].meta["scores"]
+    profiles = results["profile"].meta["profiles"] if "profile" in results else {}
+    sparsity = dict(results["prune"].meta["sparsity"]) if "prune" in results else None
+    if sparsity is not None and "qat" in results:
+        sparsity["after_qat"] = results["qat"].meta.get("sparsity_pruned_layers")
+    artifacts = [_keras_artifact(ctx, stage, scores) for stage in ("train", "prune") if stage in results]
+    for exported in results["export"].meta["artifacts"]:
+        artifacts.append(_artifact_record(ctx, "export", exported, scores, profiles.get(exported["name"]),
+                                          _artifact_sparsity(ctx, exported)))
+    device = next((profile["device"] for profile in profiles.values()), None)
+    manifest = {
+        "edgekit_version": __version__,
+        "name": ctx.config.name,
+        "target": ctx.target.name,
+        "device": device,
+        "config_sha256": ctx.loaded.sha256,
+        "versions": {key: value for key, value in ctx.tools.items()},
+        "precision": results["train"].meta["precision"],
+        "stages": [{"name": name, "seconds": round(results[name].seconds, 3), "cached": results[name].cached}
+                   for name in STAGES if name in results],
+        "artifacts": artifacts,
+        # Beyond the DESIGN.md keys: what the report and users need to understand the numbers.
+        "precision_reason": results["train"].meta["precision_reason"],
+        "data": results["data"].meta["summary"],
+        "preprocessing": results["data"].meta["preprocessing"],
+        "sparsity": sparsity,
+        "history": {stage: results[stage].meta["history"] for stage in ("train", "prune", "qat") if stage in results},
+        "profile_skipped": results["profile"].meta["skipped"] if "profile" in results else {},
+    }
+    manifest["gate"] = accuracy_gate(artifacts, ctx.config.evaluate.max_accuracy_drop)
+    return manifest
+
+
+def _keras_artifact(ctx: BuildContext, stage: str, scores: dict) -> dict[str, Any]:
+    name = "keras-dense" if stage == "train" else "keras-pruned"
+    meta = ctx.results[stage].meta
+    entry = {"name": name, "format": "keras", "quantization": Quantization.FLOAT32.value, "file": meta["file"]}
+    return _artifact_record(ctx, stage, entry, scores, None, meta["kernel_sparsity"])
+
+
+def _artifact_record(ctx: BuildContext, stage: str, entry: dict[str, Any], scores: dict,
+                     latency: Optional[dict[str, Any]], sparsity: Optional[float]) -> dict[str, Any]:
+    result = ctx.results[stage]
+    path = result.path(entry["file"])
+    record = {
+        "name": entry["name"],
+        "format": entry["format"],
+        "quantization": entry["quantization"],
+        "path": str(path.relative_to(ctx.build_dir)),
+        "bytes": fsutil.tree_bytes(path),
+        "gzip_bytes": fsutil.gzip_bytes(path),
+        "sha256": result.files[entry["file"]],
+        "sparsity": sparsity,
+        "accuracy": scores[entry["name"]]["accuracy"],
+        "agreement": scores[entry["name"]]["agreement"],
+        "latency": latency,
+    }
+    record.update({key: value for key, value in entry.items() if key not in record and key != "file"})
+    return record
+
+
+def _artifact_sparsity(ctx: BuildContext, exported: dict[str, Any]) -> Optional[float]:
+    """Zero fraction of the kernels an artifact was converted from (zeros stay zeros through conversion;
+    int8 weights are symmetric, so 0.0 quantizes to exactly 0)."""
+    return ctx.results[exported["source"]].meta["kernel_sparsity"]
+
+
+def accuracy_gate(artifacts: list[dict[str, Any]], max_drop: float) -> dict[str, Any]:
+    """Every int8 artifact must stay within `max_drop` of the dense float model's accuracy."""
+    baseline = next(a["accuracy"] for a in artifacts if a["name"] == "keras-dense")
+    failures = []
+    for artifact in artifacts:
+        if artifact["quantization"] != Quantization.INT8.value:
+            continue
+        drop = baseline - artifact["accuracy"]
+        if drop > max_drop + 1e-12:
+            failures.append(f"{artifact['name']} accuracy {artifact['accuracy']:.4f} is {drop:.4f} below the dense "
+                            f"float model's {baseline:.4f} (evaluate.max_accuracy_drop is {max_drop})")
+    return {"passed": not failures, "max_accuracy_drop": max_drop, "baseline_accuracy": baseline, "failures": failures}
+
+
+def gate_error(manifest: dict[str, Any]) -> Optional[AccuracyGateFailed]:
+    """The error to end the build with when the gate failed (after everything was written)."""
+    failures = manifest["gate"]["failures"]
+    return AccuracyGateFailed("accuracy gate failed: " + "; ".join(failures)) if failures else None
+
+
+def write_manifest(build_dir: Path, manifest: dict[str, Any]) -> Path:
+    """Write manifest.json atomically."""
+    path = build_dir / MANIFEST_NAME
+    fsutil.write_json(path, manifest)
+    return path

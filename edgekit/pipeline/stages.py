@@ -1,0 +1,340 @@
+"""The stages of a build. Each takes its inputs from earlier stages' results and writes only into its own folder."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit import console, fsutil
+from edgekit.config.schema import DataSource, ExportFormat, Quantization
+from edgekit.data import Dataset, build_dataset, load_raw
+from edgekit.data.sources import source_fingerprint
+from edgekit.errors import ExportError
+from edgekit.pipeline.context import BuildContext
+from edgekit.pipeline.evaluate import keras_outputs, tflite_outputs, top1_scores
+
+DATA_FILE = "data.npz"
+# Float ONNX must reproduce the Keras outputs to this absolute difference (probabilities in [0, 1]).
+ONNX_TOLERANCE = 1e-4
+
+
+# ------------------------------------------------------------------------------------------------ data
+def data_stage(ctx: BuildContext):
+    config = ctx.config.data
+    material = {"data": config, "source": _data_source_fingerprint(ctx), "tools": {"numpy": ctx.tools["numpy"]}}
+
+    def produce(work: Path) -> dict[str, Any]:
+        dataset = build_dataset(config, load_raw(config, ctx.loaded.resolve))
+        dataset.save(work / DATA_FILE)
+        ctx.memo["dataset"] = dataset
+        return {"summary": dataset.summary(), "preprocessing": dataset.preprocessing.to_dict(),
+                "fingerprint": dataset.fingerprint()}
+
+    result = ctx.cache.run("data", material, produce, folder=".edgekit/data")
+    if "dataset" not in ctx.memo:
+        ctx.memo["dataset"] = Dataset.load(result.path(DATA_FILE))
+    summary = result.meta["summary"]
+    console.info(f"data: {summary['source']}, {summary['train']} train / {summary['val']} val / {summary['test']} test, "
+                 f"input {tuple(summary['input_shape'])}, {summary['num_classes']} classes")
+    return result
+
+
+def _data_source_fingerprint(ctx: BuildContext) -> str | None:
+    config = ctx.config.data
+    if config.source is DataSource.DIGITS:
+        return None
+    path = ctx.loaded.resolve(config.path)
+    return source_fingerprint(path) if path.exists() else None  # a missing path fails in produce, with a message
+
+
+def dataset(ctx: BuildContext) -> Dataset:
+    return ctx.memo["dataset"]
+
+
+# ------------------------------------------------------------------------------------------------ train
+def train_stage(ctx: BuildContext):
+    from edgekit.models import build_model, outputs_probabilities
+    from edgekit.pipeline.precision import choose_precision, make_optimizer, with_policy
+    from edgekit.pipeline.training import compile_classifier, fit
+
+    config = ctx.config
+    precision = choose_precision(config.train.precision)
+    material = {"model": config.model, "model_source": _model_source_fingerprint(ctx), "train": config.train,
+                "policy": precision.policy, "data": ctx.results["data"].digest, "seed": ctx.seed,
+                "tools": ctx.tools, "name": config.name}
+    file_name = f"{config.name}-dense.keras"
+
+    def produce(work: Path) -> dict[str, Any]:
+        from edgekit._tf import keras
+
+        data = dataset(ctx)
+        keras().utils.set_random_seed(ctx.seed)
+        model = build_model(config.model, ctx.loaded, data.input_shape, data.num_classes)
+        from_logits = not outputs_probabilities(model)
+        console.info(f"train: {model.name}, {model.count_params():,} parameters, precision {precision.policy} "
+                     f"({precision.reason})")
+        training_model = model if precision.policy == "float32" else with_policy(model, precision.policy)
+        compile_classifier(training_model, make_optimizer(config.train.learning_rate, precision.policy),
+                           from_logits=from_logits)
+        history = fit(training_model, data, epochs=config.train.epochs, batch_size=config.train.batch_size,
+                      label="train", seed=ctx.seed)
+        # Exported and fine-tuned in float32: the mixed policy only speeds up training.
+        dense = training_model if precision.policy == "float32" else with_policy(training_model, "float32")
+        save_model(dense, work / file_name)
+        ctx.memo["dense"] = dense
+        from edgekit.pipeline.prune import measure_sparsity
+
+        return {"history": history, "precision": precision.policy, "kernel_sparsity": measure_sparsity(dense)["overall"], "precision_reason": precision.reason,
+                "parameters": int(dense.count_params()), "from_logits": from_logits, "model_name": dense.name,
+                "file": file_name}
+
+    result = ctx.cache.run("train", material, produce)
+    return result
+
+
+def _model_source_fingerprint(ctx: BuildContext) -> str | None:
+    """A changed model file or factory module must invalidate the cached training."""
+    config = ctx.config.model
+    if config.file is not None:
+        path = ctx.loaded.resolve(config.file)
+        return fsutil.sha256_file(path) if path.exists() else None
+    if config.factory is not None:
+        module_name = config.factory.split(":")[0]
+        candidates = [ctx.loaded.directory / (module_name.replace(".", "/") + suffix) for suffix in (".py", "/__init__.py")]
+        for candidate in candidates:
+            if candidate.is_file():
+                return fsutil.sha256_file(candidate)
+        try:
+            import importlib
+
+            source = inspect.getsourcefile(importlib.import_module(module_name))
+            return fsutil.sha256_file(source) if source else None
+        except Exception:  # fails again, with a message, when the model is built
+            return None
+    return None
+
+
+def save_model(model, path: Path) -> None:
+    """Save a Keras artifact without optimizer state: it is for inference and conversion, and a compiled
+    model's .keras file carries the Adam moments (three times the weights' size)."""
+    from edgekit.pipeline.prune import copy_model
+
+    copy_model(model).save(path)
+
+
+def load_keras(ctx: BuildContext, stage: str, memo_key: str):
+    """A stage's Keras model: the one still in memory, or loaded from the stage's file."""
+    if memo_key not in ctx.memo:
+        result = ctx.results[stage]
+        path = result.path(result.meta["file"])
+        if stage == "qat":
+            from edgekit.pipeline.qat import load_qat_model
+
+            ctx.memo[memo_key] = load_qat_model(path)
+        else:
+            from edgekit._tf import keras
+
+            ctx.memo[memo_key] = keras().models.load_model(path, compile=False)
+    return ctx.memo[memo_key]
+
+
+# ------------------------------------------------------------------------------------------------ prune
+def prune_stage(ctx: BuildContext):
+    from edgekit.pipeline.prune import prune_model
+
+    config = ctx.config
+    material = {"prune": config.prune, "batch_size": config.train.batch_size,
+                "learning_rate": config.train.learning_rate, "upstream": ctx.results["train"].digest,
+                "data": ctx.results["data"].digest, "seed": ctx.seed, "tools": ctx.tools}
+    file_name = f"{config.name}-pruned.keras"
+
+    def produce(work: Path) -> dict[str, Any]:
+        dense = load_keras(ctx, "train", "dense")
+        pruned, info = prune_model(dense, dataset(ctx), config.prune, batch_size=config.train.batch_size,
+                                   learning_rate=config.train.learning_rate,
+                                   from_logits=ctx.results["train"].meta["from_logits"], seed=ctx.seed)
+        save_model(pruned, work / file_name)
+        ctx.memo["pruned"] = pruned
+        from edgekit.pipeline.prune import measure_sparsity
+
+        return {**info, "file": file_name, "kernel_sparsity": measure_sparsity(pruned)["overall"]}
+
+    return ctx.cache.run("prune", material, produce)
+
+
+# ------------------------------------------------------------------------------------------------ qat
+def qat_stage(ctx: BuildContext):
+    from edgekit.pipeline.qat import save_qat_model, train_quantization_aware
+
+    config = ctx.config
+    upstream = "prune" if "prune" in ctx.results else "train"
+    material = {"qat": config.qat, "batch_size": config.train.batch_size, "learning_rate": config.train.learning_rate,
+                "upstream": ctx.results[upstream].digest, "data": ctx.results["data"].digest, "seed": ctx.seed,
+                "tools": ctx.tools}
+    # HDF5: tf_keras' .keras format cannot reload tfmot's QuantizeLayer (it expects 5 variables, finds 3).
+    file_name = f"{config.name}-qat.h5"
+
+    def produce(work: Path) -> dict[str, Any]:
+        source = load_keras(ctx, upstream, "pruned" if upstream == "prune" else "dense")
+        pruned_layers = list(ctx.results["prune"].meta["sparsity"]["layers"]) if upstream == "prune" else []
+        model, info = train_quantization_aware(
+            source, dataset(ctx), config.qat, pruned_layers=pruned_layers, batch_size=config.train.batch_size,
+            learning_rate=config.train.learning_rate, from_logits=ctx.results["train"].meta["from_logits"],
+            seed=ctx.seed)
+        save_qat_model(model, work / file_name)
+        ctx.memo["qat"] = model
+        return {**info, "file": file_name}
+
+    return ctx.cache.run("qat", material, produce)
+
+
+# ------------------------------------------------------------------------------------------------ export
+def float_source(ctx: BuildContext) -> tuple[str, str]:
+    """(stage, memo key) of the float model that is exported: the pruned one when there is one."""
+    return ("prune", "pruned") if "prune" in ctx.results else ("train", "dense")
+
+
+def export_stage(ctx: BuildContext):
+    from edgekit.export.onnx import convert_onnx, onnx_outputs, qdq_node_count, quantize_onnx_static
+    from edgekit.export.tflite import convert_tflite
+
+    config = ctx.config
+    float_stage, float_key = float_source(ctx)
+    has_qat = "qat" in ctx.results
+    material = {"export": config.export, "name": config.name, "float": ctx.results[float_stage].digest,
+                "qat": ctx.results["qat"].digest if has_qat else None, "data": ctx.results["data"].digest,
+                "seed": ctx.seed, "tools": ctx.tools}
+
+    def produce(work: Path) -> dict[str, Any]:
+        data = dataset(ctx)
+        float_model = load_keras(ctx, float_stage, float_key)
+        qat_model = load_keras(ctx, "qat", "qat") if has_qat else None
+        representative = data.representative_samples(config.export.representative_samples, ctx.seed)
+        if len(representative) < config.export.representative_samples:
+            console.warn(f"export.representative_samples is {config.export.representative_samples}, but the training "
+                         f"split has {len(representative)} samples: calibrating int8 on all of them")
+        combinations = config.export.combinations()
+        artifacts = []
+        with console.steps("export", len(combinations)) as progress:
+            for fmt, quantization in combinations:
+                file_name = f"{config.name}-{quantization.value}.{fmt.value}"
+                entry = {"name": f"{fmt.value}-{quantization.value}", "format": fmt.value,
+                         "quantization": quantization.value, "file": file_name}
+                if fmt is ExportFormat.TFLITE:
+                    use_qat = quantization is Quantization.INT8 and qat_model is not None
+                    source = qat_model if use_qat else float_model
+                    model_bytes = convert_tflite(source, quantization, representative)
+                    entry["source"] = "qat" if use_qat else float_stage
+                    entry["method"] = "tflite-converter" + ("+qat" if use_qat else "")
+                elif quantization is Quantization.FLOAT32:
+                    model_bytes = convert_onnx(float_model, config.export.onnx_opset)
+                    reference = keras_outputs(float_model, data.x_test)
+                    difference = float(np.max(np.abs(onnx_outputs(model_bytes, data.x_test) - reference)))
+                    if difference > ONNX_TOLERANCE:
+                        raise ExportError(f"the float ONNX export differs from the Keras model by up to {difference:.3g} "
+                                          f"(tolerance {ONNX_TOLERANCE}); not writing an artifact that computes "
+                                          f"something else")
+                    entry.update(source=float_stage, method="tf2onnx", max_abs_diff=difference)
+                else:
+                    model_bytes, choice = _int8_onnx(config, float_model, qat_model, representative, data,
+                                                     convert_onnx, quantize_onnx_static, onnx_outputs)
+                    entry.update(source="qat" if choice["method"] == "tf2onnx-qat" else float_stage, **choice,
+                                 qdq_nodes=qdq_node_count(model_bytes))
+                fsutil.write_bytes(work / file_name, model_bytes)
+                artifacts.append(entry)
+                progress.advance(description=f"export: {entry['name']}")
+        return {"artifacts": artifacts, "representative_samples": int(len(representative))}
+
+    return ctx.cache.run("export", material, produce)
+
+
+def _int8_onnx(config, float_model, qat_model, representative, data, convert_onnx, quantize_onnx_static,
+               onnx_outputs) -> tuple[bytes, dict[str, Any]]:
+    """int8 QDQ ONNX: tf2onnx of the QAT model, or onnxruntime's static quantization of the float model.
+
+    Both are made when there is a QAT model, and the one more accurate on the validation split is
+    kept (on a tie, the smaller file). tf2onnx keeps the ranges QAT learned, but writes the weights
+    in float with QuantizeLinear/DequantizeLinear after them (a float-sized file); onnxruntime's
+    post-training calibration stores int8 weights (a quarter of the size) but fits its ranges to the
+    representative samples only. Which wins depends on the model, so we measure instead of assuming;
+    the test split is not used for the choice, so it stays an honest estimate.
+    """
+    float_onnx = convert_onnx(float_model, config.export.onnx_opset)
+    candidates = {"ort-static": quantize_onnx_static(float_onnx, representative)}
+    if qat_model is not None:
+        candidates["tf2onnx-qat"] = convert_onnx(qat_model, config.export.onnx_opset)
+    if len(candidates) == 1 or not len(data.y_val):
+        method = "tf2onnx-qat" if "tf2onnx-qat" in candidates else "ort-static"
+        return candidates[method], {"method": method}
+    scores = {method: float(np.mean(onnx_outputs(model_bytes, data.x_val).argmax(1) == data.y_val))
+              for method, model_bytes in candidates.items()}
+    method = max(candidates, key=lambda name: (scores[name], -len(candidates[name])))
+    return candidates[method], {"method": method, "val_accuracy_by_method": scores}
+
+
+# ------------------------------------------------------------------------------------------------ evaluate
+def evaluate_stage(ctx: BuildContext):
+    from edgekit.export.onnx import onnx_outputs
+
+    keras_stages = [stage for stage in ("train", "prune") if stage in ctx.results]
+    material = {"export": ctx.results["export"].digest, "keras": [ctx.results[s].digest for s in keras_stages],
+                "data": ctx.results["data"].digest, "tools": ctx.tools}
+
+    def produce(work: Path) -> dict[str, Any]:
+        data = dataset(ctx)
+        scores: dict[str, dict[str, float]] = {}
+        dense_outputs = keras_outputs(load_keras(ctx, "train", "dense"), data.x_test)
+        reference = dense_outputs.argmax(1)
+        export = ctx.results["export"]
+        total = len(keras_stages) + len(export.meta["artifacts"])
+        with console.steps("evaluate", total) as progress:
+            for stage in keras_stages:
+                outputs = dense_outputs if stage == "train" else keras_outputs(load_keras(ctx, stage, "pruned"),
+                                                                               data.x_test)
+                name = "keras-dense" if stage == "train" else "keras-pruned"
+                scores[name] = dict(zip(("accuracy", "agreement"), top1_scores(outputs, data.y_test, reference)))
+                progress.advance(description=f"evaluate: {name}")
+            for artifact in export.meta["artifacts"]:
+                path = export.path(artifact["file"])
+                if artifact["format"] == ExportFormat.TFLITE.value:
+                    outputs = tflite_outputs(path, data.x_test)
+                else:
+                    outputs = onnx_outputs(path.read_bytes(), data.x_test)
+                scores[artifact["name"]] = dict(zip(("accuracy", "agreement"),
+                                                    top1_scores(outputs, data.y_test, reference)))
+                progress.advance(description=f"evaluate: {artifact['name']}")
+        return {"scores": scores, "test_samples": int(len(data.y_test))}
+
+    return ctx.cache.run("evaluate", material, produce)
+
+
+# ------------------------------------------------------------------------------------------------ profile
+def profile_stage(ctx: BuildContext):
+    from edgekit.profiling.profile import ProfileSettings
+    from edgekit.profiling.run import profile_models
+
+    config = ctx.config
+    export = ctx.results["export"]
+    chosen = [artifact for artifact in export.meta["artifacts"]
+              if ctx.target.refuses(artifact["format"], artifact["quantization"]) is None]
+    skipped = {artifact["name"]: ctx.target.refuses(artifact["format"], artifact["quantization"])
+               for artifact in export.meta["artifacts"] if artifact not in chosen}
+    material = {"profile": config.profile, "target": ctx.target.model_dump(mode="json"),
+                "device": ctx.connection.address, "remote_python": ctx.connection.remote_python,
+                "artifacts": {a["name"]: export.files[a["file"]] for a in chosen}, "tools": ctx.tools}
+
+    def produce(work: Path) -> dict[str, Any]:
+        settings = ProfileSettings(runs=config.profile.runs, warmup=config.profile.warmup,
+                                   min_seconds=config.profile.min_seconds, threads=config.profile.threads)
+        paths = [export.path(artifact["file"]) for artifact in chosen]
+        profiles = profile_models(paths, ctx.target, ctx.connection, settings) if paths else []
+        for profile in profiles:
+            # Paths in the manifest are relative to the build folder, so the folder can move.
+            profile["model"]["path"] = str(Path(profile["model"]["path"]).relative_to(ctx.build_dir))
+        return {"profiles": {artifact["name"]: profile for artifact, profile in zip(chosen, profiles)},
+                "skipped": skipped}
+
+    return ctx.cache.run("profile", material, produce)

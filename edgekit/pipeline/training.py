@@ -1,0 +1,63 @@
+"""What train, prune and QAT share: compile, fit with a progress bar, and keep the history."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from edgekit import console
+from edgekit._tf import keras
+from edgekit.data import Dataset
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def compile_classifier(model, optimizer, *, from_logits: bool) -> None:
+    """Sparse categorical cross-entropy on logits or on probabilities.
+
+    `from_logits` is decided once on the plain model (`outputs_probabilities`): pruning and
+    quantization wrappers hide the output layer's activation.
+    """
+    loss = keras().losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+
+
+def fit(model, data: Dataset, *, epochs: int, batch_size: int, label: str,
+        callbacks: Optional[list] = None, seed: int = 0) -> dict[str, list[float]]:
+    """Train `model` on the training split, validating each epoch; returns the history per epoch."""
+    validation = (data.x_val, data.y_val) if len(data.y_val) else None
+    with console.steps(f"{label}: epoch", epochs) as progress:
+        bar = epoch_progress_callback(progress, label)
+        keras().utils.set_random_seed(seed)
+        history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
+                            validation_data=validation, shuffle=True, verbose=0,
+                            callbacks=[*(callbacks or []), bar])
+    result = {key: [float(value) for value in history.history.get(key, [])] for key in HISTORY_KEYS}
+    summary = f"{label}: accuracy {result['accuracy'][-1]:.4f}"
+    if result["val_accuracy"]:
+        summary += f", validation accuracy {result['val_accuracy'][-1]:.4f}"
+    console.info(f"  {summary}")
+    return result
+
+
+def steps_per_epoch(samples: int, batch_size: int) -> int:
+    """Batches Keras runs per epoch (the last one may be partial)."""
+    return int(np.ceil(samples / batch_size))
+
+
+def epoch_progress_callback(progress, label: str):
+    """A Keras callback that advances `progress` after each epoch and shows the latest accuracies.
+
+    The class is made on first use: tf_keras must not be imported when this module is.
+    """
+
+    class EpochProgress(keras().callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            text = f"{label}: epoch {epoch + 1}, acc {logs.get('accuracy', float('nan')):.3f}"
+            if "val_accuracy" in logs:
+                text += f", val {logs['val_accuracy']:.3f}"
+            progress.advance(description=text)
+
+    return EpochProgress()
