@@ -55,6 +55,9 @@ def parse_yaml(text: str, *, source: str, what: str = "configuration") -> Locate
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
+        context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+        if context and context_mark is not None:
+            problem += f" ({context} started on line {context_mark.line + 1})"
         raise ConfigError(f"{source}{where}: not valid YAML: {problem}") from None
     if root is None:
         return LocatedYaml({}, {}, source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import sys
@@ -109,6 +110,21 @@ def check_fits(model, input_shape: tuple[int, ...], num_classes: int) -> None:
 
 def _shape(shape: tuple) -> str:
     return "(" + ", ".join("None" if dim is None else str(dim) for dim in shape) + (",)" if len(shape) == 1 else ")")
+
+
+@contextlib.contextmanager
+def rebuilding_in_memory():
+    """Let Keras rebuild an in-memory model from its config even when it has Lambda layers.
+
+    Cloning (and tfmot's quantize_apply) rebuilds every layer from its config, and Keras' safe mode
+    refuses a Lambda layer's Python function there. These models are already in memory, built or
+    loaded by the user's own code: no untrusted file is read, so safe mode has nothing to protect.
+    """
+    keras()
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
+    with SafeModeScope(safe_mode=False):
+        yield
 
 
 def outputs_probabilities(model) -> bool:

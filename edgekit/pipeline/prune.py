@@ -15,6 +15,7 @@ from edgekit.errors import ConfigError
 from edgekit.pipeline.precision import make_optimizer
 from edgekit.pipeline.training import compile_classifier, fit, steps_per_epoch
 from edgekit.config.yamlsource import did_you_mean
+from edgekit.models.loading import rebuilding_in_memory
 
 # Sparsity ramps up over this share of the pruning steps; the rest fine-tunes at the target.
 RAMP_FRACTION = 0.7
@@ -114,7 +115,8 @@ def prune_model(model, data: Dataset, config: PruneConfig, *, batch_size: int, l
 
 def copy_model(model):
     """A new model with the same architecture and a copy of the weights."""
-    copy = keras().models.clone_model(model)
+    with rebuilding_in_memory():
+        copy = keras().models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
 

@@ -11,6 +11,7 @@ from edgekit.config.schema import QatConfig
 from edgekit.config.yamlsource import did_you_mean
 from edgekit.data import Dataset
 from edgekit.errors import ConfigError, QuantizationError
+from edgekit.models.loading import rebuilding_in_memory
 from edgekit.pipeline.precision import make_optimizer
 from edgekit.pipeline.prune import copy_model, measure_sparsity
 from edgekit.pipeline.training import compile_classifier, fit
@@ -63,7 +64,7 @@ def quantize_aware_model(model, config: QatConfig, *, pruned: bool):
 
     annotated = keras().models.clone_model(private, clone_function=annotate)
     try:
-        with quantization.quantize_scope():
+        with quantization.quantize_scope(), rebuilding_in_memory():
             return quantization.quantize_apply(annotated, quantization_scheme(pruned))
     except (RuntimeError, ValueError) as error:
         match = _UNSUPPORTED.search(str(error))
