@@ -147,6 +147,22 @@ def profile(models, target, options, devices, runs, warmup, min_seconds, threads
         print_profiles(profiles)
 
 
+# ----------------------------------------------------------------------------------------------- deploy
+@main.command()
+@click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--target", required=True, help="Target name (see `edgekit targets`).")
+@connection_options
+@click.option("--dest", help="Folder on the device (default: the target's workdir).")
+@quiet_option
+def deploy(artifacts, target, options, devices, dest):
+    """Copy ARTIFACTS to a device and verify each one's sha256 there."""
+    from edgekit.adapters.deploy import deploy_artifacts
+
+    for item in deploy_artifacts(list(artifacts), target, options, dest):
+        console.out.print(f"{item.local} -> {options.address or target}:{item.remote} "
+                          f"({item.bytes} bytes, sha256 {item.sha256[:16]}… verified on the device)")
+
+
 # ----------------------------------------------------------------------------------------------- targets
 @main.group(invoke_without_command=True)
 @click.pass_context

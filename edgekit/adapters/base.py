@@ -5,13 +5,16 @@ from __future__ import annotations
 import abc
 import dataclasses
 import json
+import posixpath
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from edgekit.adapters.acceptance import check_accepted
 from edgekit.config.target import Target
 from edgekit.errors import DeviceError, RuntimeMissing
+from edgekit.fsutil import sha256_file
 from edgekit.profiling.profile import ProfileSettings, device_record, make_profile
 
 PROFILER_SCRIPT = Path(__file__).resolve().parent.parent / "profiling" / "device_profiler.py"
@@ -61,8 +64,43 @@ class Adapter(abc.ABC):
         """
 
     @abc.abstractmethod
+    def put(self, local: Path, remote: str) -> str:
+        """Copy a local file to exactly `remote` on the device (parent folders are made); returns `remote`."""
+
+    @abc.abstractmethod
+    def workdir(self) -> str:
+        """This session's scratch folder on the device (made on first use, removed by close())."""
+
     def push(self, local: Path, remote_name: str) -> str:
-        """Copy a local file to the device's work folder; returns its path there."""
+        """Copy a local file into the device's work folder under `remote_name`; returns its path there."""
+        return self.put(local, posixpath.join(self.workdir(), remote_name))
+
+    def sha256(self, remote: str) -> str:
+        """The SHA-256 of a file on the device, computed there (`sha256sum`).
+
+        Raises:
+            DeviceError: the file is missing or the device has no sha256sum.
+        """
+        code, stdout, stderr = self.run(["sha256sum", remote])
+        digest = stdout.split()[0] if stdout.split() else ""
+        if code != 0 or len(digest) != 64:
+            detail = (stderr.strip() or stdout.strip() or f"exit code {code}").splitlines()[-1]
+            raise DeviceError(f"{self.address}: cannot compute the sha256 of {remote}: {detail}")
+        return digest
+
+    def deploy(self, local: Path, remote: str) -> str:
+        """Copy `local` to `remote` and check the copy's SHA-256 on the device; returns the digest.
+
+        Raises:
+            DeviceError: the copy on the device differs from the local file.
+        """
+        expected = sha256_file(local)
+        self.put(local, remote)
+        found = self.sha256(remote)
+        if found != expected:
+            raise DeviceError(f"{self.address}: {remote} has sha256 {found} on the device, "
+                              f"but {local} has {expected}: the copy is damaged")
+        return found
 
     @abc.abstractmethod
     def run(self, argv: list[str], *, timeout: Optional[float] = None) -> tuple[int, str, str]:
@@ -96,18 +134,28 @@ class Adapter(abc.ABC):
         argv = [self.python, script, *remote_models, *settings.profiler_arguments()]
         if self.target.delegate_library:
             argv += ["--delegate", self.target.delegate_library]
+            for key, value in self.target.delegate_options.items():
+                argv += ["--delegate-option", f"{key}={value}"]
         code, stdout, stderr = self.run(argv)
         result = _last_json_line(stdout)
         if result is None:
             detail = (stderr.strip() or stdout.strip() or f"exit code {code}").splitlines()[-5:]
             raise DeviceError(f"{self.address}: the profiler failed: {' / '.join(detail)}")
         if "error" in result:
-            error_class = RuntimeMissing if code == _PROFILER_EXIT_NO_RUNTIME else DeviceError
-            raise error_class(f"{self.address}: {result['message']}")
+            if code == _PROFILER_EXIT_NO_RUNTIME:
+                setup = f" (target {self.target.name}: {self.target.setup})" if self.target.setup else ""
+                raise RuntimeMissing(f"{self.address}: {result['message']}{setup}")
+            raise DeviceError(f"{self.address}: {result['message']}")
         return result
 
     def profile(self, models: list[Path], settings: ProfileSettings) -> list[dict[str, Any]]:
-        """Push and profile local .tflite files (interleaved when several); returns one profile JSON each."""
+        """Push and profile local .tflite files (interleaved when several); returns one profile JSON each.
+
+        Raises:
+            ArtifactNotAccepted: the target cannot run one of the models (checked before anything is pushed).
+        """
+        for model in models:
+            check_accepted(self.target, model)
         if settings.threads is None:
             settings = dataclasses.replace(settings, threads=self.target.threads)
         remote = [self.push(model, f"{index}_{model.name}") for index, model in enumerate(models)]

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+from edgekit import fsutil
 from edgekit.adapters.base import Adapter
 from edgekit.errors import DeviceError
 
@@ -35,11 +36,21 @@ class LocalAdapter(Adapter):
         if self._workdir is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="edgekit-local-"))
 
-    def push(self, local: Path, remote_name: str) -> str:
+    def workdir(self) -> str:
         self.connect()
-        destination = self._workdir / remote_name
+        return str(self._workdir)
+
+    def put(self, local: Path, remote: str) -> str:
+        destination = Path(remote)
+        destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(local, destination)
         return str(destination)
+
+    def sha256(self, remote: str) -> str:
+        try:
+            return fsutil.sha256_file(Path(remote))
+        except OSError as error:
+            raise DeviceError(f"localhost: cannot compute the sha256 of {remote}: {error.strerror}") from None
 
     def run(self, argv: list[str], *, timeout: Optional[float] = None) -> tuple[int, str, str]:
         try:

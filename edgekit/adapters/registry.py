@@ -15,6 +15,9 @@ ENTRY_POINT_GROUP = "edgekit.adapters"
 
 _KNOWN = {
     "local": {"class": "edgekit.adapters.local:LocalAdapter", "err": None},
+    "ssh": {"class": "edgekit.adapters.ssh:SshAdapter", "err": "needs the OpenSSH client (`apt-get install openssh-client`)"},
+    "adb": {"class": "edgekit.adapters.adb:AdbAdapter", "err": "needs the adb client (`apt-get install adb`)"},
+    "coral": {"class": "edgekit.adapters.coral:CoralAdapter", "err": "needs the OpenSSH client; edgetpu_compiler to compile"},
 }
 
 #: read-only view of the built-in adapters: name -> {"class": "module:Class", "err": install hint}

@@ -34,12 +34,16 @@ class Accepts(StrictModel):
     quantization: list[Quantization] = list(Quantization)
     # dtypes the model's inputs and outputs may have (the Edge TPU takes int8 or uint8 only)
     io_dtypes: list[str] = ["float32", "int8", "uint8"]
+    # why the target is limited, told with every refusal
+    reason: Optional[str] = None
 
 
 class BenchmarkBinary(StrictModel):
     """Where TFLite's benchmark_model comes from (Android targets)."""
 
+    # local path of the binary (`~` is expanded); `--benchmark-binary` overrides it
     path: Optional[str] = None
+    # where to download it, named in the message when it is missing
     url: Optional[str] = None
     remote_path: str = "/data/local/tmp/benchmark_model"
 
@@ -55,12 +59,16 @@ class Target(StrictModel):
     threads: pydantic.PositiveInt = 1
     delegate: Delegate = Delegate.XNNPACK
     delegate_library: Optional[str] = None
+    # key=value options for the delegate library (libedgetpu: {device: usb} picks the USB accelerator)
+    delegate_options: dict[str, str] = {}
     accepts: Accepts = Accepts()
     python: str = "python3"
     workdir: str = "/tmp/edgekit"
     connect_timeout_s: float = Field(15.0, gt=0.0)
     cpu_mask: Optional[str] = None
     benchmark_binary: Optional[BenchmarkBinary] = None
+    # what the device needs installed, in one line; shown by `targets show` and when the runtime is missing
+    setup: Optional[str] = None
     source: Optional[str] = Field(None, exclude=True)
 
     def refuses(self, fmt: str, quantization: str) -> Optional[str]:

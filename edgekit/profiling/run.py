@@ -7,6 +7,7 @@ from typing import Any
 
 from edgekit import console, fsutil
 from edgekit.adapters import ConnectionOptions, open_adapter
+from edgekit.adapters.acceptance import check_accepted
 from edgekit.config.target import Target, load_target
 from edgekit.errors import InputFileError
 from edgekit.profiling.profile import ProfileSettings
@@ -50,6 +51,7 @@ def profile_models(
     target = load_target(target) if isinstance(target, str) else target
     for model in models:
         check_tflite_file(model)
+        check_accepted(target, model)  # before connecting: nothing is pushed for a model the target refuses
     with open_adapter(target, options) as adapter:
         if interleave and len(models) > 1:
             console.info(f"profiling {len(models)} models interleaved on {target.name} ({adapter.address})")
@@ -82,12 +84,17 @@ def print_profiles(profiles: list[dict[str, Any]]) -> None:
         table.add_row(
             Path(profile["model"]["path"]).name,
             str(profile["runs"]),
-            f"{profile['median_ms']:.4g}",
-            f"{profile['p90_ms']:.4g}",
-            f"{profile['p99_ms']:.4g}",
-            f"{profile['mean_ms']:.4g} ± {profile['std_ms']:.2g}",
-            f"{profile['min_ms']:.4g}",
-            f"{profile['init_ms']:.4g}" if profile.get("init_ms") is not None else "-",
-            f"{profile['first_ms']:.4g}" if profile.get("first_ms") is not None else "-",
+            _cell(profile.get("median_ms")),
+            _cell(profile.get("p90_ms")),
+            _cell(profile.get("p99_ms")),
+            f"{_cell(profile.get('mean_ms'))} ± {_cell(profile.get('std_ms'), '.2g')}",
+            _cell(profile.get("min_ms")),
+            _cell(profile.get("init_ms")),
+            _cell(profile.get("first_ms")),
         )
     console.out.print(table)
+
+
+def _cell(value: Any, spec: str = ".4g") -> str:
+    # benchmark_model (Android) reports no p90/p99, and a median only in newer builds: shown as "-".
+    return "-" if value is None else format(value, spec)

@@ -1,0 +1,59 @@
+"""Coral Edge TPU targets: an int8 model is compiled with edgetpu_compiler on this machine, and the compiled
+`*_edgetpu.tflite` is timed on the device over SSH by edgekit's profiler with the libedgetpu delegate.
+
+A model that is not compiled runs entirely on the CPU even with the delegate loaded, so profiling it would
+report CPU latency under an Edge TPU label: without the compiler, only an already compiled model is profiled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgekit import console
+from edgekit.adapters.acceptance import check_accepted, model_kind
+from edgekit.adapters.ssh import SshAdapter
+from edgekit.errors import ToolError
+from edgekit.export.edgetpu import (COMPILER, INSTALL_HINT, CompilerReport, EdgeTpuCompilation, compile_for_edgetpu,
+                                   compiler_available)
+from edgekit.profiling.profile import ProfileSettings
+
+
+class CoralAdapter(SshAdapter):
+    """A Coral USB Accelerator on a Linux board, or a Coral Dev Board, over SSH."""
+
+    name = "coral"
+
+    def profile(self, models: list[Path], settings: ProfileSettings) -> list[dict[str, Any]]:
+        """Compile (when needed) and profile each model; each profile gets an "edgetpu" record of the compilation."""
+        for model in models:
+            check_accepted(self.target, model)
+        compilations = [self.compiled(model) for model in models]
+        profiles = super().profile([compilation.model for compilation in compilations], settings)
+        for profile, source, compilation in zip(profiles, models, compilations):
+            profile["edgetpu"] = {
+                "source_model": str(source),
+                "compiled_model": str(compilation.model),
+                "compiler_log": str(compilation.log) if compilation.log else None,
+                **compilation.report.to_json(),
+            }
+        return profiles
+
+    def compiled(self, model: Path) -> EdgeTpuCompilation:
+        """The Edge TPU version of `model`: itself when already compiled, else edgetpu_compiler's output beside it.
+
+        Raises:
+            ToolError: the model is not compiled and edgetpu_compiler is not on PATH.
+        """
+        if model_kind(model).edgetpu_compiled:
+            return EdgeTpuCompilation(model, None, CompilerReport())
+        if not compiler_available():
+            raise ToolError(f"{model.name} is not compiled for the Edge TPU and {COMPILER} is not on PATH: "
+                            f"{INSTALL_HINT}; or pass a model it already compiled (*_edgetpu.tflite)")
+        out_dir = Path(self.options.extra.get("edgetpu_out_dir") or model.parent)
+        compilation = compile_for_edgetpu(model, out_dir)
+        report = compilation.report
+        if report.operations_on_cpu:
+            console.warn(f"{model.name}: {report.operations_on_cpu} of {report.total_operations} operations stay on "
+                         f"the CPU (see {compilation.log})")
+        return compilation

@@ -1,0 +1,198 @@
+"""Boards reached over SSH, through the system's OpenSSH client.
+
+Using `ssh` itself (not a Python SSH library) means the user's ~/.ssh/config, agent, jump hosts and
+known_hosts work as they do in a terminal. One master connection (ControlMaster) is opened by connect()
+and reused by every command, so profiling several artifacts does not log in again for each.
+
+Files travel as `cat > file` over that connection: it needs nothing on the board but a POSIX shell, and
+every path is a shlex-quoted argument of that shell, so names with spaces or quotes cannot inject anything.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import shlex
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Optional
+
+from edgekit import fsutil
+from edgekit.adapters.base import Adapter
+from edgekit.adapters.ssh_address import SshDestination
+from edgekit.adapters.ssh_faults import classify_ssh_failure
+from edgekit.errors import ConfigError, DeviceDisconnected, DeviceError, ToolError
+
+# ssh exits 255 when ssh itself failed (connection, authentication, a dropped link); any other code is the
+# remote command's own.
+_SSH_FAILED = 255
+# Keepalives notice a board that vanished without closing the connection (power cut, cable pulled) within
+# about interval x count seconds, instead of waiting for TCP to give up.
+_KEEPALIVE_INTERVAL_S = 5
+_KEEPALIVE_COUNT = 3
+# The master outlives a crashed edgekit by at most this long; close() ends it at once.
+_MASTER_PERSIST_S = 300
+# Logging in (key exchange, authentication) after the TCP connect may take this much more.
+_LOGIN_GRACE_S = 30
+
+
+class SshAdapter(Adapter):
+    """A Linux board over SSH: edgekit's profiler runs there with the board's Python and TFLite runtime."""
+
+    name = "ssh"
+
+    def __init__(self, target, options):
+        super().__init__(target, options)
+        if not options.address:
+            raise ConfigError(f"target {target.name} needs --device: user@host[:port] or an ssh config alias")
+        self.destination = SshDestination.parse(options.address)
+        self._control_dir: Optional[Path] = None
+        self._session_dir: Optional[str] = None
+        self._dropped = False
+
+    @property
+    def connect_timeout_s(self) -> float:
+        return self.options.connect_timeout_s or self.target.connect_timeout_s
+
+    # ------------------------------------------------------------------------------------------ connection
+    def connect(self) -> None:
+        if self._control_dir is not None:
+            return
+        ssh = shutil.which("ssh")
+        if ssh is None:
+            raise ToolError("the ssh client is not installed: install OpenSSH (`apt-get install openssh-client`)")
+        # A private folder (mode 0700) for the master's socket: nobody else can ride on our login.
+        self._control_dir = Path(tempfile.mkdtemp(prefix="edgekit-ssh-"))
+        argv = self._ssh_argv("-o", "ControlMaster=yes", "-o", f"ControlPersist={_MASTER_PERSIST_S}") + ["--", "true"]
+        # The master stays in the background holding its stderr open, so stderr goes to a file, not a pipe
+        # (reading a pipe would wait for the master to end).
+        with tempfile.TemporaryFile() as stderr_file:
+            try:
+                completed = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                           stderr=stderr_file, timeout=self.connect_timeout_s + _LOGIN_GRACE_S,
+                                           check=False)
+            except subprocess.TimeoutExpired:
+                self._forget_master()
+                raise classify_ssh_failure(self, "Connection timed out during login") from None
+            stderr_file.seek(0)
+            stderr = stderr_file.read().decode("utf-8", "replace")
+        if completed.returncode != 0:
+            self._forget_master()
+            raise classify_ssh_failure(self, stderr)
+
+    def close(self) -> None:
+        if self._control_dir is None:
+            return
+        if not self._dropped:
+            if self._session_dir is not None:
+                try:
+                    self._ssh_command(f"rm -rf {shlex.quote(self._session_dir)}", timeout=self.connect_timeout_s)
+                except DeviceError:
+                    pass  # best effort: a scratch folder in /tmp is not worth failing a finished profile for
+            subprocess.run(self._ssh_argv("-O", "exit"), stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=self.connect_timeout_s, check=False)
+        self._forget_master()
+
+    def _forget_master(self) -> None:
+        if self._control_dir is not None:
+            shutil.rmtree(self._control_dir, ignore_errors=True)
+        self._control_dir = None
+        self._session_dir = None
+
+    def _master_alive(self) -> bool:
+        if self._control_dir is None:
+            return False
+        completed = subprocess.run(self._ssh_argv("-O", "check"), stdin=subprocess.DEVNULL, capture_output=True,
+                                   timeout=10, check=False)
+        return completed.returncode == 0
+
+    def _ssh_argv(self, *extra: str) -> list[str]:
+        """ssh with our options and `extra` options, ending with the destination (a command may follow)."""
+        argv = ["ssh"]
+        if self.options.ssh_config:
+            argv += ["-F", str(self.options.ssh_config)]
+        argv += [
+            "-o", "BatchMode=yes",
+            "-o", f"ConnectTimeout={max(1, math.ceil(self.connect_timeout_s))}",
+            "-o", f"ServerAliveInterval={_KEEPALIVE_INTERVAL_S}",
+            "-o", f"ServerAliveCountMax={_KEEPALIVE_COUNT}",
+            "-o", f"ControlPath={self._control_dir}/%C",
+            *extra,
+        ]
+        return argv + self.destination.arguments()
+
+    # ------------------------------------------------------------------------------------------ commands
+    def run(self, argv: list[str], *, timeout: Optional[float] = None) -> tuple[int, str, str]:
+        return self._ssh_command(remote_command(argv), timeout=timeout, what=argv[0])
+
+    def _ssh_command(self, command: str, *, timeout: Optional[float] = None, stdin=None, stdout=None,
+                     what: str = "a command") -> tuple[int, str, str]:
+        """Run one remote shell command line (already quoted) over the master connection."""
+        self.connect()
+        argv = self._ssh_argv("-o", "ControlMaster=no") + ["--", command]
+        try:
+            completed = subprocess.run(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                       stdout=stdout if stdout is not None else subprocess.PIPE,
+                                       stderr=subprocess.PIPE, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise DeviceError(f"{self.address}: {what} did not finish within {timeout:g} s") from None
+        out = completed.stdout.decode("utf-8", "replace") if completed.stdout is not None else ""
+        err = completed.stderr.decode("utf-8", "replace")
+        if completed.returncode == _SSH_FAILED and not self._master_alive():
+            self._dropped = True
+            last = err.strip().splitlines()[-1] if err.strip() else "the connection closed"
+            raise DeviceDisconnected(f"{self.address}: the device dropped the connection while running {what} "
+                                     f"({last}); nothing from this run was kept")
+        return completed.returncode, out, err
+
+    # ------------------------------------------------------------------------------------------ files
+    def workdir(self) -> str:
+        if self._session_dir is None:
+            self._session_dir = posixpath.join(self.target.workdir, f"session-{uuid.uuid4().hex[:12]}")
+        return self._session_dir
+
+    def sha256(self, remote: str) -> str:
+        return super().sha256(home_relative(remote))
+
+    def put(self, local: Path, remote: str) -> str:
+        remote = home_relative(remote)
+        # Written beside the destination and renamed: a dropped link never leaves a half file under the real name.
+        partial = f"{remote}.edgekit-partial"
+        command = (f"mkdir -p {shlex.quote(posixpath.dirname(remote) or '.')} && "
+                   f"cat > {shlex.quote(partial)} && mv -f {shlex.quote(partial)} {shlex.quote(remote)}")
+        with open(local, "rb") as source:
+            code, _, stderr = self._ssh_command(command, stdin=source, what=f"the copy of {Path(local).name}")
+        if code != 0:
+            raise DeviceError(f"{self.address}: cannot write {remote}: {_last_line(stderr, code)}")
+        return remote
+
+    def fetch(self, remote: str, local: Path) -> Path:
+        remote = home_relative(remote)
+        with fsutil.atomic_path(local) as temporary, open(temporary, "wb") as sink:
+            code, _, stderr = self._ssh_command(f"cat {shlex.quote(remote)}", stdout=sink, what=f"the copy of {remote}")
+            if code != 0:
+                raise DeviceError(f"{self.address}: cannot read {remote}: {_last_line(stderr, code)}")
+        return Path(local)
+
+
+def remote_command(argv: list[str]) -> str:
+    """A command line for the remote shell, every argument quoted.
+
+    A leading `~/` of the program (a `--remote-python ~/venv/bin/python`) becomes "$HOME"/..., since a quoted
+    tilde would not expand.
+    """
+    program, *arguments = [str(argument) for argument in argv]
+    rendered = f'"$HOME"/{shlex.quote(program[2:])}' if program.startswith("~/") else shlex.quote(program)
+    return " ".join([rendered, *(shlex.quote(argument) for argument in arguments)])
+
+
+def home_relative(remote: str) -> str:
+    """`~/x` as `x`: ssh runs commands in the home folder, and a quoted tilde would not expand."""
+    return remote[2:] or "." if remote.startswith("~/") else remote
+
+
+def _last_line(stderr: str, code: int) -> str:
+    return stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {code}"
