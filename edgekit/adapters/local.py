@@ -62,8 +62,9 @@ class LocalAdapter(Adapter):
         return completed.returncode, completed.stdout, completed.stderr
 
     def fetch(self, remote: str, local: Path) -> Path:
-        shutil.copyfile(remote, local)
-        return local
+        with fsutil.atomic_path(local) as temporary:
+            shutil.copyfile(remote, temporary)
+        return Path(local)
 
     def close(self) -> None:
         if self._workdir is not None:
