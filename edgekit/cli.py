@@ -160,7 +160,8 @@ def deploy(artifacts, target, options, devices, dest):
 
     for item in deploy_artifacts(list(artifacts), target, options, dest):
         console.out.print(f"{item.local} -> {options.address or target}:{item.remote} "
-                          f"({item.bytes} bytes, sha256 {item.sha256[:16]}… verified on the device)")
+                          f"({item.bytes} bytes, sha256 {item.sha256[:16]}… verified on the device)",
+                          soft_wrap=True, markup=False)
 
 
 # ----------------------------------------------------------------------------------------------- targets
