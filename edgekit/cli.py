@@ -129,12 +129,16 @@ def connection_options(function):
               help="Seconds of rest after each interleaved block.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the profile JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the profile JSON on stdout instead of a table.")
+@click.option("--op-profile", is_flag=True,
+              help="Android: per-op timings from benchmark_model (--enable_op_profiling) in the JSON's op_profile.")
 @quiet_option
 def profile(models, target, options, devices, runs, warmup, min_seconds, threads, interleave, block, cooldown,
-            output, as_json):
+            output, as_json, op_profile):
     """Time .tflite MODELS on a target; prints a table, --output writes the profile JSON."""
     from edgekit.profiling.profile import ProfileSettings
     from edgekit.profiling.run import print_profiles, profile_models, write_profiles
+
+    options.extra["op_profiling"] = op_profile
 
     settings = ProfileSettings(runs=runs, warmup=warmup, min_seconds=min_seconds, threads=threads, block=block,
                                cooldown=cooldown)
