@@ -33,8 +33,9 @@ ROOT = HERE.parent.parent
 STATE = ROOT / ".lab"
 CACHE = Path(os.environ.get("EDGEKIT_LAB_CACHE", Path.home() / ".cache" / "edgekit-lab"))
 LITERT_VERSION = "2.3.0"  # the same ai-edge-litert as the host's (pyproject pins >=2.3,<2.4)
+# gcc builds the tests' stand-in libedgetpu (tests/standins/libedgetpu_standin.c).
 HOST_PACKAGES = ["openssh-server", "openssh-client", "adb", "debootstrap", "qemu-user-static", "binfmt-support",
-                 "iproute2", "util-linux"]
+                 "iproute2", "util-linux", "gcc", "libc6-dev"]
 
 LAB_ID = hashlib.sha256(str(ROOT).encode()).hexdigest()[:4]
 _OCTET = 100 + int(LAB_ID, 16) % 100

@@ -9,6 +9,7 @@ import os
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,11 +51,16 @@ class Lab:
     def start(self, device: str) -> None:
         subprocess.run([str(ROOT / "scripts" / "lab"), "start", device], check=True, timeout=180)
 
-    def stop_later(self, device: str, seconds: float) -> threading.Thread:
-        """Kill the device's processes after `seconds` (from another thread): the device drops mid-run."""
-        thread = threading.Thread(target=lambda: (time.sleep(seconds), self.stop(device)), daemon=True)
+    @contextmanager
+    def dropping(self, device: str, after_s: float):
+        """Kill the device's processes `after_s` seconds into the block (the device drops mid-run); restart it after."""
+        thread = threading.Thread(target=lambda: (time.sleep(after_s), self.stop(device)), daemon=True)
         thread.start()
-        return thread
+        try:
+            yield
+        finally:
+            thread.join()
+            self.start(device)
 
     def sshd_logins(self) -> int:
         """How many logins the x86_64 board's sshd has accepted so far."""

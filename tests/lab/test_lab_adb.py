@@ -72,14 +72,10 @@ def test_unknown_serial(lab):
 
 def test_phone_dropping_mid_run_is_exit_3_naming_it(lab, tmp_path):
     output = tmp_path / "never.json"
-    dropper = lab.stop_later("phone", 3.0)
-    try:
-        # the stand-in sleeps --min_secs first, so adbd dies while it runs
+    # the stand-in sleeps --min_secs first, so adbd dies while it runs
+    with lab.dropping("phone", after_s=3.0):
         result = edgekit("profile", MODELS / "mlp-int8.tflite", "--target", "lab-phone", "--device",
                          lab["phone"]["serial"], "--min-seconds", 30, "--output", output)
-    finally:
-        dropper.join()
-        lab.start("phone")
     assert result.exit_code == 3, result.output
     assert f"{lab['phone']['serial']}: the device dropped the connection while running taskset" in result.output
     assert not output.exists()

@@ -46,14 +46,10 @@ def test_no_runtime_on_the_device_says_what_to_install(lab):
 
 def test_device_dropping_mid_run_is_exit_3_naming_the_device(lab, tmp_path):
     output = tmp_path / "never.json"
-    dropper = lab.stop_later("board", 3.0)
-    try:
+    with lab.dropping("board", after_s=3.0):
         result = edgekit("profile", MODELS / "mlp-int8.tflite", "--target", "lab-x86", "--device",
                          lab["board"]["alias"], "--ssh-config", lab.ssh_config, "--min-seconds", 60,
                          "--output", output)
-    finally:
-        dropper.join()
-        lab.start("board")
     assert result.exit_code == 3, result.output
     assert "lab-board: the device dropped the connection while running" in result.output
     assert not output.exists()  # nothing partial written
