@@ -31,7 +31,27 @@ def tf():
         import tf_keras  # noqa: F401  (its first import prints too)
 
     tensorflow.get_logger().setLevel("ERROR")
+    _split_cpu(tensorflow)
     return tensorflow
+
+
+LOGICAL_CPUS_VARIABLE = "EDGEKIT_LOGICAL_CPUS"
+
+
+def _split_cpu(tensorflow) -> None:
+    """EDGEKIT_LOGICAL_CPUS=N splits the CPU into N logical devices, so `train.distribute: mirrored`
+    can be run (and tested) on a machine without GPUs. It must happen before TensorFlow creates
+    its devices, which is why it lives here, at import."""
+    count = os.environ.get(LOGICAL_CPUS_VARIABLE)
+    if not count:
+        return
+    if not count.isdigit() or int(count) < 1:
+        from edgekit.errors import ConfigError
+
+        raise ConfigError(f"{LOGICAL_CPUS_VARIABLE} must be a positive whole number, got {count!r}")
+    cpu = tensorflow.config.list_physical_devices("CPU")[0]
+    tensorflow.config.set_logical_device_configuration(
+        cpu, [tensorflow.config.LogicalDeviceConfiguration() for _ in range(int(count))])
 
 
 @functools.cache

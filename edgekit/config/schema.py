@@ -103,11 +103,19 @@ class ModelConfig(StrictModel):
         return self
 
 
+class Distribute(str, Enum):
+    AUTO = "auto"
+    NONE = "none"
+    MIRRORED = "mirrored"
+    MULTI_WORKER = "multi_worker"
+
+
 class TrainConfig(StrictModel):
     epochs: int = Field(10, ge=1)
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1)  # the global batch: split across replicas when distributed
     learning_rate: float = Field(0.001, gt=0.0)
     precision: Precision = Precision.AUTO
+    distribute: Distribute = Distribute.AUTO
 
 
 class PruneConfig(StrictModel):

@@ -63,12 +63,19 @@ def _canonical(value: Any) -> Any:
 class StageCache:
     """Runs stages, or reuses their recorded outputs when nothing that shapes them changed."""
 
-    def __init__(self, build_dir: Path, *, force_from: Optional[str] = None, order: tuple[str, ...] = ()):
+    def __init__(self, build_dir: Path, *, force_from: Optional[str] = None, order: tuple[str, ...] = (),
+                 always_run: tuple[str, ...] = ()):
+        """
+        Args:
+            build_dir: the build folder.
+            force_from: ignore the cache for this stage and every later one in `order`.
+            always_run: stages that never reuse the cache (their results are still recorded).
+        """
         self.build_dir = build_dir
         self.records = build_dir / STATE_FOLDER / "stages"
-        self._forced: set[str] = set()
+        self._forced: set[str] = set(always_run)
         if force_from is not None:
-            self._forced = set(order[order.index(force_from):])
+            self._forced |= set(order[order.index(force_from):])
 
     def run(self, name: str, material: dict[str, Any], produce: Callable[[Path], dict[str, Any]], *,
             folder: Optional[str] = None) -> StageResult:

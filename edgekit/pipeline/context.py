@@ -22,6 +22,7 @@ class BuildContext:
     cache: StageCache
     connection: ConnectionOptions
     tools: dict[str, Optional[str]]
+    distribution: Any = None  # edgekit.pipeline.distribute.Distribution
     results: dict[str, StageResult] = field(default_factory=dict)
     # objects loaded once and shared by later stages (the data set, Keras models)
     memo: dict[str, Any] = field(default_factory=dict)

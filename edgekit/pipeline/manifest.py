@@ -39,6 +39,7 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
         "artifacts": artifacts,
         # Beyond the DESIGN.md keys: what the report and users need to understand the numbers.
         "precision_reason": results["train"].meta["precision_reason"],
+        "distribute": ctx.distribution.record(),
         "data": results["data"].meta["summary"],
         "preprocessing": results["data"].meta["preprocessing"],
         "sparsity": sparsity,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -36,9 +37,11 @@ class BuildRequest:
 
 @dataclass
 class BuildResult:
-    manifest: dict[str, Any]
-    build_dir: Path
-    manifest_path: Path
+    """A finished build; `manifest` is None on a non-chief worker of a multi-worker build."""
+
+    manifest: Optional[dict[str, Any]]
+    build_dir: Optional[Path]
+    manifest_path: Optional[Path]
     report_path: Optional[Path]
     gate_error: Optional[EdgekitError]
 
@@ -60,20 +63,24 @@ def run_build(request: BuildRequest) -> BuildResult:
     connection = _connection(request, target)
     build_dir = (request.out or loaded.directory / "build" / target.name).resolve()
     from edgekit._tf import tool_versions
+    from edgekit.pipeline.distribute import choose_distribution
 
     tools = tool_versions()
+    # Before any other TensorFlow work: MultiWorkerMirroredStrategy must configure the runtime first.
+    distribution = choose_distribution(loaded.config.train.distribute)
+    if distribution.multi_worker and not distribution.is_chief:
+        return _run_worker(loaded, target, connection, tools, distribution)
+    # Every worker must take part in every training step: a chief that reused its cached training
+    # while the others train would leave them waiting forever. So with several workers, train,
+    # prune and QAT always run.
+    fresh = ("train", "prune", "qat") if distribution.multi_worker else ()
     with BuildLock(build_dir / STATE_FOLDER / "build.lock"):
-        cache = StageCache(build_dir, force_from=request.force, order=STAGES)
+        cache = StageCache(build_dir, force_from=request.force, order=STAGES, always_run=fresh)
         cache.clean_stale_temporaries()
         ctx = BuildContext(loaded=loaded, target=target, build_dir=build_dir, cache=cache, connection=connection,
-                           tools=tools)
+                           tools=tools, distribution=distribution)
         console.info(f"edgekit build [bold]{loaded.config.name}[/bold] → {build_dir} (target {target.name})")
-        _run_stage(ctx, "data", stages.data_stage)
-        _run_stage(ctx, "train", stages.train_stage)
-        if loaded.config.prune.enabled:
-            _run_stage(ctx, "prune", stages.prune_stage)
-        if loaded.config.qat.enabled:
-            _run_stage(ctx, "qat", stages.qat_stage)
+        _run_training_stages(ctx)
         _run_stage(ctx, "export", stages.export_stage)
         _run_stage(ctx, "evaluate", stages.evaluate_stage)
         _run_stage(ctx, "profile", stages.profile_stage)
@@ -82,6 +89,38 @@ def run_build(request: BuildRequest) -> BuildResult:
         report_path = _write_report(build_dir)
     return BuildResult(manifest=manifest, build_dir=build_dir, manifest_path=manifest_path, report_path=report_path,
                        gate_error=gate_error(manifest))
+
+
+def _run_training_stages(ctx: BuildContext) -> None:
+    """data, train, prune and QAT: the part every worker of a multi-worker build runs."""
+    if ctx.distribution.strategy is not None:
+        console.info(f"distribute: {ctx.distribution.name}, {ctx.distribution.replicas} replicas "
+                     f"({ctx.distribution.reason}); batch_size {ctx.config.train.batch_size} is the global batch")
+    _run_stage(ctx, "data", stages.data_stage)
+    _run_stage(ctx, "train", stages.train_stage)
+    if ctx.config.prune.enabled:
+        _run_stage(ctx, "prune", stages.prune_stage)
+    if ctx.config.qat.enabled:
+        _run_stage(ctx, "qat", stages.qat_stage)
+    if ctx.distribution.strategy is not None:
+        # Models made in the strategy's scope hold replicated variables; later stages load plain
+        # copies from the files instead.
+        for key in ("dense", "pruned", "qat"):
+            ctx.memo.pop(key, None)
+
+
+def _run_worker(loaded, target, connection, tools, distribution) -> BuildResult:
+    """A non-chief worker trains alongside the chief, in a private temporary folder, and writes nothing."""
+    with tempfile.TemporaryDirectory(prefix=f"edgekit-worker-{distribution.worker_index}-") as folder:
+        build_dir = Path(folder)
+        cache = StageCache(build_dir, always_run=("train", "prune", "qat"))
+        ctx = BuildContext(loaded=loaded, target=target, build_dir=build_dir, cache=cache, connection=connection,
+                           tools=tools, distribution=distribution)
+        console.info(f"edgekit build {loaded.config.name}: worker {distribution.worker_index} of "
+                     f"{distribution.workers}; the chief writes the artifacts")
+        _run_training_stages(ctx)
+    console.info(f"worker {distribution.worker_index}: training done")
+    return BuildResult(manifest=None, build_dir=None, manifest_path=None, report_path=None, gate_error=None)
 
 
 def _run_stage(ctx: BuildContext, name: str, function) -> None:

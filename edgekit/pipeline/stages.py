@@ -64,7 +64,7 @@ def train_stage(ctx: BuildContext):
     precision = choose_precision(config.train.precision)
     material = {"model": config.model, "model_source": _model_source_fingerprint(ctx), "train": config.train,
                 "policy": precision.policy, "data": ctx.results["data"].digest, "seed": ctx.seed,
-                "tools": ctx.tools, "name": config.name}
+                "replicas": ctx.distribution.replicas, "tools": ctx.tools, "name": config.name}
     file_name = f"{config.name}-dense.keras"
 
     def produce(work: Path) -> dict[str, Any]:
@@ -91,8 +91,17 @@ def train_stage(ctx: BuildContext):
                 "parameters": int(dense.count_params()), "from_logits": from_logits, "model_name": dense.name,
                 "file": file_name}
 
-    result = ctx.cache.run("train", material, produce)
-    return result
+    return ctx.cache.run("train", material, distributed(ctx, produce))
+
+
+def distributed(ctx: BuildContext, produce):
+    """`produce` run inside the distribution strategy's scope, so the models it makes are replicated."""
+
+    def produce_in_scope(work: Path) -> dict[str, Any]:
+        with ctx.distribution.scope():
+            return produce(work)
+
+    return produce_in_scope
 
 
 def _model_source_fingerprint(ctx: BuildContext) -> str | None:
@@ -148,6 +157,7 @@ def prune_stage(ctx: BuildContext):
     config = ctx.config
     material = {"prune": config.prune, "batch_size": config.train.batch_size,
                 "learning_rate": config.train.learning_rate, "upstream": ctx.results["train"].digest,
+                "replicas": ctx.distribution.replicas,
                 "data": ctx.results["data"].digest, "seed": ctx.seed, "tools": ctx.tools}
     file_name = f"{config.name}-pruned.keras"
 
@@ -162,7 +172,7 @@ def prune_stage(ctx: BuildContext):
 
         return {**info, "file": file_name, "kernel_sparsity": measure_sparsity(pruned)["overall"]}
 
-    return ctx.cache.run("prune", material, produce)
+    return ctx.cache.run("prune", material, distributed(ctx, produce))
 
 
 # ------------------------------------------------------------------------------------------------ qat
@@ -173,7 +183,7 @@ def qat_stage(ctx: BuildContext):
     upstream = "prune" if "prune" in ctx.results else "train"
     material = {"qat": config.qat, "batch_size": config.train.batch_size, "learning_rate": config.train.learning_rate,
                 "upstream": ctx.results[upstream].digest, "data": ctx.results["data"].digest, "seed": ctx.seed,
-                "tools": ctx.tools}
+                "replicas": ctx.distribution.replicas, "tools": ctx.tools}
     # HDF5: tf_keras' .keras format cannot reload tfmot's QuantizeLayer (it expects 5 variables, finds 3).
     file_name = f"{config.name}-qat.h5"
 
@@ -188,7 +198,7 @@ def qat_stage(ctx: BuildContext):
         ctx.memo["qat"] = model
         return {**info, "file": file_name}
 
-    return ctx.cache.run("qat", material, produce)
+    return ctx.cache.run("qat", material, distributed(ctx, produce))
 
 
 # ------------------------------------------------------------------------------------------------ export
