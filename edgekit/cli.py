@@ -84,6 +84,8 @@ def build(config_path, target, devices, ssh_config, remote_python, out, force, a
     if as_json:
         console.set_quiet(True)
     result = run_build(request)
+    if result.manifest is None:  # a non-chief worker of a multi-worker build: the chief reports
+        return
     if as_json:
         console.write_stdout(json.dumps(result.manifest, indent=2))
     else:
