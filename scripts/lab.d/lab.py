@@ -124,6 +124,20 @@ def rootfs(name: str, builder: str, *arguments: str) -> Path:
     return path
 
 
+def add_to_rootfs(root: Path, script_name: str, marker: str) -> None:
+    """Run an add-on script on a cached root filesystem once (again when the script changes)."""
+    script = HERE / script_name
+    stamp = hashlib.sha256(script.read_bytes()).hexdigest()
+    stamp_file = root / marker
+    if stamp_file.exists() and stamp_file.read_text().strip() == stamp:
+        return
+    log(f"{root.name}: {script_name}")
+    copy = CACHE / f".{script_name}"
+    shutil.copyfile(script, copy)
+    sh("bash", str(copy), str(root))
+    stamp_file.write_text(stamp + "\n")
+
+
 # ---------------------------------------------------------------------------------------------- network
 def make_namespace(name: str) -> None:
     space, host_if, device_if = netns(name), veth(name, "h"), veth(name, "d")
@@ -312,7 +326,8 @@ def up() -> int:
     enable_binfmt()
     timings["host_packages_s"] = round(time.monotonic() - step, 1)
     step = time.monotonic()
-    rootfs("rootfs-arm64", "build-arm64-rootfs.sh", LITERT_VERSION)
+    arm64 = rootfs("rootfs-arm64", "build-arm64-rootfs.sh", LITERT_VERSION)
+    add_to_rootfs(arm64, "add-tflite-runtime.sh", ".edgekit-lab-tflite-runtime")
     rootfs("rootfs-adbd", "build-adbd-rootfs.sh")
     timings["root_filesystems_s"] = round(time.monotonic() - step, 1)
     step = time.monotonic()
@@ -339,7 +354,8 @@ def up() -> int:
         "ssh_config": str(STATE / "ssh_config"),
         "board": {"alias": "lab-board", "address": device_address("board"), "netns": netns("board"),
                   "python": str(ROOT / ".venv" / "bin" / "python")},
-        "pi": {"alias": "lab-pi", "address": device_address("pi"), "netns": netns("pi"), "python": "python3"},
+        "pi": {"alias": "lab-pi", "address": device_address("pi"), "netns": netns("pi"), "python": "python3",
+               "tflite_runtime_python": "/opt/tflite-runtime/bin/python"},
         "phone": {"serial": f"{device_address('phone')}:5555", "netns": netns("phone"),
                   "rootfs": str(CACHE / "rootfs-adbd")},
         "faults": {"wrong_key": "lab-board-wrong-key", "unknown_host_key": "lab-board-unknown-host-key",

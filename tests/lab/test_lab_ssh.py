@@ -69,3 +69,13 @@ def test_deploy_over_ssh_verifies_sha256(lab, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.count("verified on the device") == 2
     assert (tmp_path / "on board" / "mlp-int8.tflite").read_bytes() == (MODELS / "mlp-int8.tflite").read_bytes()
+
+
+def test_older_boards_runtime_tflite_runtime_214_with_numpy_1(lab, tmp_path):
+    output = tmp_path / "legacy.json"
+    result = edgekit("profile", MODELS / "mlp-int8.tflite", "--target", "rpi4", "--device", lab["pi"]["alias"],
+                     "--ssh-config", lab.ssh_config, "--remote-python", lab["pi"]["tflite_runtime_python"],
+                     "--runs", 10, "--min-seconds", 0, "--output", output)
+    assert result.exit_code == 0, result.output
+    device = json.loads(output.read_text())["device"]
+    assert (device["machine"], device["runtime"], device["runtime_version"]) == ("aarch64", "tflite_runtime", "2.14.0")
