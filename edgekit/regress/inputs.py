@@ -1,0 +1,176 @@
+"""Reading what the gate compares: a profile JSON, a file of several profiles, or a build manifest.
+
+Every form becomes a `LatencySet`: named latency profiles measured on one target and device. A manifest
+names its artifacts; a profile is named by its model's file name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+from edgekit.errors import InputFileError
+
+MANIFEST_FILE = "manifest.json"
+
+# The fields that say which physical device a profile came from. The runtime version is left out on
+# purpose: a runtime upgrade on the same board is a change the gate should measure, not refuse.
+DEVICE_IDENTITY_KEYS = ("address", "machine", "cpu")
+
+
+class SetKind(str, Enum):
+    """The kind of edgekit JSON a latency set was read from."""
+
+    PROFILE = "profile"
+    PROFILES = "profiles"
+    MANIFEST = "manifest"
+    STORE = "baseline store"
+
+
+@dataclass
+class LatencySet:
+    """Latency profiles by name (artifact or model file name), as read from `source`.
+
+    `unprofiled` names the artifacts of a manifest that have no latency (Keras and ONNX artifacts,
+    or artifacts the target refused): they are not compared.
+    """
+
+    source: str
+    kind: SetKind
+    profiles: dict[str, dict[str, Any]]
+    unprofiled: list[str] = field(default_factory=list)
+    # A manifest's .tflite files (its paths are relative to the build folder), for re-profiling.
+    model_paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def target(self) -> Optional[str]:
+        return next((profile.get("target") for profile in self.profiles.values()), None)
+
+    @property
+    def device(self) -> Optional[dict[str, Any]]:
+        return next((profile.get("device") for profile in self.profiles.values()), None)
+
+
+def device_identity(device: Optional[dict[str, Any]]) -> tuple[str, ...]:
+    """The fields that identify a physical device (address, machine, CPU)."""
+    device = device or {}
+    return tuple(str(device.get(key) or "?") for key in DEVICE_IDENTITY_KEYS)
+
+
+def describe_device(device: Optional[dict[str, Any]]) -> str:
+    """A device in one line, for messages and tables: `localhost (x86_64, AMD EPYC)`."""
+    address, machine, cpu = device_identity(device)
+    return f"{address} ({machine}, {cpu})"
+
+
+def load_latency_set(path: Path) -> LatencySet:
+    """Read a profile JSON, a {"profiles": [...]} file, or a build manifest.
+
+    Raises:
+        InputFileError: the file is missing, not JSON, not edgekit's JSON, or has no latency samples.
+    """
+    document = read_json(path)
+    if isinstance(document, dict) and isinstance(document.get("artifacts"), list):
+        return _from_manifest(path, document)
+    if isinstance(document, dict) and isinstance(document.get("profiles"), list):
+        return _from_profiles(path, document["profiles"])
+    if isinstance(document, dict) and "samples_ms" in document and "model" in document:
+        name = profile_name(path, document)
+        return LatencySet(str(path), SetKind.PROFILE, {name: checked_profile(path, document, name)})
+    raise InputFileError(f"{path}: not an edgekit profile or manifest (expected a profile with \"model\" and "
+                         f"\"samples_ms\", a file with \"profiles\", or a manifest with \"artifacts\")")
+
+
+def read_json(path: Path) -> Any:
+    """The parsed JSON of `path`.
+
+    Raises:
+        InputFileError: missing, a folder (with a pointer to its manifest.json when it has one), or not JSON.
+    """
+    if path.is_dir():
+        hint = f"; did you mean {path / MANIFEST_FILE}?" if (path / MANIFEST_FILE).is_file() else ""
+        raise InputFileError(f"{path}: is a folder, not a profile or manifest JSON file{hint}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise InputFileError(f"{path}: not JSON (not even UTF-8 text)") from None
+    except OSError as error:
+        raise InputFileError(f"{path}: cannot be read: {error.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputFileError(f"{path}: not JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+
+
+def profile_name(path: Path, profile: dict[str, Any]) -> str:
+    """A profile is named by its model's file name (`digits-int8.tflite`)."""
+    model = profile.get("model")
+    model_path = model.get("path") if isinstance(model, dict) else None
+    if not isinstance(model_path, str) or not model_path:
+        raise InputFileError(f"{path}: a profile without \"model\": {{\"path\": ...}}: not an edgekit profile")
+    return Path(model_path).name
+
+
+def checked_profile(path: Path, profile: Any, name: str) -> dict[str, Any]:
+    """`profile` itself, once it is known to hold latency samples.
+
+    Raises:
+        InputFileError: not an object, or without samples (Android's benchmark_model reports aggregates only).
+    """
+    if not isinstance(profile, dict):
+        raise InputFileError(f"{path}: the latency of {name!r} is not a profile object")
+    samples = profile.get("samples_ms")
+    if not isinstance(samples, list) or not samples:
+        source = profile.get("samples_source")
+        why = f" ({source})" if source else ""
+        raise InputFileError(f"{path}: {name!r} has no latency samples (\"samples_ms\" is empty{why}); the gate "
+                             f"tests per-run samples, so profile with edgekit's own profiler")
+    if not all(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 for value in samples):
+        raise InputFileError(f"{path}: {name!r} has latency samples that are not positive numbers")
+    return profile
+
+
+def _from_profiles(path: Path, entries: list[Any]) -> LatencySet:
+    profiles: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise InputFileError(f"{path}: \"profiles\" holds something that is not a profile object")
+        name = profile_name(path, entry)
+        if name in profiles:
+            raise InputFileError(f"{path}: two profiles of models named {name!r}; profiles are matched by file name")
+        profiles[name] = checked_profile(path, entry, name)
+    if not profiles:
+        raise InputFileError(f"{path}: \"profiles\" is empty")
+    return LatencySet(str(path), SetKind.PROFILES, profiles)
+
+
+def _from_manifest(path: Path, manifest: dict[str, Any]) -> LatencySet:
+    profiles: dict[str, dict[str, Any]] = {}
+    model_paths: dict[str, Path] = {}
+    unprofiled: list[str] = []
+    for artifact in manifest["artifacts"]:
+        name = artifact.get("name") if isinstance(artifact, dict) else None
+        if not isinstance(name, str) or not name:
+            raise InputFileError(f"{path}: an artifact without a \"name\": not an edgekit manifest")
+        if name in profiles or name in unprofiled:
+            raise InputFileError(f"{path}: two artifacts named {name!r}")
+        latency = artifact.get("latency")
+        if latency is None:
+            unprofiled.append(name)
+            continue
+        profiles[name] = checked_profile(path, latency, name)
+        if isinstance(artifact.get("path"), str):
+            model_paths[name] = path.parent / artifact["path"]
+    if not profiles:
+        raise InputFileError(f"{path}: no artifact has a latency profile (was the build profiled? artifacts: "
+                             f"{', '.join(unprofiled) or 'none'})")
+    for profile in profiles.values():  # manifests record the target and device once, at the top
+        profile.setdefault("target", manifest.get("target"))
+        profile.setdefault("device", manifest.get("device"))
+    return LatencySet(str(path), SetKind.MANIFEST, profiles, unprofiled=unprofiled, model_paths=model_paths)
+
