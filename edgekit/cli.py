@@ -170,6 +170,98 @@ def deploy(artifacts, target, options, devices, dest):
                           soft_wrap=True, markup=False)
 
 
+# ----------------------------------------------------------------------------------------------- regress
+def store_option(function):
+    """--store DIR: the baseline store."""
+    return click.option("--store", type=click.Path(file_okay=False, path_type=Path), default=Path(".edgekit/baselines"),
+                        show_default=True, help="Folder of saved baselines (JSON lines per target, device, artifact).")(function)
+
+
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path), metavar="[BASELINE] CURRENT")
+@click.option("--max-slowdown", type=click.FloatRange(min=0), default=0.05, show_default=True,
+              help="Fail when a median is more than this fraction slower (and the difference is significant).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
+              help="Significance level of the two-sided Mann-Whitney U test; the CI of the median ratio is at 1 - alpha.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here (a test case per artifact).")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON on stdout instead of a table.")
+@click.option("--allow-device-change", is_flag=True, help="Compare latencies measured on different targets or devices.")
+@click.option("--fail-on-missing", is_flag=True, help="Also fail when an artifact has latency on one side only.")
+@click.option("--against-store", is_flag=True, help="Compare CURRENT with the latest baseline saved for its target and device.")
+@store_option
+@click.option("--reprofile", is_flag=True, help="Two manifests: time each .tflite pair again now, interleaved.")
+@click.option("--target", help="Where .tflite pairs are timed (default: the manifests' target, else host).")
+@connection_options
+@click.option("--runs", type=click.IntRange(min=1), default=100, show_default=True, help="Timing: runs of each model, at least.")
+@click.option("--min-seconds", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Timing: seconds, at least.")
+@click.option("--block", type=click.IntRange(min=1), default=10, show_default=True, help="Timing: runs per interleaved block.")
+@click.option("--cooldown", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Timing: rest after each block, s.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap confidence interval.")
+def regress(files, max_slowdown, alpha, junit, as_json, allow_device_change, fail_on_missing, against_store, store,
+            reprofile, target, options, devices, runs, min_seconds, block, cooldown, seed):
+    """Fail when latency regressed from BASELINE to CURRENT: two profile JSONs, two manifests (artifacts matched
+    by name), or two .tflite files (timed now, interleaved). Exit 0 ok, 1 regression, 2 bad input."""
+    from edgekit.profiling.profile import ProfileSettings
+    from edgekit.regress import BaselineStore, GateRequest, GateThresholds, run_gate
+    from edgekit.regress.junit import write_junit
+    from edgekit.regress.reprofile import Reprofile
+    from edgekit.regress.view import print_report
+
+    expected = 1 if against_store else 2
+    if len(files) != expected:
+        wanted = "CURRENT (with --against-store)" if against_store else "BASELINE and CURRENT"
+        raise click.UsageError(f"expected {wanted}, got {len(files)} file{'' if len(files) == 1 else 's'}")
+    timing = Reprofile(target=target, options=options,
+                       settings=ProfileSettings(runs=runs, min_seconds=min_seconds, block=block, cooldown=cooldown))
+    request = GateRequest(current=files[-1], baseline=None if against_store else files[0],
+                          store=BaselineStore(store) if against_store else None,
+                          thresholds=GateThresholds(max_slowdown=max_slowdown, alpha=alpha, seed=seed),
+                          allow_device_change=allow_device_change, fail_on_missing=fail_on_missing,
+                          reprofile=reprofile, timing=timing)
+    report = run_gate(request)
+    if junit:
+        write_junit(junit, report)
+    if as_json:
+        console.write_stdout(json.dumps(report.to_json(), indent=2))
+    else:
+        print_report(report)
+    if not report.passed:
+        raise report.error()
+
+
+@main.group()
+def baseline():
+    """Saved latency baselines: a history per target, device and artifact."""
+
+
+@baseline.command("save")
+@click.argument("file", type=click.Path(path_type=Path))
+@store_option
+def baseline_save(file, store):
+    """Add the latency of every artifact of a manifest or profile FILE to the store."""
+    from edgekit.regress import BaselineStore, save_baseline_file
+    from edgekit.regress.view import print_saved
+
+    print_saved(save_baseline_file(file, BaselineStore(store)))
+
+
+@baseline.command("show")
+@store_option
+@click.option("--target", help="Only this target's baselines.")
+@click.option("--artifact", help="Only this artifact's, with every saved entry listed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the histories (medians, without samples) as JSON.")
+def baseline_show(store, target, artifact, as_json):
+    """List the saved baselines with their medians and trend."""
+    from edgekit.regress import BaselineStore
+    from edgekit.regress.view import print_histories
+
+    histories = BaselineStore(store).histories(target=target, artifact=artifact)
+    if as_json:
+        console.write_stdout(json.dumps([history.to_json() for history in histories], indent=2))
+    else:
+        print_histories(histories, str(store), artifact)
+
+
 # ----------------------------------------------------------------------------------------------- targets
 @main.group(invoke_without_command=True)
 @click.pass_context
