@@ -16,6 +16,11 @@ class DataSource(str, Enum):
     DIGITS = "digits"
     NPZ = "npz"
     IMAGES = "images"
+    TFRECORD = "tfrecord"
+
+
+# Sources read from disk as they are used (tf.data), never held in memory.
+STREAMING_SOURCES = (DataSource.IMAGES, DataSource.TFRECORD)
 
 
 class Builtin(str, Enum):
@@ -76,12 +81,15 @@ class DataConfig(StrictModel):
             raise ValueError(
                 f"val_fraction ({self.val_fraction}) + test_fraction ({self.test_fraction}) leave nothing to train on"
             )
-        if self.source in (DataSource.NPZ, DataSource.IMAGES) and not self.path:
+        if self.source is not DataSource.DIGITS and not self.path:
             raise ValueError(f"data.source '{self.source.value}' needs data.path")
         if self.source is DataSource.DIGITS and self.path:
             raise ValueError("data.source 'digits' is built in and takes no data.path")
-        if self.source is DataSource.IMAGES and self.image_size is None:
-            raise ValueError("data.source 'images' needs data.image_size (for example [96, 96])")
+        if self.source in STREAMING_SOURCES and self.image_size is None:
+            raise ValueError(f"data.source '{self.source.value}' needs data.image_size (for example [96, 96])")
+        if self.source not in STREAMING_SOURCES and self.image_size is not None:
+            raise ValueError(f"data.image_size resizes images read from files; '{self.source.value}' data keeps "
+                             f"its stored shape: remove data.image_size")
         return self
 
 

@@ -12,16 +12,15 @@ import numpy as np
 
 from edgekit import fsutil
 from edgekit.config.schema import DataConfig, DataSource
+from edgekit.data.base import SPLITS, Splits
 from edgekit.data.preprocessing import Layout, Preprocessing, preprocessing_for
-from edgekit.data.sources import RawData, load_digits, load_images, load_npz
+from edgekit.data.sources import RawData, load_digits, load_npz
 from edgekit.errors import DataError
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass
-class Dataset:
-    """Preprocessed splits (float32 inputs, int64 labels) and what produced them."""
+class Dataset(Splits):
+    """Splits held in memory: preprocessed float32 inputs and int64 labels (digits, npz)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -34,13 +33,21 @@ class Dataset:
     source: str
 
     @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of one sample as the model sees it."""
         return tuple(self.x_train.shape[1:])
+
+    def size(self, split: str) -> int:
+        return int(len(getattr(self, f"y_{split}")))
+
+    def fit_arguments(self, batch_size: int, seed: int) -> dict[str, Any]:
+        validation = (self.x_val, self.y_val) if len(self.y_val) else None
+        return {"x": self.x_train, "y": self.y_train, "batch_size": batch_size, "validation_data": validation,
+                "shuffle": True}
+
+    def batches(self, split: str, batch_size: int):
+        x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+        for start in range(0, len(y), batch_size):
+            yield x[start:start + batch_size], y[start:start + batch_size]
 
     def fingerprint(self) -> str:
         """sha256 over every array and the preprocessing: the data's part of downstream cache keys."""
@@ -60,18 +67,6 @@ class Dataset:
         """
         order = np.random.default_rng(seed).permutation(len(self.x_train))
         return self.x_train[order[:count]]
-
-    def summary(self) -> dict[str, Any]:
-        """For the manifest."""
-        return {
-            "source": self.source,
-            "train": int(len(self.y_train)),
-            "val": int(len(self.y_val)),
-            "test": int(len(self.y_test)),
-            "input_shape": list(self.input_shape),
-            "num_classes": self.num_classes,
-            "class_names": self.class_names,
-        }
 
     def save(self, path: Path) -> None:
         """Write the splits and their description to one .npz (atomically)."""
@@ -94,12 +89,12 @@ class Dataset:
 
 
 def load_raw(config: DataConfig, resolve) -> RawData:
-    """The raw samples of the configured source; `resolve` makes config paths absolute."""
+    """The raw samples of an in-memory source (digits, npz); `resolve` makes config paths absolute."""
     if config.source is DataSource.DIGITS:
         return load_digits()
     if config.source is DataSource.NPZ:
         return load_npz(resolve(config.path))
-    return load_images(resolve(config.path), config.image_size)
+    raise ValueError(f"{config.source.value} is a streaming source; see edgekit.data.streaming")
 
 
 def build_dataset(config: DataConfig, raw: RawData) -> Dataset:

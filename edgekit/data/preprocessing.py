@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -28,6 +28,8 @@ class Preprocessing:
     raw_dtype: str
     # grey images stored as (N, H, W) get a channel axis: (N, H, W, 1)
     add_channel_axis: bool = False
+    # images read from files are first resized (bilinear) to (height, width)
+    resize: Optional[tuple[int, int]] = None
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         """Model inputs (float32) from raw samples."""
@@ -40,7 +42,9 @@ class Preprocessing:
         """For the manifest."""
         record = asdict(self)
         record["layout"] = self.layout.value
-        record["formula"] = "x = raw * scale + offset (float32)"
+        record["resize"] = list(self.resize) if self.resize else None
+        record["formula"] = ("x = resize_bilinear(rgb8, resize) * scale + offset (float32)" if self.resize
+                             else "x = raw * scale + offset (float32)")
         return record
 
 

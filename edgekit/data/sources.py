@@ -115,28 +115,6 @@ def image_files(folder: Path) -> tuple[list[tuple[Path, int]], list[str]]:
     return files, [class_folder.name for class_folder in class_folders]
 
 
-def load_images(folder: Path, image_size: tuple[int, int]) -> RawData:
-    """Every image under `folder`/<class>/, as RGB uint8 resized to `image_size` (height, width).
-
-    Raises:
-        DataError: see `image_files`; an image that cannot be decoded is named.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    files, class_names = image_files(folder)
-    height, width = image_size
-    x = np.empty((len(files), height, width, 3), dtype=np.uint8)
-    y = np.empty(len(files), dtype=np.int64)
-    for index, (path, class_id) in enumerate(files):
-        try:
-            with Image.open(path) as image:
-                x[index] = np.asarray(image.convert("RGB").resize((width, height), Image.BILINEAR))
-        except (UnidentifiedImageError, OSError) as error:
-            raise DataError(f"{path}: cannot decode this image ({error})") from None
-        y[index] = class_id
-    return RawData(x=x, y=y, class_names=class_names)
-
-
 def source_fingerprint(path: Path) -> str:
     """A cheap fingerprint of a data file or folder: names, sizes and modification times.
 

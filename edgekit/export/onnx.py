@@ -67,16 +67,24 @@ def quantize_onnx_static(float_onnx: bytes, representative: np.ndarray) -> bytes
         return target.read_bytes()
 
 
-def onnx_outputs(model_bytes: bytes, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """Run an ONNX model with onnxruntime (CPU) on preprocessed inputs."""
-    import onnxruntime as ort
+class OnnxRunner:
+    """An ONNX model run with onnxruntime on the CPU, one session for many batches."""
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    outputs = [session.run(None, {name: x[start:start + batch_size]})[0] for start in range(0, len(x), batch_size)]
-    return np.concatenate(outputs)
+    def __init__(self, model_bytes: bytes):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: x.astype(np.float32)})[0]
+
+
+def onnx_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    """Outputs of an ONNX model on an array."""
+    return OnnxRunner(model_bytes)(x)
 
 
 def qdq_node_count(model_bytes: bytes) -> int:

@@ -1,61 +1,86 @@
-"""The evaluate stage: every artifact judged on the test split by its own runtime.
+"""Every artifact judged on the test split by its own runtime.
 
 Keras for .keras, LiteRT (ai-edge-litert) for .tflite, onnxruntime for .onnx. Accuracy is top-1
-against the labels; agreement is top-1 agreement with the dense float model's predictions.
+against the labels; agreement is top-1 agreement with the dense float model's predictions. The
+split is read batch by batch, so a streamed data set is never held in memory.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from edgekit._native import captured_stderr
+from edgekit.data.base import Splits
 from edgekit.errors import ExportError
 
-# Inputs go through LiteRT in batches of this size (the last one padded), not one sample per invoke.
+# Samples per invoke when LiteRT evaluates (the last batch is padded), instead of one sample per invoke.
 TFLITE_BATCH = 64
+# Samples read from the data set at a time.
+EVALUATION_BATCH = 256
+
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def keras_runner(model) -> Runner:
+    """Outputs of a Keras model, in float32."""
+    return lambda x: np.asarray(model.predict(x, batch_size=EVALUATION_BATCH, verbose=0), dtype=np.float32)
 
 
 def keras_outputs(model, x: np.ndarray) -> np.ndarray:
-    """Outputs of a Keras model."""
-    return np.asarray(model.predict(x, batch_size=256, verbose=0), dtype=np.float32)
+    """Outputs of a Keras model on an array."""
+    return keras_runner(model)(x)
 
 
-def tflite_outputs(path: Path, x: np.ndarray, *, threads: int | None = None) -> np.ndarray:
-    """Outputs of a .tflite model run with ai-edge-litert, in float.
+class TFLiteRunner:
+    """A .tflite model run with ai-edge-litert, taking and giving float.
 
     Integer inputs are quantized with the input tensor's scale and zero point, integer outputs
     dequantized with the output tensor's: the same arithmetic an app on the device must do.
     """
-    from ai_edge_litert.interpreter import Interpreter
 
-    # LiteRT prints "Created TensorFlow Lite XNNPACK delegate for CPU." on fd 2 when tensors are allocated.
-    with captured_stderr():
-        try:
-            interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        except ValueError as error:
-            raise ExportError(f"{path}: LiteRT cannot load this model: {error}") from None
-        input_detail = interpreter.get_input_details()[0]
-        batch = min(TFLITE_BATCH, len(x))
-        try:
-            interpreter.resize_tensor_input(input_detail["index"], [batch, *x.shape[1:]], strict=False)
-            interpreter.allocate_tensors()
-        except (RuntimeError, ValueError):
-            # A graph with a fixed batch of 1 (a reshape to a constant shape, say): one sample per invoke.
-            batch = 1
-            interpreter = Interpreter(model_path=str(path), num_threads=threads)
-            interpreter.allocate_tensors()
-    input_detail = interpreter.get_input_details()[0]
-    output_detail = interpreter.get_output_details()[0]
-    outputs = []
-    for start in range(0, len(x), batch):
-        chunk = x[start:start + batch]
-        padded = chunk if len(chunk) == batch else np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), 0)])
-        interpreter.set_tensor(input_detail["index"], quantize(padded, input_detail))
-        interpreter.invoke()
-        outputs.append(dequantize(interpreter.get_tensor(output_detail["index"]), output_detail)[:len(chunk)])
-    return np.concatenate(outputs)
+    def __init__(self, path: Path, *, threads: int | None = None, batch: int = TFLITE_BATCH):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = path
+        # LiteRT prints "Created TensorFlow Lite XNNPACK delegate for CPU." on fd 2 when tensors are allocated.
+        with captured_stderr():
+            try:
+                self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            except ValueError as error:
+                raise ExportError(f"{path}: LiteRT cannot load this model: {error}") from None
+            detail = self.interpreter.get_input_details()[0]
+            try:
+                shape = [batch, *detail["shape"][1:]]
+                self.interpreter.resize_tensor_input(detail["index"], shape, strict=False)
+                self.interpreter.allocate_tensors()
+                self.batch = batch
+            except (RuntimeError, ValueError):
+                # A graph with a fixed batch of 1 (a reshape to a constant shape, say): one sample per invoke.
+                self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+                self.interpreter.allocate_tensors()
+                self.batch = 1
+        self.input_detail = self.interpreter.get_input_details()[0]
+        self.output_detail = self.interpreter.get_output_details()[0]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        outputs = []
+        for start in range(0, len(x), self.batch):
+            chunk = x[start:start + self.batch]
+            missing = self.batch - len(chunk)
+            padded = chunk if not missing else np.concatenate([chunk, np.repeat(chunk[-1:], missing, 0)])
+            self.interpreter.set_tensor(self.input_detail["index"], quantize(padded, self.input_detail))
+            self.interpreter.invoke()
+            output = self.interpreter.get_tensor(self.output_detail["index"])
+            outputs.append(dequantize(output, self.output_detail)[:len(chunk)])
+        return np.concatenate(outputs)
+
+
+def tflite_outputs(path: Path, x: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+    """Outputs of a .tflite model on an array (see TFLiteRunner)."""
+    return TFLiteRunner(path, threads=threads)(x)
 
 
 def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
@@ -78,7 +103,23 @@ def dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
     return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
-def top1_scores(outputs: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+def classify(run: Runner, data: Splits, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted class, label) of every sample of `split`, in the split's fixed order."""
+    predicted, labels = [], []
+    for x, y in data.batches(split, EVALUATION_BATCH):
+        predicted.append(run(x).argmax(axis=1))
+        labels.append(y)
+    if not predicted:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(predicted), np.concatenate(labels)
+
+
+def max_abs_difference(first: Runner, second: Runner, data: Splits, split: str) -> float:
+    """The largest absolute difference between two models' outputs over `split`."""
+    return max((float(np.max(np.abs(first(x) - second(x)))) for x, _ in data.batches(split, EVALUATION_BATCH)),
+               default=0.0)
+
+
+def top1_scores(predicted: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
     """(accuracy against `labels`, agreement with the `reference` predictions)."""
-    predictions = outputs.argmax(axis=1)
-    return float(np.mean(predictions == labels)), float(np.mean(predictions == reference))
+    return float(np.mean(predicted == labels)), float(np.mean(predicted == reference))

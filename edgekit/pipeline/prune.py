@@ -10,7 +10,7 @@ import numpy as np
 from edgekit import console
 from edgekit._tf import keras, tfmot
 from edgekit.config.schema import PruneConfig, PruneStructure
-from edgekit.data import Dataset
+from edgekit.data.base import Splits
 from edgekit.errors import ConfigError
 from edgekit.pipeline.precision import make_optimizer
 from edgekit.pipeline.training import compile_classifier, fit, steps_per_epoch
@@ -74,7 +74,7 @@ def prunable_layer_names(model, config: PruneConfig) -> list[str]:
     return chosen
 
 
-def prune_model(model, data: Dataset, config: PruneConfig, *, batch_size: int, learning_rate: float,
+def prune_model(model, data: Splits, config: PruneConfig, *, batch_size: int, learning_rate: float,
                 from_logits: bool, seed: int) -> tuple[Any, dict[str, Any]]:
     """Prune and fine-tune `model` (not modified); returns the stripped model and what happened.
 
@@ -82,7 +82,7 @@ def prune_model(model, data: Dataset, config: PruneConfig, *, batch_size: int, l
         (model, info) where info has "history", "schedule", "sparsity" (overall and per layer).
     """
     sparsity_api = tfmot().sparsity.keras
-    steps = pruning_steps(len(data.x_train), batch_size, config.epochs)
+    steps = pruning_steps(data.size("train"), batch_size, config.epochs)
     to_prune = set(prunable_layer_names(model, config))
     if config.structure is PruneStructure.TWO_FOUR:
         schedule = sparsity_api.ConstantSparsity(0.5, begin_step=steps.begin_step, end_step=steps.end_step,

@@ -9,7 +9,7 @@ from typing import Any
 from edgekit._tf import keras, tfmot
 from edgekit.config.schema import QatConfig
 from edgekit.config.yamlsource import did_you_mean
-from edgekit.data import Dataset
+from edgekit.data.base import Splits
 from edgekit.errors import ConfigError, QuantizationError
 from edgekit.models.loading import rebuilding_in_memory
 from edgekit.pipeline.precision import make_optimizer
@@ -83,7 +83,7 @@ def _unsupported_error(layers: list[str]) -> QuantizationError:
     )
 
 
-def train_quantization_aware(model, data: Dataset, config: QatConfig, *, pruned_layers: list[str],
+def train_quantization_aware(model, data: Splits, config: QatConfig, *, pruned_layers: list[str],
                              batch_size: int, learning_rate: float, from_logits: bool, seed: int) -> tuple[Any, dict[str, Any]]:
     """QAT fine-tuning of `model`; returns the QAT model (with fake-quant wrappers) and its history.
 

@@ -10,13 +10,13 @@ import numpy as np
 
 from edgekit import console, fsutil
 from edgekit.config.schema import DataSource, ExportFormat, Quantization
-from edgekit.data import Dataset, build_dataset, load_raw
+from edgekit.data.base import Splits
+from edgekit.data.loading import create_splits, open_splits
 from edgekit.data.sources import source_fingerprint
 from edgekit.errors import ExportError
 from edgekit.pipeline.context import BuildContext
-from edgekit.pipeline.evaluate import keras_outputs, tflite_outputs, top1_scores
+from edgekit.pipeline.evaluate import TFLiteRunner, classify, keras_runner, max_abs_difference, top1_scores
 
-DATA_FILE = "data.npz"
 # Float ONNX must reproduce the Keras outputs to this absolute difference (probabilities in [0, 1]).
 ONNX_TOLERANCE = 1e-4
 
@@ -27,15 +27,14 @@ def data_stage(ctx: BuildContext):
     material = {"data": config, "source": _data_source_fingerprint(ctx), "tools": {"numpy": ctx.tools["numpy"]}}
 
     def produce(work: Path) -> dict[str, Any]:
-        dataset = build_dataset(config, load_raw(config, ctx.loaded.resolve))
-        dataset.save(work / DATA_FILE)
-        ctx.memo["dataset"] = dataset
-        return {"summary": dataset.summary(), "preprocessing": dataset.preprocessing.to_dict(),
-                "fingerprint": dataset.fingerprint()}
+        splits, how = create_splits(config, ctx.loaded.resolve, work)
+        ctx.memo["dataset"] = splits
+        return {**how, "summary": splits.summary(), "preprocessing": splits.preprocessing.to_dict(),
+                "fingerprint": splits.fingerprint()}
 
     result = ctx.cache.run("data", material, produce, folder=".edgekit/data")
     if "dataset" not in ctx.memo:
-        ctx.memo["dataset"] = Dataset.load(result.path(DATA_FILE))
+        ctx.memo["dataset"] = open_splits(config, result.meta, result.folder)
     summary = result.meta["summary"]
     console.info(f"data: {summary['source']}, {summary['train']} train / {summary['val']} val / {summary['test']} test, "
                  f"input {tuple(summary['input_shape'])}, {summary['num_classes']} classes")
@@ -50,7 +49,7 @@ def _data_source_fingerprint(ctx: BuildContext) -> str | None:
     return source_fingerprint(path) if path.exists() else None  # a missing path fails in produce, with a message
 
 
-def dataset(ctx: BuildContext) -> Dataset:
+def dataset(ctx: BuildContext) -> Splits:
     return ctx.memo["dataset"]
 
 
@@ -208,7 +207,7 @@ def float_source(ctx: BuildContext) -> tuple[str, str]:
 
 
 def export_stage(ctx: BuildContext):
-    from edgekit.export.onnx import convert_onnx, onnx_outputs, qdq_node_count, quantize_onnx_static
+    from edgekit.export.onnx import OnnxRunner, convert_onnx, qdq_node_count, quantize_onnx_static
     from edgekit.export.tflite import convert_tflite
 
     config = ctx.config
@@ -224,8 +223,8 @@ def export_stage(ctx: BuildContext):
         qat_model = load_keras(ctx, "qat", "qat") if has_qat else None
         representative = data.representative_samples(config.export.representative_samples, ctx.seed)
         if len(representative) < config.export.representative_samples:
-            console.warn(f"export.representative_samples is {config.export.representative_samples}, but the training "
-                         f"split has {len(representative)} samples: calibrating int8 on all of them")
+            console.warn(f"export.representative_samples is {config.export.representative_samples}, but the "
+                         f"training split has {len(representative)} samples: calibrating int8 on all of them")
         combinations = config.export.combinations()
         artifacts = []
         with console.steps("export", len(combinations)) as progress:
@@ -241,16 +240,14 @@ def export_stage(ctx: BuildContext):
                     entry["method"] = "tflite-converter" + ("+qat" if use_qat else "")
                 elif quantization is Quantization.FLOAT32:
                     model_bytes = convert_onnx(float_model, config.export.onnx_opset)
-                    reference = keras_outputs(float_model, data.x_test)
-                    difference = float(np.max(np.abs(onnx_outputs(model_bytes, data.x_test) - reference)))
+                    difference = max_abs_difference(OnnxRunner(model_bytes), keras_runner(float_model), data, "test")
                     if difference > ONNX_TOLERANCE:
                         raise ExportError(f"the float ONNX export differs from the Keras model by up to {difference:.3g} "
                                           f"(tolerance {ONNX_TOLERANCE}); not writing an artifact that computes "
                                           f"something else")
                     entry.update(source=float_stage, method="tf2onnx", max_abs_diff=difference)
                 else:
-                    model_bytes, choice = _int8_onnx(config, float_model, qat_model, representative, data,
-                                                     convert_onnx, quantize_onnx_static, onnx_outputs)
+                    model_bytes, choice = _int8_onnx(config, float_model, qat_model, representative, data)
                     entry.update(source="qat" if choice["method"] == "tf2onnx-qat" else float_stage, **choice,
                                  qdq_nodes=qdq_node_count(model_bytes))
                 fsutil.write_bytes(work / file_name, model_bytes)
@@ -261,8 +258,7 @@ def export_stage(ctx: BuildContext):
     return ctx.cache.run("export", material, produce)
 
 
-def _int8_onnx(config, float_model, qat_model, representative, data, convert_onnx, quantize_onnx_static,
-               onnx_outputs) -> tuple[bytes, dict[str, Any]]:
+def _int8_onnx(config, float_model, qat_model, representative, data: Splits) -> tuple[bytes, dict[str, Any]]:
     """int8 QDQ ONNX: tf2onnx of the QAT model, or onnxruntime's static quantization of the float model.
 
     Both are made when there is a QAT model, and the one more accurate on the validation split is
@@ -272,14 +268,16 @@ def _int8_onnx(config, float_model, qat_model, representative, data, convert_onn
     representative samples only. Which wins depends on the model, so we measure instead of assuming;
     the test split is not used for the choice, so it stays an honest estimate.
     """
+    from edgekit.export.onnx import OnnxRunner, convert_onnx, quantize_onnx_static
+
     float_onnx = convert_onnx(float_model, config.export.onnx_opset)
     candidates = {"ort-static": quantize_onnx_static(float_onnx, representative)}
     if qat_model is not None:
         candidates["tf2onnx-qat"] = convert_onnx(qat_model, config.export.onnx_opset)
-    if len(candidates) == 1 or not len(data.y_val):
+    if len(candidates) == 1 or not data.size("val"):
         method = "tf2onnx-qat" if "tf2onnx-qat" in candidates else "ort-static"
         return candidates[method], {"method": method}
-    scores = {method: float(np.mean(onnx_outputs(model_bytes, data.x_val).argmax(1) == data.y_val))
+    scores = {method: float(np.mean(np.equal(*classify(OnnxRunner(model_bytes), data, "val"))))
               for method, model_bytes in candidates.items()}
     method = max(candidates, key=lambda name: (scores[name], -len(candidates[name])))
     return candidates[method], {"method": method, "val_accuracy_by_method": scores}
@@ -287,7 +285,7 @@ def _int8_onnx(config, float_model, qat_model, representative, data, convert_onn
 
 # ------------------------------------------------------------------------------------------------ evaluate
 def evaluate_stage(ctx: BuildContext):
-    from edgekit.export.onnx import onnx_outputs
+    from edgekit.export.onnx import OnnxRunner
 
     keras_stages = [stage for stage in ("train", "prune") if stage in ctx.results]
     material = {"export": ctx.results["export"].digest, "keras": [ctx.results[s].digest for s in keras_stages],
@@ -295,28 +293,23 @@ def evaluate_stage(ctx: BuildContext):
 
     def produce(work: Path) -> dict[str, Any]:
         data = dataset(ctx)
-        scores: dict[str, dict[str, float]] = {}
-        dense_outputs = keras_outputs(load_keras(ctx, "train", "dense"), data.x_test)
-        reference = dense_outputs.argmax(1)
         export = ctx.results["export"]
-        total = len(keras_stages) + len(export.meta["artifacts"])
-        with console.steps("evaluate", total) as progress:
-            for stage in keras_stages:
-                outputs = dense_outputs if stage == "train" else keras_outputs(load_keras(ctx, stage, "pruned"),
-                                                                               data.x_test)
-                name = "keras-dense" if stage == "train" else "keras-pruned"
-                scores[name] = dict(zip(("accuracy", "agreement"), top1_scores(outputs, data.y_test, reference)))
+        runners = {"keras-dense": lambda: keras_runner(load_keras(ctx, "train", "dense"))}
+        if "prune" in keras_stages:
+            runners["keras-pruned"] = lambda: keras_runner(load_keras(ctx, "prune", "pruned"))
+        for artifact in export.meta["artifacts"]:
+            path = export.path(artifact["file"])
+            runners[artifact["name"]] = (lambda path=path: TFLiteRunner(path)) \
+                if artifact["format"] == ExportFormat.TFLITE.value else (lambda path=path: OnnxRunner(path.read_bytes()))
+        scores: dict[str, dict[str, float]] = {}
+        reference = None
+        with console.steps("evaluate", len(runners)) as progress:
+            for name, make_runner in runners.items():
+                predicted, labels = classify(make_runner(), data, "test")
+                reference = predicted if reference is None else reference  # keras-dense comes first
+                scores[name] = dict(zip(("accuracy", "agreement"), top1_scores(predicted, labels, reference)))
                 progress.advance(description=f"evaluate: {name}")
-            for artifact in export.meta["artifacts"]:
-                path = export.path(artifact["file"])
-                if artifact["format"] == ExportFormat.TFLITE.value:
-                    outputs = tflite_outputs(path, data.x_test)
-                else:
-                    outputs = onnx_outputs(path.read_bytes(), data.x_test)
-                scores[artifact["name"]] = dict(zip(("accuracy", "agreement"),
-                                                    top1_scores(outputs, data.y_test, reference)))
-                progress.advance(description=f"evaluate: {artifact['name']}")
-        return {"scores": scores, "test_samples": int(len(data.y_test))}
+        return {"scores": scores, "test_samples": data.size("test")}
 
     return ctx.cache.run("evaluate", material, produce)
 

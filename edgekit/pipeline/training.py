@@ -8,7 +8,7 @@ import numpy as np
 
 from edgekit import console
 from edgekit._tf import keras
-from edgekit.data import Dataset
+from edgekit.data.base import Splits
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
@@ -23,15 +23,13 @@ def compile_classifier(model, optimizer, *, from_logits: bool) -> None:
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
 
 
-def fit(model, data: Dataset, *, epochs: int, batch_size: int, label: str,
+def fit(model, data: Splits, *, epochs: int, batch_size: int, label: str,
         callbacks: Optional[list] = None, seed: int = 0) -> dict[str, list[float]]:
     """Train `model` on the training split, validating each epoch; returns the history per epoch."""
-    validation = (data.x_val, data.y_val) if len(data.y_val) else None
     with console.steps(f"{label}: epoch", epochs) as progress:
         bar = epoch_progress_callback(progress, label)
         keras().utils.set_random_seed(seed)
-        history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
-                            validation_data=validation, shuffle=True, verbose=0,
+        history = model.fit(**data.fit_arguments(batch_size, seed), epochs=epochs, verbose=0,
                             callbacks=[*(callbacks or []), bar])
     result = {key: [float(value) for value in history.history.get(key, [])] for key in HISTORY_KEYS}
     summary = f"{label}: accuracy {result['accuracy'][-1]:.4f}"

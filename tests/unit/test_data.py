@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from edgekit.config.schema import DataConfig, DataSource
 from edgekit.data import Dataset, build_dataset, load_raw, preprocessing_for, stratified_split
 from edgekit.data.preprocessing import Layout
-from edgekit.data.sources import load_digits, load_images, load_npz
+from edgekit.data.sources import load_digits, load_npz
 from edgekit.errors import DataError
 
 
@@ -105,32 +104,3 @@ def test_npz_that_is_not_an_npz(tmp_path):
         load_npz(tmp_path / "missing.npz")
 
 
-def test_images_folder_is_resized_and_labelled_by_folder(tmp_path):
-    for class_id, name in enumerate(["cat", "dog"]):
-        (tmp_path / name).mkdir()
-        for index in range(3):
-            Image.new("RGB", (20 + index, 10), color=(class_id * 200, 0, 0)).save(tmp_path / name / f"{index}.png")
-    (tmp_path / "dog" / "notes.txt").write_text("ignored: not an image")
-    raw = load_images(tmp_path, (8, 6))
-    assert raw.x.shape == (6, 8, 6, 3) and raw.x.dtype == np.uint8
-    assert raw.class_names == ["cat", "dog"]
-    assert raw.y.tolist() == [0, 0, 0, 1, 1, 1]
-    assert raw.x[3, 0, 0, 0] == 200
-    config = DataConfig(source=DataSource.IMAGES, path=str(tmp_path), image_size=(8, 6), test_fraction=0.34)
-    assert load_raw(config, lambda p: tmp_path).x.shape == (6, 8, 6, 3)
-
-
-def test_bad_image_folders(tmp_path):
-    with pytest.raises(DataError, match="no such folder of images"):
-        load_images(tmp_path / "nope", (8, 8))
-    (tmp_path / "only").mkdir()
-    with pytest.raises(DataError, match=r"found 1 class folder\(s\); a classifier needs at least 2"):
-        load_images(tmp_path, (8, 8))
-    (tmp_path / "empty").mkdir()
-    Image.new("RGB", (4, 4)).save(tmp_path / "only" / "a.png")
-    with pytest.raises(DataError, match="empty: no images"):
-        load_images(tmp_path, (8, 8))
-    Image.new("RGB", (4, 4)).save(tmp_path / "empty" / "b.png")
-    (tmp_path / "empty" / "broken.png").write_bytes(b"\x89PNG broken")
-    with pytest.raises(DataError, match=r"broken.png: cannot decode this image"):
-        load_images(tmp_path, (8, 8))
