@@ -170,6 +170,33 @@ def deploy(artifacts, target, options, devices, dest):
                           soft_wrap=True, markup=False)
 
 
+# ----------------------------------------------------------------------------------------------- inspect and report
+@main.command("inspect")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the inspection as JSON on stdout instead of tables.")
+@click.option("--edgetpu", is_flag=True, help="Add which ops the Edge TPU could run (an estimate, .tflite only).")
+def inspect_command(model, as_json, edgetpu):
+    """Ops, tensors, dtypes, quantization and sizes of a .tflite or .onnx MODEL, read from the file alone."""
+    from edgekit.inspect import inspect_model
+
+    record = inspect_model(model, edgetpu=edgetpu)
+    if as_json:
+        console.write_stdout(json.dumps(record, indent=2))
+    else:
+        from edgekit.inspect.render import print_inspection
+
+        print_inspection(record)
+
+
+@main.command("report")
+@click.argument("build_dir", type=click.Path(file_okay=False, path_type=Path))
+def report_command(build_dir):
+    """Write BUILD_DIR/report.html: tables and plots of a build, one self-contained page."""
+    from edgekit.report import write_report
+
+    console.out.print(f"wrote {write_report(build_dir)}", soft_wrap=True, markup=False, highlight=False)
+
+
 # ----------------------------------------------------------------------------------------------- regress
 def store_option(function):
     """--store DIR: the baseline store."""

@@ -1,1 +1,34 @@
-"""edgekit.report"""
+"""`edgekit report BUILD_DIR`: one self-contained HTML page of a build (tables and plots, no network to view it).
+
+    from edgekit.report import write_report
+    write_report(Path("build/host"))   # -> build/host/report.html
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekit import fsutil
+
+__all__ = ["REPORT_NAME", "write_report"]
+
+REPORT_NAME = "report.html"
+
+
+def write_report(build_dir: Path) -> Path:
+    """Write BUILD_DIR/report.html (atomically) from BUILD_DIR/manifest.json and, when present, regress.json.
+
+    Sections without data (no latency, no pruning, no history, no verdicts) say so instead of failing.
+
+    Raises:
+        InputFileError: the folder has no readable manifest.json.
+    """
+    from edgekit.report.data import artifact_rows, load_manifest, load_verdicts
+    from edgekit.report.page import render_page
+
+    build_dir = Path(build_dir)
+    manifest = load_manifest(build_dir)
+    page = render_page(manifest, artifact_rows(manifest), load_verdicts(build_dir))
+    path = build_dir / REPORT_NAME
+    fsutil.write_text(path, page)
+    return path

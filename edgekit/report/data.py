@@ -1,0 +1,173 @@
+"""What the report shows, taken from a build folder: the manifest, the summary rows, the Pareto front, the verdicts.
+
+Every piece but the manifest itself may be missing (no latency on a target that profiles nothing, no pruning,
+no history, no regress verdicts): the loaders return None or empty lists, and the page says why a section is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from edgekit.errors import InputFileError
+from edgekit.pipeline.summary import summary_rows
+
+MANIFEST_NAME = "manifest.json"
+REGRESS_NAME = "regress.json"
+DENSE_FLOAT = "keras-dense"
+
+
+def load_manifest(build_dir: Path) -> dict[str, Any]:
+    """The build's manifest.json.
+
+    Raises:
+        InputFileError: the folder has no manifest, or it is not a manifest edgekit wrote.
+    """
+    path = build_dir / MANIFEST_NAME
+    if not build_dir.is_dir():
+        raise InputFileError(f"{build_dir} is not a build folder (no such folder); give the folder `edgekit build` "
+                             f"wrote, e.g. build/host")
+    if not path.is_file():
+        raise InputFileError(f"{build_dir} has no {MANIFEST_NAME}: run `edgekit build` first, or give the build "
+                             f"folder it wrote (e.g. build/host)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputFileError(f"{path} cannot be read as JSON: {error}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), list):
+        raise InputFileError(f"{path} is not an edgekit manifest: it has no \"artifacts\" list")
+    return manifest
+
+
+@dataclass(frozen=True)
+class ArtifactRow:
+    """One line of the summary table, with the columns the terminal table has plus p90 and the Pareto mark."""
+
+    name: str
+    format: str
+    quantization: str
+    bytes: Optional[int]
+    gzip_bytes: Optional[int]
+    sparsity: Optional[float]
+    accuracy: Optional[float]
+    delta: Optional[float]  # accuracy minus the dense float model's
+    agreement: Optional[float]
+    median_ms: Optional[float]
+    p90_ms: Optional[float]
+    speedup: Optional[float]  # float32 TFLite median / this median
+    samples_ms: tuple[float, ...]
+    pareto: bool
+
+
+def artifact_rows(manifest: dict[str, Any]) -> list[ArtifactRow]:
+    """The summary rows, computed as the terminal table computes them (edgekit.pipeline.summary)."""
+    artifacts = [artifact for artifact in manifest["artifacts"] if isinstance(artifact, dict) and "name" in artifact]
+    baseline = dense_float_accuracy(manifest)
+    # summary_rows reads the baseline from the gate; a manifest without one gets NaN deltas, shown as "-".
+    normalized = {**manifest, "artifacts": [_with_defaults(artifact) for artifact in artifacts],
+                  "gate": {"baseline_accuracy": math.nan if baseline is None else baseline}}
+    front = pareto_front([(row["name"], row["median_ms"], row["accuracy"]) for row in summary_rows(normalized)])
+    rows = []
+    for artifact, row in zip(artifacts, summary_rows(normalized)):
+        latency = artifact.get("latency") or {}
+        rows.append(ArtifactRow(
+            name=str(row["name"]), format=str(artifact.get("format", "")), quantization=str(artifact.get("quantization", "")),
+            bytes=row["bytes"], gzip_bytes=row["gzip_bytes"], sparsity=row["sparsity"], accuracy=row["accuracy"],
+            delta=_finite(row["delta"]), agreement=row["agreement"], median_ms=row["median_ms"],
+            p90_ms=latency.get("p90_ms"), speedup=row["speedup"],
+            samples_ms=tuple(float(value) for value in latency.get("samples_ms") or ()),
+            pareto=row["name"] in front))
+    return rows
+
+
+def dense_float_accuracy(manifest: dict[str, Any]) -> Optional[float]:
+    """Accuracy of the dense float model: the reference of every Δ."""
+    dense = next((a for a in manifest["artifacts"] if isinstance(a, dict) and a.get("name") == DENSE_FLOAT), None)
+    if dense is not None and dense.get("accuracy") is not None:
+        return float(dense["accuracy"])
+    gate = manifest.get("gate") or {}
+    return gate.get("baseline_accuracy")
+
+
+def pareto_front(points: list[tuple[str, Optional[float], Optional[float]]]) -> set[str]:
+    """Names of the (name, latency, accuracy) points no other point beats: as fast or faster and as accurate or
+    more, better in at least one. Points without latency or accuracy take no part."""
+    measured = [(name, latency, accuracy) for name, latency, accuracy in points
+                if latency is not None and accuracy is not None]
+    front = set()
+    for name, latency, accuracy in measured:
+        dominated = any(other_latency <= latency and other_accuracy >= accuracy
+                        and (other_latency < latency or other_accuracy > accuracy)
+                        for _, other_latency, other_accuracy in measured)
+        if not dominated:
+            front.add(name)
+    return front
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """`edgekit regress` rows for this build, and what they were compared with."""
+
+    rows: list[dict[str, Any]]
+    passed: Optional[bool]
+    baseline: Optional[str]
+    max_slowdown: Optional[float]
+    alpha: Optional[float]
+    problem: Optional[str] = None  # why regress.json could not be shown
+
+
+def load_verdicts(build_dir: Path) -> Optional[Verdicts]:
+    """BUILD_DIR/regress.json when present: a list of rows, or the report `edgekit regress --json` prints.
+
+    A file that cannot be read does not stop the report; the page says what is wrong with it.
+    """
+    path = build_dir / REGRESS_NAME
+    if not path.is_file():
+        return None
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return Verdicts([], None, None, None, None, problem=f"{REGRESS_NAME} cannot be read as JSON: {error}")
+    header = content if isinstance(content, dict) else {}
+    rows = content if isinstance(content, list) else header.get("artifacts", header.get("rows"))
+    if not isinstance(rows, list) or not all(isinstance(row, dict) and "artifact" in row for row in rows):
+        return Verdicts([], None, None, None, None,
+                        problem=f"{REGRESS_NAME} holds no list of rows with an \"artifact\" each")
+    normalized = []
+    for row in rows:
+        low, high = row.get("ratio_ci") or (row.get("ci_low"), row.get("ci_high"))
+        normalized.append({**row, "ci_low": low, "ci_high": high})
+    return Verdicts(rows=normalized, passed=header.get("passed"), baseline=header.get("baseline"),
+                    max_slowdown=header.get("max_slowdown"), alpha=header.get("alpha"))
+
+
+def training_curves(manifest: dict[str, Any]) -> list[tuple[str, dict[str, list[float]]]]:
+    """(stage, {metric: values}) for train, prune and QAT, in that order, for the stages that have epochs."""
+    history = manifest.get("history") or {}
+    curves = []
+    for stage in ("train", "prune", "qat"):
+        metrics = history.get(stage) or {}
+        values = {key: [float(value) for value in series] for key, series in metrics.items()
+                  if isinstance(series, list) and series}
+        if values:
+            curves.append((stage, values))
+    return curves
+
+
+def layer_sparsity(manifest: dict[str, Any]) -> dict[str, float]:
+    sparsity = manifest.get("sparsity") or {}
+    layers = sparsity.get("layers") or {}
+    return {str(name): float(value) for name, value in layers.items() if isinstance(value, (int, float))}
+
+
+def _with_defaults(artifact: dict[str, Any]) -> dict[str, Any]:
+    """The keys summary_rows reads, present (None) even where an artifact lacks them."""
+    keys = ("bytes", "gzip_bytes", "accuracy", "agreement", "latency", "sparsity")
+    return {**{key: None for key in keys}, **artifact}
+
+
+def _finite(value: Optional[float]) -> Optional[float]:
+    return None if value is None or not math.isfinite(value) else value

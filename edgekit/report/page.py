@@ -1,0 +1,218 @@
+"""The report as one self-contained HTML page: inline CSS, plots as embedded SVG images, no script, no network."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+from typing import Any, Iterable, Optional
+
+from edgekit import __version__
+from edgekit.pipeline.summary import REFERENCE_LATENCY, human_bytes
+from edgekit.report import plots
+from edgekit.report.data import ArtifactRow, Verdicts, layer_sparsity, training_curves
+
+CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; margin: 0;
+       background: #fafafa; }
+main { max-width: 1200px; margin: 0 auto; padding: 24px 28px 48px; background: #fff; }
+h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 32px 0 8px; border-bottom: 1px solid #ddd; }
+.subtitle { color: #555; margin: 0 0 12px; }
+table { border-collapse: collapse; margin: 8px 0; font-variant-numeric: tabular-nums; }
+.scroll { overflow-x: auto; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #e6e6e6; text-align: right; white-space: nowrap; }
+th { background: #f3f3f3; font-weight: 600; } td:first-child, th:first-child { text-align: left; }
+table.facts td, table.facts th { text-align: left; white-space: normal; }
+.badge { display: inline-block; padding: 2px 9px; border-radius: 10px; font-weight: 600; font-size: 12px; }
+.pass, .improvement { background: #dff3e3; color: #1d6b2f; } .fail, .regression { background: #fbe0e0; color: #9b1c1c; }
+.unchanged, .missing, .neutral { background: #eee; color: #444; }
+.pareto { font-weight: 700; } .note { color: #666; font-size: 13px; }
+figure { margin: 8px 0 16px; } figure img { max-width: 100%; height: auto; display: block; }
+figcaption { color: #555; font-size: 13px; margin-top: 4px; }
+code { background: #f3f3f3; padding: 1px 4px; border-radius: 3px; }
+"""
+
+
+def render_page(manifest: dict[str, Any], rows: list[ArtifactRow], verdicts: Optional[Verdicts]) -> str:
+    """The whole page."""
+    name = str(manifest.get("name", "build"))
+    sections = [_header(manifest), _summary(manifest, rows), _tradeoff(manifest, rows), _latency(manifest, rows),
+                _sparsity(manifest), _training(manifest), _verdicts(verdicts), _build_facts(manifest)]
+    body = "\n".join(section for section in sections if section)
+    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>edgekit report: {escape(name)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n{body}\n"
+            f"<p class=\"note\">Written by edgekit {escape(__version__)} from manifest.json.</p>\n</main>\n</body>\n</html>\n")
+
+
+def _header(manifest: dict[str, Any]) -> str:
+    device = manifest.get("device") or {}
+    where = f"target <b>{escape(str(manifest.get('target', '?')))}</b>"
+    if device:
+        where += " · device " + escape(" ".join(str(device[key]) for key in ("address", "machine", "cpu", "os")
+                                               if device.get(key)))
+    gate = manifest.get("gate")
+    if gate is None:
+        verdict = ""
+    elif gate.get("passed"):
+        verdict = (f"<span class=\"badge pass\">accuracy gate passed</span> <span class=\"note\">every int8 artifact "
+                   f"within {escape(str(gate.get('max_accuracy_drop')))} of the dense float model</span>")
+    else:
+        failures = "".join(f"<li>{escape(str(failure))}</li>" for failure in gate.get("failures") or [])
+        verdict = f"<span class=\"badge fail\">accuracy gate failed</span><ul>{failures}</ul>"
+    return (f"<h1>edgekit report: {escape(str(manifest.get('name', 'build')))}</h1>\n"
+            f"<p class=\"subtitle\">{where}</p>\n<p>{verdict}</p>")
+
+
+def _summary(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
+    headers = ["artifact", "format", "quantization", "size", "gzip", "sparsity", "accuracy", "Δ accuracy",
+               "agreement", "median ms", "p90 ms", "speedup"]
+    body = []
+    for row in rows:
+        name = escape(row.name) + (" ★" if row.pareto else "")
+        body.append([f"<span class=\"pareto\">{name}</span>" if row.pareto else name, escape(row.format),
+                     escape(row.quantization), human_bytes(row.bytes), human_bytes(row.gzip_bytes),
+                     _number(row.sparsity, "{:.0%}"), _number(row.accuracy, "{:.4f}"),
+                     "reference" if row.name == "keras-dense" else _number(row.delta, "{:+.4f}"),
+                     _number(row.agreement, "{:.4f}"), _number(row.median_ms, "{:.4g}"), _number(row.p90_ms, "{:.4g}"),
+                     _number(row.speedup, "{:.2f}×")])
+    note = ("<p class=\"note\">★ Pareto-optimal: no other artifact is both as fast and as accurate. Δ is the "
+            "accuracy difference to the dense float Keras model; agreement is top-1 agreement with it; speedup is "
+            f"the median latency of {REFERENCE_LATENCY} divided by the artifact's.</p>")
+    return "<h2 id=\"summary\">Artifacts</h2>\n" + _table(headers, body) + note
+
+
+def _tradeoff(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
+    svg = plots.tradeoff_svg(rows)
+    if svg is None:
+        return "<h2 id=\"tradeoff\">Accuracy and latency</h2>\n" + _why_no_latency(manifest)
+    caption = ("Accuracy against median latency on the device; point area is proportional to the model file size; "
+               "★ and a black ring mark the Pareto-optimal artifacts, the dashed line the Pareto front.")
+    return "<h2 id=\"tradeoff\">Accuracy and latency</h2>\n" + _figure("plot-tradeoff", svg, caption)
+
+
+def _latency(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
+    svg = plots.latency_svg(rows)
+    if svg is None:
+        return ""
+    profiled = [artifact for artifact in manifest["artifacts"] if isinstance(artifact, dict) and artifact.get("latency")]
+    headers = ["artifact", "runs", "threads", "delegate", "min ms", "median ms", "mean ms", "p90 ms", "p99 ms", "max ms",
+               "init ms", "first ms"]
+    body = []
+    for artifact in profiled:
+        latency = artifact["latency"]
+        body.append([escape(str(artifact["name"])), _number(latency.get("runs"), "{}"),
+                     _number(latency.get("threads"), "{}"), escape(str(latency.get("delegate") or "-"))]
+                    + [_number(latency.get(key), "{:.4g}") for key in ("min_ms", "median_ms", "mean_ms", "p90_ms",
+                                                                        "p99_ms", "max_ms", "init_ms", "first_ms")])
+    caption = "Latency of each inference, timed on the device: box 25–75 %, whiskers 1–99 %, line at the median."
+    return ("<h2 id=\"latency\">Latency distributions</h2>\n" + _figure("plot-latency", svg, caption)
+            + _table(headers, body))
+
+
+def _sparsity(manifest: dict[str, Any]) -> str:
+    sparsity = manifest.get("sparsity") or {}
+    svg = plots.sparsity_svg(layer_sparsity(manifest), sparsity.get("target"))
+    if svg is None:
+        return "<h2 id=\"sparsity\">Sparsity</h2>\n<p class=\"note\">This build did not prune.</p>"
+    facts = [f"overall {sparsity['overall']:.1%}" if isinstance(sparsity.get("overall"), (int, float)) else None,
+             f"structure {sparsity['structure']}" if sparsity.get("structure") else None,
+             f"after QAT {sparsity['after_qat']:.1%}" if isinstance(sparsity.get("after_qat"), (int, float)) else None]
+    caption = "Fraction of zero weights in each pruned layer's kernel after pruning (" + ", ".join(
+        escape(fact) for fact in facts if fact) + ")."
+    return "<h2 id=\"sparsity\">Sparsity per layer</h2>\n" + _figure("plot-sparsity", svg, caption)
+
+
+def _training(manifest: dict[str, Any]) -> str:
+    curves = training_curves(manifest)
+    svg = plots.curves_svg(curves)
+    if svg is None:
+        return "<h2 id=\"training\">Training</h2>\n<p class=\"note\">The manifest has no training history.</p>"
+    stages = ", ".join(f"{stage} ({max(len(series) for series in metrics.values())} epochs)" for stage, metrics in curves)
+    caption = f"Training (solid) and validation (dashed) loss and accuracy per epoch: {escape(stages)}."
+    return "<h2 id=\"training\">Training curves</h2>\n" + _figure("plot-training", svg, caption)
+
+
+def _verdicts(verdicts: Optional[Verdicts]) -> str:
+    if verdicts is None:
+        return ""
+    title = "<h2 id=\"verdicts\">Latency regression verdicts</h2>\n"
+    if verdicts.problem:
+        return title + f"<p class=\"note\">{escape(verdicts.problem)}</p>"
+    facts = []
+    if verdicts.passed is not None:
+        facts.append(f"<span class=\"badge {'pass' if verdicts.passed else 'fail'}\">latency gate "
+                     f"{'passed' if verdicts.passed else 'failed'}</span>")
+    if verdicts.baseline:
+        facts.append(f"baseline <code>{escape(str(verdicts.baseline))}</code>")
+    if verdicts.max_slowdown is not None:
+        facts.append(f"max slowdown {verdicts.max_slowdown:.1%}")
+    if verdicts.alpha is not None:
+        facts.append(f"alpha {verdicts.alpha:g}")
+    headers = ["artifact", "verdict", "baseline median ms", "current median ms", "ratio", "ratio CI", "p-value"]
+    body = []
+    for row in verdicts.rows:
+        verdict = str(row.get("verdict", "?"))
+        interval = ("-" if row.get("ci_low") is None or row.get("ci_high") is None
+                    else f"{row['ci_low']:.3f} – {row['ci_high']:.3f}")
+        body.append([escape(str(row["artifact"])), f"<span class=\"badge {escape(verdict)}\">{escape(verdict)}</span>",
+                     _number(row.get("baseline_median_ms"), "{:.4g}"), _number(row.get("current_median_ms"), "{:.4g}"),
+                     _number(row.get("ratio"), "{:.3f}"), interval, _number(row.get("p_value"), "{:.2g}")])
+    return title + (f"<p>{' · '.join(facts)}</p>" if facts else "") + _table(headers, body)
+
+
+def _build_facts(manifest: dict[str, Any]) -> str:
+    device = manifest.get("device") or {}
+    data = manifest.get("data") or {}
+    facts = [("name", manifest.get("name")), ("target", manifest.get("target")),
+             ("device", ", ".join(f"{key} {value}" for key, value in device.items()) if device else "none (not profiled)"),
+             ("training precision", _joined(manifest.get("precision"), manifest.get("precision_reason"))),
+             ("data", ", ".join(f"{key} {value}" for key, value in data.items()) if data else None),
+             ("preprocessing", (manifest.get("preprocessing") or {}).get("formula")),
+             ("config sha256", manifest.get("config_sha256")), ("edgekit", manifest.get("edgekit_version"))]
+    versions = manifest.get("versions") or {}
+    stages = manifest.get("stages") or []
+    skipped = manifest.get("profile_skipped") or {}
+    parts = ["<h2 id=\"build\">Target, device and versions</h2>",
+             _table(["", ""], [[escape(key), escape(str(value))] for key, value in facts if value], css="facts"),
+             _table(["tool", "version"], [[escape(key), escape(str(value))] for key, value in versions.items()])]
+    if stages:
+        parts.append(_table(["stage", "seconds", "cached"], [
+            [escape(str(stage.get("name"))), _number(stage.get("seconds"), "{:.1f}"), "yes" if stage.get("cached") else "no"]
+            for stage in stages]))
+    if skipped:
+        parts.append("<p class=\"note\">Not profiled: " + "; ".join(
+            f"{escape(str(name))}: {escape(str(reason))}" for name, reason in skipped.items()) + "</p>")
+    return "\n".join(parts)
+
+
+def _why_no_latency(manifest: dict[str, Any]) -> str:
+    skipped = manifest.get("profile_skipped") or {}
+    reasons = "; ".join(f"{escape(str(name))}: {escape(str(reason))}" for name, reason in skipped.items())
+    return ("<p class=\"note\">No artifact has a latency measurement, so there is nothing to plot against accuracy"
+            + (f" ({reasons})" if reasons else "") + ".</p>")
+
+
+def _figure(identifier: str, svg: str, caption: str) -> str:
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return (f"<figure class=\"plot\" id=\"{identifier}\"><img alt=\"{escape(caption)}\" "
+            f"src=\"data:image/svg+xml;base64,{data}\"><figcaption>{caption}</figcaption></figure>")
+
+
+def _table(headers: list[str], rows: Iterable[list[str]], css: str = "") -> str:
+    """Cells are HTML already (escaped by the caller)."""
+    head = "<thead><tr>" + "".join(f"<th>{escape(header)}</th>" for header in headers) + "</tr></thead>" if any(
+        headers) else ""
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    klass = f" class=\"{css}\"" if css else ""
+    return f"<div class=\"scroll\"><table{klass}>{head}<tbody>{body}</tbody></table></div>"
+
+
+def _number(value: Any, pattern: str) -> str:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-"
+    return escape(pattern.format(value))
+
+
+def _joined(*parts: Any) -> Optional[str]:
+    text = " · ".join(str(part) for part in parts if part)
+    return text or None

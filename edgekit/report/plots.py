@@ -1,0 +1,175 @@
+"""The report's plots, drawn with matplotlib's object API (no pyplot, no global backend) as standalone SVG.
+
+Each plot is returned as SVG text; text is drawn as paths so the page looks the same without any font installed,
+and ids are salted with a fixed string so the same build gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Optional, Sequence
+
+from edgekit.report.data import ArtifactRow
+
+# One colour per quantization, so the same kind of artifact looks the same in every plot.
+QUANTIZATION_COLOURS = {"float32": "#4c72b0", "float16": "#55a868", "dynamic": "#dd8452", "int8": "#c44e52"}
+OTHER_COLOUR = "#8172b3"
+STAGE_SHADES = {"train": "#ececec", "prune": "#dbe7f6", "qat": "#f6e0d8"}
+SPLIT_COLOURS = {"training split": "#4c72b0", "validation split": "#dd8452"}
+_RC = {"svg.hashsalt": "edgekit-report", "svg.fonttype": "path", "font.size": 9, "axes.spines.top": False,
+       "axes.spines.right": False}
+# Point areas (pt²) for the smallest and the largest model in the trade-off plot.
+_MIN_AREA, _MAX_AREA = 40.0, 900.0
+
+
+def colour(row: ArtifactRow) -> str:
+    return QUANTIZATION_COLOURS.get(row.quantization, OTHER_COLOUR)
+
+
+def tradeoff_svg(rows: Sequence[ArtifactRow]) -> Optional[str]:
+    """Accuracy against median latency, one point per artifact, area by size, the Pareto front marked."""
+    points = [row for row in rows if row.median_ms is not None and row.accuracy is not None]
+    if not points:
+        return None
+    with _style():
+        figure, axes = _figure(7.5, 4.2)
+        largest = max((row.bytes or 0) for row in points) or 1
+        for row in points:
+            area = _MIN_AREA + (_MAX_AREA - _MIN_AREA) * (row.bytes or 0) / largest
+            axes.scatter(row.median_ms, row.accuracy, s=area, color=colour(row), alpha=0.55,
+                         edgecolors="black" if row.pareto else "none", linewidths=1.6 if row.pareto else 0, zorder=3)
+        for cluster in _clusters(points):
+            label = ", ".join(f"{row.name} ★" if row.pareto else row.name for row in cluster)
+            axes.annotate(label, (cluster[0].median_ms, cluster[0].accuracy), xytext=(9, 6), textcoords="offset points",
+                          fontsize=8, fontweight="bold" if any(row.pareto for row in cluster) else "normal")
+        front = sorted((row for row in points if row.pareto), key=lambda row: row.median_ms)
+        if len(front) > 1:
+            axes.step([row.median_ms for row in front], [row.accuracy for row in front], where="post", color="black",
+                      linewidth=0.8, linestyle="--", zorder=2, label="Pareto front")
+            axes.legend(loc="lower right", frameon=False)
+        latencies = [row.median_ms for row in points]
+        if min(latencies) > 0 and max(latencies) / min(latencies) > 20:
+            axes.set_xscale("log")
+        axes.margins(x=0.25, y=0.25)
+        axes.set_xlabel("median latency (ms), lower is better")
+        axes.set_ylabel("test accuracy, higher is better")
+        axes.grid(True, alpha=0.3)
+        return _svg(figure)
+
+
+def _clusters(points: Sequence[ArtifactRow]) -> list[list[ArtifactRow]]:
+    """Points close enough that their labels would overlap (within 4 % of each axis' range), labelled once."""
+    latency_span = (max(row.median_ms for row in points) - min(row.median_ms for row in points)) or 1.0
+    accuracy_span = (max(row.accuracy for row in points) - min(row.accuracy for row in points)) or 1.0
+    clusters: list[list[ArtifactRow]] = []
+    for row in sorted(points, key=lambda row: (row.median_ms, -row.accuracy)):
+        home = next((cluster for cluster in clusters
+                     if abs(cluster[0].median_ms - row.median_ms) < 0.04 * latency_span
+                     and abs(cluster[0].accuracy - row.accuracy) < 0.04 * accuracy_span), None)
+        if home is None:
+            clusters.append([row])
+        else:
+            home.append(row)
+    return clusters
+
+
+def latency_svg(rows: Sequence[ArtifactRow]) -> Optional[str]:
+    """Box plots of each artifact's latency samples: box 25–75 %, whiskers 1–99 %, the median line."""
+    measured = sorted((row for row in rows if row.samples_ms), key=lambda row: row.median_ms or 0, reverse=True)
+    if not measured:
+        return None
+    with _style():
+        figure, axes = _figure(7.5, 0.9 + 0.45 * len(measured))
+        boxes = axes.boxplot([row.samples_ms for row in measured], whis=(1, 99), showfliers=False, patch_artist=True,
+                             widths=0.55, medianprops={"color": "black", "linewidth": 1.4}, **_horizontal())
+        for box, row in zip(boxes["boxes"], measured):
+            box.set_facecolor(colour(row))
+            box.set_alpha(0.6)
+        axes.set_yticks(range(1, len(measured) + 1), [row.name for row in measured])
+        for position, row in enumerate(measured, start=1):
+            axes.annotate(f"{row.median_ms:.4g} ms", (row.median_ms, position + 0.32), fontsize=7, ha="center")
+        axes.set_xlabel("latency per inference (ms)")
+        axes.grid(True, axis="x", alpha=0.3)
+        return _svg(figure)
+
+
+def sparsity_svg(layers: dict[str, float], target: Optional[float]) -> Optional[str]:
+    """Zero fraction of each pruned layer's kernel, with the configured target."""
+    if not layers:
+        return None
+    names = list(layers)
+    with _style():
+        figure, axes = _figure(7.5, 0.8 + 0.32 * len(names))
+        axes.barh(names, [layers[name] for name in names], color="#4c72b0", alpha=0.75)
+        for position, name in enumerate(names):
+            axes.annotate(f"{layers[name]:.0%}", (layers[name], position), xytext=(3, -3), textcoords="offset points",
+                          fontsize=7)
+        if target is not None:
+            axes.axvline(target, color="#c44e52", linestyle="--", linewidth=1, label=f"target {target:.0%}")
+            axes.legend(loc="lower right", frameon=False)
+        axes.set_xlim(0, 1.08)
+        axes.invert_yaxis()
+        axes.set_xlabel("fraction of zero weights")
+        return _svg(figure)
+
+
+def curves_svg(curves: list[tuple[str, dict[str, list[float]]]]) -> Optional[str]:
+    """Loss and accuracy per epoch, train then prune then QAT on one axis, the stages shaded."""
+    if not curves:
+        return None
+    with _style():
+        figure = _figure(7.5, 3.2, columns=2)[0]
+        loss_axes, accuracy_axes = figure.axes
+        offset = 0
+        for stage, metrics in curves:
+            epochs = max(len(series) for series in metrics.values())
+            for axes in (loss_axes, accuracy_axes):
+                axes.axvspan(offset + 0.5, offset + epochs + 0.5, color=STAGE_SHADES.get(stage, "#eeeeee"), zorder=0)
+            for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+                for key, style, split in ((metric, "-", "training split"), (f"val_{metric}", "--", "validation split")):
+                    series = metrics.get(key)
+                    if series:
+                        axes.plot(range(offset + 1, offset + len(series) + 1), series, style, color=SPLIT_COLOURS[split])
+            offset += epochs
+        # One legend above both plots: the two splits, and which shade is which stage (short stages are too
+        # narrow to carry their name).
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
+        handles = [Line2D([], [], color=SPLIT_COLOURS[split], linestyle=style, label=split)
+                   for split, style in (("training split", "-"), ("validation split", "--"))]
+        handles += [Patch(color=STAGE_SHADES.get(stage, "#eeeeee"), label=f"stage {stage}") for stage, _ in curves]
+        figure.legend(handles=handles, loc="outside upper center", ncols=len(handles), frameon=False, fontsize=8)
+        for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+            axes.set_xlabel("epoch (all stages)")
+            axes.set_ylabel(metric)
+            axes.grid(True, alpha=0.3)
+        return _svg(figure)
+
+
+def _horizontal() -> dict:
+    """matplotlib 3.10 replaced boxplot's `vert=False` with `orientation="horizontal"`."""
+    import matplotlib
+
+    major, minor = (int(part) for part in matplotlib.__version__.split(".")[:2])
+    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
+
+
+def _style():
+    import matplotlib
+
+    return matplotlib.rc_context(_RC)
+
+
+def _figure(width: float, height: float, columns: int = 1):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), layout="constrained")
+    axes = figure.subplots(1, columns)
+    return figure, axes
+
+
+def _svg(figure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    return buffer.getvalue()
