@@ -52,15 +52,34 @@ class Lab:
         subprocess.run([str(ROOT / "scripts" / "lab"), "start", device], check=True, timeout=180)
 
     @contextmanager
-    def dropping(self, device: str, after_s: float):
-        """Kill the device's processes `after_s` seconds into the block (the device drops mid-run); restart it after."""
-        thread = threading.Thread(target=lambda: (time.sleep(after_s), self.stop(device)), daemon=True)
+    def dropping(self, device: str, after_s: float, once_running: str = ""):
+        """Kill the device's processes (the device drops mid-run) `after_s` seconds after a process whose command
+        line contains `once_running` appears on it (at once when empty); restart the device after the block."""
+
+        def drop():
+            deadline = time.monotonic() + 600
+            while once_running and not self._running(device, once_running) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(after_s)
+            self.stop(device)
+
+        thread = threading.Thread(target=drop, daemon=True)
         thread.start()
         try:
             yield
         finally:
             thread.join()
             self.start(device)
+
+    def _running(self, device: str, text: str) -> bool:
+        pids = subprocess.run(["ip", "netns", "pids", self.state[device]["netns"]], capture_output=True, text=True)
+        for pid in pids.stdout.split():
+            try:
+                if text.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return True
+            except OSError:
+                continue
+        return False
 
     def sshd_logins(self) -> int:
         """How many logins the x86_64 board's sshd has accepted so far."""
