@@ -37,7 +37,7 @@ class AdapterContract:
         assert adapter.sha256(remote) == fsutil.sha256_file(local)
         code, listing, _ = adapter.run(["ls", f"{adapter.workdir()}/sub dir"])
         assert code == 0 and listing.strip() == AWKWARD_NAME  # and no file named `pwned` appeared
-        assert not (Path.cwd() / "pwned").exists()
+        assert not (Path.cwd() / "pwned").exists() and not (Path.home() / "pwned").exists()
 
     def test_fetch_returns_the_same_bytes(self, adapter, tmp_path):
         source = tmp_path / "source.bin"

@@ -73,7 +73,7 @@ def test_unknown_serial(lab):
 def test_phone_dropping_mid_run_is_exit_3_naming_it(lab, tmp_path):
     output = tmp_path / "never.json"
     # the stand-in sleeps --min_secs first, so adbd dies while it runs
-    with lab.dropping("phone", after_s=3.0):
+    with lab.dropping("phone", after_s=1.0, once_running="benchmark_model"):
         result = edgekit("profile", MODELS / "mlp-int8.tflite", "--target", "lab-phone", "--device",
                          lab["phone"]["serial"], "--min-seconds", 30, "--output", output)
     assert result.exit_code == 3, result.output

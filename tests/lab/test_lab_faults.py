@@ -1,6 +1,7 @@
 """Every fault of the issue's list, through the real transports: a clear message and the right exit code."""
 
 import json
+import re
 import shutil
 import time
 
@@ -19,7 +20,9 @@ def test_unreachable_host_fails_within_the_connect_timeout(lab):
     result = profile_on(lab, lab["faults"]["nobody"])  # lab-x86 has connect_timeout_s: 3
     elapsed = time.monotonic() - started
     assert result.exit_code == 3
-    assert "lab-nobody: unreachable (Connection timed out; connect timeout 3 s)" in result.output
+    # Nobody answers ARP at that address: ssh's timeout and the kernel's "no route" race; both are this error.
+    assert re.search(r"lab-nobody: unreachable \((Connection timed out|No route to host); connect timeout 3 s\)",
+                     result.output), result.output
     assert elapsed < 3 + 10
 
 
