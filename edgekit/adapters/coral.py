@@ -36,6 +36,7 @@ class CoralAdapter(SshAdapter):
                 "compiled_model": str(compilation.model),
                 "compiler_log": str(compilation.log) if compilation.log else None,
                 **compilation.report.to_json(),
+                "estimate": static_estimate(source),  # edgekit inspect's rules, beside what the compiler did
             }
         return profiles
 
@@ -48,8 +49,11 @@ class CoralAdapter(SshAdapter):
         if model_kind(model).edgetpu_compiled:
             return EdgeTpuCompilation(model, None, CompilerReport())
         if not compiler_available():
+            estimate = static_estimate(model)
             raise ToolError(f"{model.name} is not compiled for the Edge TPU and {COMPILER} is not on PATH: "
-                            f"{INSTALL_HINT}; or pass a model it already compiled (*_edgetpu.tflite)")
+                            f"{INSTALL_HINT}; or pass a model it already compiled (*_edgetpu.tflite). Without "
+                            f"compiling, `edgekit inspect --edgetpu` estimates {estimate['ops_on_edgetpu']} ops on "
+                            f"the Edge TPU and {estimate['ops_on_cpu']} on the CPU")
         out_dir = Path(self.options.extra.get("edgetpu_out_dir") or model.parent)
         compilation = compile_for_edgetpu(model, out_dir)
         report = compilation.report
@@ -57,3 +61,12 @@ class CoralAdapter(SshAdapter):
             console.warn(f"{model.name}: {report.operations_on_cpu} of {report.total_operations} operations stay on "
                          f"the CPU (see {compilation.log})")
         return compilation
+
+
+def static_estimate(model: Path) -> dict[str, Any]:
+    """Ops on the Edge TPU vs the CPU as `edgekit inspect --edgetpu` estimates them, without the compiler."""
+    from edgekit.inspect.edgetpu import map_to_edgetpu
+    from edgekit.inspect.tflite import read_tflite
+
+    mapping = map_to_edgetpu(read_tflite(model))
+    return {"ops_on_edgetpu": mapping.ops_on_edgetpu, "ops_on_cpu": mapping.ops_on_cpu}

@@ -126,7 +126,8 @@ def test_without_the_compiler_an_uncompiled_model_is_not_profiled(monkeypatch, t
     monkeypatch.setenv("PATH", str(tmp_path))  # no edgetpu_compiler anywhere
     adapter = open_adapter(load_target("coral-usb"), ConnectionOptions(address="mendel@coral"))
     with pytest.raises(ToolError, match="mlp-int8.tflite is not compiled for the Edge TPU and edgetpu_compiler is "
-                                        "not on PATH: install it .*apt-get install edgetpu-compiler"):
+                                        "not on PATH: install it .*apt-get install edgetpu-compiler.*"
+                                        r"`edgekit inspect --edgetpu` estimates \d+ ops on the Edge TPU and \d+ on"):
         adapter.compiled(MODELS / "mlp-int8.tflite")
 
 
