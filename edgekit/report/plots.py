@@ -1,7 +1,7 @@
 """The report's plots, drawn with matplotlib's object API (no pyplot, no global backend) as standalone SVG.
 
-Each plot is returned as SVG text; text is drawn as paths so the page looks the same without any font installed,
-and ids are salted with a fixed string so the same build gives the same bytes.
+Each plot is returned as SVG text. Labels stay text (<text> elements: searchable, selectable, small), in a sans-serif
+font the browser picks; ids are salted with a fixed string so the same build gives the same bytes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ QUANTIZATION_COLOURS = {"float32": "#4c72b0", "float16": "#55a868", "dynamic": "
 OTHER_COLOUR = "#8172b3"
 STAGE_SHADES = {"train": "#ececec", "prune": "#dbe7f6", "qat": "#f6e0d8"}
 SPLIT_COLOURS = {"training split": "#4c72b0", "validation split": "#dd8452"}
-_RC = {"svg.hashsalt": "edgekit-report", "svg.fonttype": "path", "font.size": 9, "axes.spines.top": False,
+_RC = {"svg.hashsalt": "edgekit-report", "svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
        "axes.spines.right": False}
 # Point areas (pt²) for the smallest and the largest model in the trade-off plot.
 _MIN_AREA, _MAX_AREA = 40.0, 900.0
@@ -140,7 +140,10 @@ def curves_svg(curves: list[tuple[str, dict[str, list[float]]]]) -> Optional[str
                    for split, style in (("training split", "-"), ("validation split", "--"))]
         handles += [Patch(color=STAGE_SHADES.get(stage, "#eeeeee"), label=f"stage {stage}") for stage, _ in curves]
         figure.legend(handles=handles, loc="outside upper center", ncols=len(handles), frameon=False, fontsize=8)
+        from matplotlib.ticker import MaxNLocator
+
         for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
             axes.set_xlabel("epoch (all stages)")
             axes.set_ylabel(metric)
             axes.grid(True, alpha=0.3)
