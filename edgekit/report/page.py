@@ -161,12 +161,11 @@ def _verdicts(verdicts: Optional[Verdicts]) -> str:
 
 
 def _build_facts(manifest: dict[str, Any]) -> str:
-    device = manifest.get("device") or {}
-    data = manifest.get("data") or {}
     facts = [("name", manifest.get("name")), ("target", manifest.get("target")),
-             ("device", ", ".join(f"{key} {value}" for key, value in device.items()) if device else "none (not profiled)"),
+             ("device", _pairs(manifest.get("device")) or "none (not profiled)"),
              ("training precision", _joined(manifest.get("precision"), manifest.get("precision_reason"))),
-             ("data", ", ".join(f"{key} {value}" for key, value in data.items()) if data else None),
+             ("distribution", _pairs(manifest.get("distribute"))),
+             ("data", _pairs(manifest.get("data"))),
              ("preprocessing", (manifest.get("preprocessing") or {}).get("formula")),
              ("config sha256", manifest.get("config_sha256")), ("edgekit", manifest.get("edgekit_version"))]
     versions = manifest.get("versions") or {}
@@ -211,6 +210,13 @@ def _number(value: Any, pattern: str) -> str:
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return "-"
     return escape(pattern.format(value))
+
+
+def _pairs(record: Any) -> Optional[str]:
+    """{"machine": "aarch64", "cpu": "Cortex-A72"} -> "machine aarch64, cpu Cortex-A72"; None when empty."""
+    if isinstance(record, dict):
+        return ", ".join(f"{key} {value}" for key, value in record.items()) or None
+    return str(record) if record else None
 
 
 def _joined(*parts: Any) -> Optional[str]:

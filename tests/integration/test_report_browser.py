@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -101,8 +102,6 @@ def browser(chromium, tmp_path):
 
 def _devtools_port(profile: Path, process: subprocess.Popen) -> int:
     """Chromium writes the port it chose into DevToolsActivePort once it listens."""
-    import time
-
     deadline = time.monotonic() + STARTUP_S
     marker = profile / "DevToolsActivePort"
     while time.monotonic() < deadline:
