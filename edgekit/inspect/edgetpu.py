@@ -75,24 +75,27 @@ class EdgeTpuOp:
 # ---- checks for the "known limitations" column
 
 
-def no_fused_activation(op: Operator, ctx: OpContext) -> Optional[str]:
-    activation = op.options.get("FusedActivationFunction", "NONE")
-    if activation != "NONE":
-        return f"has a fused {activation} activation; Coral allows no fused activation function on {op.opcode}"
-    return None
+def option_is(name: str, required: str, complaint: str) -> Check:
+    """The op's option `name` must be `required`; `complaint` is formatted with the {value} found and the {op}."""
+
+    def check(op: Operator, ctx: OpContext) -> Optional[str]:
+        value = op.options.get(name, required)
+        return None if value == required else complaint.format(value=value, op=op.opcode)
+
+    return check
+
+
+no_fused_activation = option_is("FusedActivationFunction", "NONE",
+                                "has a fused {value} activation; Coral allows no fused activation function on {op}")
+default_weights_format = option_is("WeightsFormat", "DEFAULT",
+                                   "weights format is {value}; Coral supports only the default fully-connected weights "
+                                   "format")
 
 
 def same_dilation(op: Operator, ctx: OpContext) -> Optional[str]:
     height, width = op.options.get("DilationHFactor", 1), op.options.get("DilationWFactor", 1)
     if height != width:
         return f"dilation is {height} in y and {width} in x; Coral requires the same dilation in x and y"
-    return None
-
-
-def default_weights_format(op: Operator, ctx: OpContext) -> Optional[str]:
-    weights_format = op.options.get("WeightsFormat", "DEFAULT")
-    if weights_format != "DEFAULT":
-        return f"weights format is {weights_format}; Coral supports only the default fully-connected weights format"
     return None
 
 
@@ -335,14 +338,16 @@ def _tensor_reasons(op: Operator, ctx: OpContext) -> list[str]:
     reasons = []
     for role, tensor in ctx.activations(op):
         if tensor.dtype not in EDGETPU_DTYPES:
-            reasons.append(f"{role} '{tensor.name}' is {tensor.dtype}; the Edge TPU computes only on int8/uint8 tensors")
+            reasons.append(f"{role} '{tensor.name}' is {tensor.dtype}; the Edge TPU computes only on int8/uint8 "
+                           f"tensors")
         late = [position for position in tensor.dynamic_dimensions if position > 0]
         if late:
             reasons.append(f"{role} '{tensor.name}' has a dynamic size in dimension {late[0]} (shape signature "
                            f"{list(tensor.shape_signature or ())}); the Edge TPU needs sizes fixed at compile time")
         if len(tensor.shape) > MAX_LARGE_DIMENSIONS and any(size > 1 for size in tensor.shape[:-MAX_LARGE_DIMENSIONS]):
             reasons.append(f"{role} '{tensor.name}' has shape {list(tensor.shape)}; with more than "
-                           f"{MAX_LARGE_DIMENSIONS} dimensions only the {MAX_LARGE_DIMENSIONS} innermost may be larger than 1")
+                           f"{MAX_LARGE_DIMENSIONS} dimensions only the {MAX_LARGE_DIMENSIONS} innermost may be "
+                           f"larger than 1")
     for tensor in ctx.constants(op):
         if tensor.dtype in FLOAT_DTYPES:
             reasons.append(f"constant '{tensor.name}' is {tensor.dtype}; weights must be quantized to 8 bits")

@@ -57,7 +57,8 @@ def edgetpu_verdict(mapping: dict[str, Any]) -> str:
     ended_by = segment["ended_by"]
     if ended_by is None:
         return line + f"; one Edge TPU segment, ops {segment['start']}..{segment['end'] - 1}"
-    return (line + f"; the Edge TPU segment ops {segment['start']}..{segment['end'] - 1} ends at op {ended_by['index']} "
+    return (line + f"; the Edge TPU segment ops {segment['start']}..{segment['end'] - 1} ends at op "
+            f"{ended_by['index']} "
             f"{ended_by['op']}: {'; '.join(ended_by['reasons'])}")
 
 
@@ -68,9 +69,11 @@ def _headline(record: dict[str, Any]) -> str:
         detail += f", min runtime {runtime}" if runtime else ""
     else:
         opsets = ", ".join(f"{domain} {version}" for domain, version in record["opsets"].items())
-        detail = f"ONNX IR {record['ir_version']}, opset {opsets}" + (f", by {record['producer']}" if record["producer"] else "")
+        producer = f", by {record['producer']}" if record["producer"] else ""
+        detail = f"ONNX IR {record['ir_version']}, opset {opsets}{producer}"
     detail = escape(detail)
-    return f"[bold]{escape(record['path'])}[/bold]  {human_bytes(record['bytes'])}  {detail}  sha256 {record['sha256'][:16]}…"
+    return (f"[bold]{escape(record['path'])}[/bold]  {human_bytes(record['bytes'])}  {detail}  "
+            f"sha256 {record['sha256'][:16]}…")
 
 
 def _io_table(record: dict[str, Any]) -> Table:

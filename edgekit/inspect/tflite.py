@@ -267,8 +267,8 @@ class _Reader:
             slot = buffer._tab.Offset(4)  # Buffer.data: the first field, vtable slot 4
             start, length = buffer._tab.Vector(slot), int(buffer.DataLength())
         if start < 0 or length < 0 or start + length > len(self.data):
-            raise ModelFileError(f"{self.path} is truncated or corrupt: buffer {index} holds bytes {start}..{start + length} "
-                                 f"but the file has {len(self.data)} bytes")
+            raise ModelFileError(f"{self.path} is truncated or corrupt: buffer {index} holds bytes "
+                                 f"{start}..{start + length} but the file has {len(self.data)} bytes")
         return start, length
 
     def _opcode(self, code) -> tuple[str, int, bool]:
@@ -278,7 +278,8 @@ class _Reader:
             return _text(custom), int(code.Version()), True
         name = _enum_names("BuiltinOperator").get(builtin)
         if name is None:
-            raise ModelFileError(f"{self.path} is corrupt or newer than this reader: unknown builtin operator {builtin}")
+            raise ModelFileError(f"{self.path} is corrupt or newer than this reader: unknown builtin operator "
+                                 f"{builtin}")
         return name, int(code.Version()), False
 
     def _subgraph(self, graph, index: int, opcodes, spans) -> Subgraph:
@@ -317,7 +318,8 @@ class _Reader:
         self.where = f"operator {index}"
         opcode_index = int(operator.OpcodeIndex())
         if not 0 <= opcode_index < len(opcodes):
-            raise ModelFileError(f"{self.path} is corrupt: operator {index} has opcode {opcode_index} of {len(opcodes)}")
+            raise ModelFileError(f"{self.path} is corrupt: operator {index} has opcode {opcode_index} of "
+                                 f"{len(opcodes)}")
         name, version, custom = opcodes[opcode_index]
         inputs, outputs = self._ints(operator, "Inputs"), self._ints(operator, "Outputs")
         self._check_tensor_indices(inputs + outputs, tensor_count, f"operator {index} ({name})", optional=True)
@@ -328,7 +330,8 @@ class _Reader:
         lowest = -1 if optional else 0
         for tensor_index in indices:
             if not lowest <= tensor_index < tensor_count:
-                raise ModelFileError(f"{self.path} is corrupt: {what} refers to tensor {tensor_index} of {tensor_count}")
+                raise ModelFileError(f"{self.path} is corrupt: {what} refers to tensor {tensor_index} of "
+                                     f"{tensor_count}")
 
     def _options(self, operator) -> dict[str, Any]:
         class_name = _enum_names("BuiltinOptions").get(int(operator.BuiltinOptionsType()))

@@ -74,7 +74,8 @@ def artifact_rows(manifest: dict[str, Any]) -> list[ArtifactRow]:
     for artifact, row in zip(artifacts, summary_rows(normalized)):
         latency = artifact.get("latency") or {}
         rows.append(ArtifactRow(
-            name=str(row["name"]), format=str(artifact.get("format", "")), quantization=str(artifact.get("quantization", "")),
+            name=str(row["name"]), format=str(artifact.get("format", "")),
+            quantization=str(artifact.get("quantization", "")),
             bytes=row["bytes"], gzip_bytes=row["gzip_bytes"], sparsity=row["sparsity"], accuracy=row["accuracy"],
             delta=_finite(row["delta"]), agreement=row["agreement"], median_ms=row["median_ms"],
             p90_ms=latency.get("p90_ms"), speedup=row["speedup"],

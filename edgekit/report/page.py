@@ -41,7 +41,8 @@ def render_page(manifest: dict[str, Any], rows: list[ArtifactRow], verdicts: Opt
     return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>edgekit report: {escape(name)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n{body}\n"
-            f"<p class=\"note\">Written by edgekit {escape(__version__)} from manifest.json.</p>\n</main>\n</body>\n</html>\n")
+            f"<p class=\"note\">Written by edgekit {escape(__version__)} from manifest.json.</p>\n"
+            f"</main>\n</body>\n</html>\n")
 
 
 def _header(manifest: dict[str, Any]) -> str:
@@ -94,9 +95,10 @@ def _latency(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
     svg = plots.latency_svg(rows)
     if svg is None:
         return ""
-    profiled = [artifact for artifact in manifest["artifacts"] if isinstance(artifact, dict) and artifact.get("latency")]
-    headers = ["artifact", "runs", "threads", "delegate", "min ms", "median ms", "mean ms", "p90 ms", "p99 ms", "max ms",
-               "init ms", "first ms"]
+    profiled = [artifact for artifact in manifest["artifacts"]
+                if isinstance(artifact, dict) and artifact.get("latency")]
+    headers = ["artifact", "runs", "threads", "delegate", "min ms", "median ms", "mean ms", "p90 ms", "p99 ms",
+               "max ms", "init ms", "first ms"]
     body = []
     for artifact in profiled:
         latency = artifact["latency"]
@@ -127,7 +129,8 @@ def _training(manifest: dict[str, Any]) -> str:
     svg = plots.curves_svg(curves)
     if svg is None:
         return "<h2 id=\"training\">Training</h2>\n<p class=\"note\">The manifest has no training history.</p>"
-    stages = ", ".join(f"{stage} ({max(len(series) for series in metrics.values())} epochs)" for stage, metrics in curves)
+    stages = ", ".join(f"{stage} ({max(len(series) for series in metrics.values())} epochs)"
+                       for stage, metrics in curves)
     caption = f"Training (solid) and validation (dashed) loss and accuracy per epoch: {escape(stages)}."
     return "<h2 id=\"training\">Training curves</h2>\n" + _figure("plot-training", svg, caption)
 
@@ -176,7 +179,8 @@ def _build_facts(manifest: dict[str, Any]) -> str:
              _table(["tool", "version"], [[escape(key), escape(str(value))] for key, value in versions.items()])]
     if stages:
         parts.append(_table(["stage", "seconds", "cached"], [
-            [escape(str(stage.get("name"))), _number(stage.get("seconds"), "{:.1f}"), "yes" if stage.get("cached") else "no"]
+            [escape(str(stage.get("name"))), _number(stage.get("seconds"), "{:.1f}"),
+             "yes" if stage.get("cached") else "no"]
             for stage in stages]))
     if skipped:
         parts.append("<p class=\"note\">Not profiled: " + "; ".join(

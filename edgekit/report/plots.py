@@ -129,7 +129,8 @@ def curves_svg(curves: list[tuple[str, dict[str, list[float]]]]) -> Optional[str
                 for key, style, split in ((metric, "-", "training split"), (f"val_{metric}", "--", "validation split")):
                     series = metrics.get(key)
                     if series:
-                        axes.plot(range(offset + 1, offset + len(series) + 1), series, style, color=SPLIT_COLOURS[split])
+                        epochs_of_series = range(offset + 1, offset + len(series) + 1)
+                        axes.plot(epochs_of_series, series, style, color=SPLIT_COLOURS[split])
             offset += epochs
         # One legend above both plots: the two splits, and which shade is which stage (short stages are too
         # narrow to carry their name).

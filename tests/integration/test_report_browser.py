@@ -122,8 +122,9 @@ def test_report_renders_in_chromium_without_errors(browser, tmp_path):
     browser.wait_for("Page.loadEventFired")
 
     plots = browser.evaluate(
-        "JSON.stringify([...document.querySelectorAll('figure.plot img')].map(image => ({id: image.closest('figure').id,"
-        " complete: image.complete, width: image.naturalWidth, height: image.naturalHeight})))")
+        "JSON.stringify([...document.querySelectorAll('figure.plot img')].map(image => ("
+        "{id: image.closest('figure').id, complete: image.complete, width: image.naturalWidth,"
+        " height: image.naturalHeight})))")
     plots = json.loads(plots)
     assert [plot["id"] for plot in plots] == PLOTS
     assert all(plot["complete"] and plot["width"] > 300 and plot["height"] > 100 for plot in plots), plots

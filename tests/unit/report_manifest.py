@@ -36,8 +36,8 @@ def latency(median_ms: float, seed: int, runs: int = 400) -> dict[str, Any]:
 
 def _artifact(name: str, kind: str, quantization: str, size: int, accuracy: float, agreement: float,
               profile: Optional[dict[str, Any]], sparsity: float = 0.5) -> dict[str, Any]:
-    suffix = {"keras": "keras", "tflite": "tflite", "onnx": "onnx"}[kind]
-    return {"name": name, "format": kind, "quantization": quantization, "path": f"export/digits-{quantization}.{suffix}",
+    return {"name": name, "format": kind, "quantization": quantization,
+            "path": f"export/digits-{quantization}.{kind}",
             "bytes": size, "gzip_bytes": size // 2, "sha256": "ab" * 32, "sparsity": sparsity, "accuracy": accuracy,
             "agreement": agreement, "latency": profile}
 
@@ -67,7 +67,8 @@ def sample_manifest() -> dict[str, Any]:
             _artifact("onnx-float32", "onnx", "float32", 301835, 0.9666, 0.9944, None),
             _artifact("onnx-int8", "onnx", "int8", 94726, 0.9638, 0.9889, None),
         ],
-        "data": {"source": "digits", "train": 1259, "val": 179, "test": 359, "input_shape": [8, 8, 1], "num_classes": 10},
+        "data": {"source": "digits", "train": 1259, "val": 179, "test": 359, "input_shape": [8, 8, 1],
+                 "num_classes": 10},
         "preprocessing": {"scale": 0.0625, "offset": 0.0, "formula": "x = raw * scale + offset (float32)"},
         "sparsity": {"overall": 0.5, "target": 0.5, "structure": "unstructured", "layers": dict(LAYERS),
                      "after_qat": 0.5},

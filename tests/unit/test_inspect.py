@@ -15,7 +15,8 @@ from edgekit.errors import ArtifactNotAccepted, ModelFileError
 from edgekit.inspect import inspect_model, read_tflite
 from tests.unit.inspect_models import as_edgetpu_compiled, keras_models
 
-# The tiny CNN: conv1 3x3x1→4, conv2 3x3x4→8, fc 32→10 (kernels only; zero Dense biases are dropped by the converter).
+# The tiny CNN: conv1 3x3x1→4, conv2 3x3x4→8, fc 32→10 (kernels only: the converter drops the Dense layer's
+# bias, which is all zeros in an untrained model).
 KERNEL_VALUES = 3 * 3 * 1 * 4 + 3 * 3 * 4 * 8 + 32 * 10
 CONV_BIAS_VALUES = 4 + 8
 RESHAPE_SHAPE_BYTES = 2 * 4  # the Flatten's target shape, an int32 pair
@@ -28,7 +29,7 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def compiled(models, tmp_path_factory):
-    return as_edgetpu_compiled(models["cnn-int8"], tmp_path_factory.getbasetemp() / "inspect-models" / "cnn_edgetpu.tflite")
+    return as_edgetpu_compiled(models["cnn-int8"], models["cnn-int8"].with_name("cnn_edgetpu.tflite"))
 
 
 def test_int8_model_inputs_outputs_and_quantization(models):
@@ -50,7 +51,8 @@ def test_ops_tensors_and_weights_by_dtype(models):
     assert integer["operators"]["total"] == 6
     assert integer["tensors"]["by_dtype"] == {"int8": {"count": 10, "weights": 3, "activations": 7},
                                               "int32": {"count": 3, "weights": 3, "activations": 0}}
-    assert integer["weights"]["by_dtype"] == {"int8": KERNEL_VALUES, "int32": 4 * CONV_BIAS_VALUES + RESHAPE_SHAPE_BYTES}
+    assert integer["weights"]["by_dtype"] == {"int8": KERNEL_VALUES,
+                                              "int32": 4 * CONV_BIAS_VALUES + RESHAPE_SHAPE_BYTES}
     floating = inspect_model(models["cnn-float32"])
     assert floating["weights"]["by_dtype"] == {"float32": 4 * (KERNEL_VALUES + CONV_BIAS_VALUES),
                                                "int32": RESHAPE_SHAPE_BYTES}

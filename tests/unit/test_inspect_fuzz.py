@@ -15,7 +15,8 @@ from edgekit.inspect import inspect_model
 from tests.unit.inspect_models import KERAS_MODELS, keras_models
 
 # EDGEKIT_FUZZ_EXAMPLES=5000 for a longer search than the default run makes.
-FUZZ = settings(max_examples=int(os.environ.get("EDGEKIT_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=int(os.environ.get("EDGEKIT_FUZZ_EXAMPLES", "150")), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +35,8 @@ def scratch(tmp_path_factory):
 def test_every_truncation_is_refused(model_bytes, scratch, name, fraction):
     data = model_bytes[name]
     scratch.write_bytes(data[: int(len(data) * fraction)])
-    with pytest.raises(ModelFileError, match=r"candidate.tflite (is truncated or corrupt|is \d+ bytes long|is not a TFLite)"):
+    refused = r"candidate.tflite (is truncated or corrupt|is \d+ bytes long|is not a TFLite)"
+    with pytest.raises(ModelFileError, match=refused):
         inspect_model(scratch, edgetpu=True)
 
 

@@ -30,7 +30,8 @@ def small_onnx_model(path: Path, quantized: bool = False) -> Path:
         nodes[0].input[0] = "x_dq"
         nodes[:0] = [helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["x_q"]),
                      helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zero"], ["x_dq"])]
-    graph = helper.make_graph(nodes, "small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 4, 4])],
+    graph = helper.make_graph(nodes, "small",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 4, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 10])], initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="edgekit-test")
     onnx.save(model, path)
