@@ -49,7 +49,7 @@ def tradeoff_svg(rows: Sequence[ArtifactRow]) -> Optional[str]:
             axes.legend(loc="lower right", frameon=False)
         latencies = [row.median_ms for row in points]
         if min(latencies) > 0 and max(latencies) / min(latencies) > 20:
-            axes.set_xscale("log")
+            _log_x(axes)
         axes.margins(x=0.25, y=0.25)
         axes.set_xlabel("median latency (ms), lower is better")
         axes.set_ylabel("test accuracy, higher is better")
@@ -88,6 +88,11 @@ def latency_svg(rows: Sequence[ArtifactRow]) -> Optional[str]:
         axes.set_yticks(range(1, len(measured) + 1), [row.name for row in measured])
         for position, row in enumerate(measured, start=1):
             axes.annotate(f"{row.median_ms:.4g} ms", (row.median_ms, position + 0.32), fontsize=7, ha="center")
+        # A slow tail (a busy machine) or a 100x gap between artifacts would squash the boxes on a linear axis.
+        lowest = min(_percentile(row.samples_ms, 1) for row in measured)
+        highest = max(_percentile(row.samples_ms, 99) for row in measured)
+        if lowest > 0 and highest / lowest > 10:
+            _log_x(axes)
         axes.set_xlabel("latency per inference (ms)")
         axes.grid(True, axis="x", alpha=0.3)
         return _svg(figure)
@@ -149,6 +154,20 @@ def curves_svg(curves: list[tuple[str, dict[str, list[float]]]]) -> Optional[str
             axes.set_ylabel(metric)
             axes.grid(True, alpha=0.3)
         return _svg(figure)
+
+
+def _log_x(axes) -> None:
+    """A log latency axis labelled in plain milliseconds (0.01, 0.1, 1), not powers of ten."""
+    from matplotlib.ticker import FuncFormatter
+
+    axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+
+
+def _percentile(values: Sequence[float], percent: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(values, percent))
 
 
 def _horizontal() -> dict:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from edgekit.report import write_report
+from edgekit.report.data import pareto_front
 from tests.unit.report_manifest import PARETO, REGRESS_ROWS, write_build
 
 pytestmark = pytest.mark.browser
@@ -115,29 +116,49 @@ def _devtools_port(profile: Path, process: subprocess.Popen) -> int:
 
 def test_report_renders_in_chromium_without_errors(browser, tmp_path):
     report = write_report(write_build(tmp_path / "build", regress=REGRESS_ROWS))
+    plots = _open(browser, report)
+    assert [plot["id"] for plot in plots] == PLOTS
+    assert browser.evaluate("document.querySelectorAll('span.pareto').length") == len(PARETO)
+    assert browser.evaluate("document.querySelectorAll('#verdicts ~ div span.badge.regression').length") == 1
+    assert browser.evaluate("document.title") == "edgekit report: digits-cnn"
+    _screenshot(browser, report)
+
+
+def test_the_report_of_a_real_build_renders(browser, digits_build):
+    """The page `edgekit build` itself wrote (the integration tests' shared tiny digits build)."""
+    config, _, manifest = digits_build
+    report = config.parent / "build" / "host" / "report.html"
+    plots = _open(browser, report)
+    assert [plot["id"] for plot in plots] == PLOTS
+    profiled = [a["name"] for a in manifest["artifacts"] if a["latency"]]
+    assert sorted(profiled) == ["tflite-dynamic", "tflite-float16", "tflite-float32", "tflite-int8"]
+    front = pareto_front([(a["name"], (a["latency"] or {}).get("median_ms"), a["accuracy"])
+                          for a in manifest["artifacts"]])
+    assert browser.evaluate("document.querySelectorAll('span.pareto').length") == len(front) >= 1
+    _screenshot(browser, report)
+
+
+def _open(browser: DevTools, report: Path) -> list[dict]:
+    """Load the report; assert no error and no network request; return its plots, each one decoded."""
     for domain in ("Page", "Runtime", "Log", "Network"):
         browser.call(f"{domain}.enable")
     browser.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
     browser.call("Page.navigate", url=report.as_uri())
     browser.wait_for("Page.loadEventFired")
-
-    plots = browser.evaluate(
+    plots = json.loads(browser.evaluate(
         "JSON.stringify([...document.querySelectorAll('figure.plot img')].map(image => ("
         "{id: image.closest('figure').id, complete: image.complete, width: image.naturalWidth,"
-        " height: image.naturalHeight})))")
-    plots = json.loads(plots)
-    assert [plot["id"] for plot in plots] == PLOTS
+        " height: image.naturalHeight})))"))
     assert all(plot["complete"] and plot["width"] > 300 and plot["height"] > 100 for plot in plots), plots
-    assert browser.evaluate("document.querySelectorAll('span.pareto').length") == len(PARETO)
-    assert browser.evaluate("document.querySelectorAll('#verdicts ~ div span.badge.regression').length") == 1
-    assert browser.evaluate("document.title") == "edgekit report: digits-cnn"
-
-    errors = [event for event in browser.events if _is_error(event)]
-    assert errors == []
+    assert [event for event in browser.events if _is_error(event)] == []
     requested = {event["params"]["request"]["url"].split(":")[0] for event in browser.events
                  if event.get("method") == "Network.requestWillBeSent"}
     assert requested <= {"file", "data"}, f"the page asked the network for something: {requested}"
+    return plots
 
+
+def _screenshot(browser: DevTools, report: Path) -> None:
+    """The whole page as report.png beside the report, checked not to be blank."""
     height = browser.call("Page.getLayoutMetrics")["cssContentSize"]["height"]
     shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
                         clip={"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1})

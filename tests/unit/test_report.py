@@ -153,3 +153,14 @@ def test_cli_report(tmp_path):
     assert f"wrote {build / 'report.html'}" in result.stdout
     result = CliRunner().invoke(main, ["report", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "error: " in result.output and "is not a build folder" in result.output
+
+
+def test_latencies_far_apart_get_a_log_axis_in_plain_milliseconds():
+    from edgekit.report.plots import latency_svg
+    from tests.unit.report_manifest import latency
+
+    manifest = sample_manifest()
+    manifest["artifacts"][2]["latency"] = latency(2.0, 9)  # tflite-float32 200x slower than int8
+    svg = latency_svg(artifact_rows(manifest))
+    assert ">0.1<" in svg and ">1<" in svg and "10^" not in svg
+    assert ">0.1<" not in latency_svg(artifact_rows(sample_manifest()))  # 4x apart: a linear axis
