@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from edgekit import fsutil
+from edgekit import __version__, fsutil
 
 STATE_FOLDER = ".edgekit"
+# Part of every key: bump it when what a stage records changes shape, so older records are not reused.
+RECORD_FORMAT = 2
 
 
 @dataclass
@@ -84,7 +86,7 @@ class StageCache:
         `produce` writes its files into the work folder it is given and returns JSON-able metadata.
         The folder replaces `<build>/<folder or name>/` only once `produce` returned.
         """
-        key = cache_key({"stage": name, **material})
+        key = cache_key({"stage": name, "record_format": RECORD_FORMAT, "edgekit": __version__, **material})
         destination = self.build_dir / (folder or name)
         if name not in self._forced:
             cached = self._load(name, key, destination)

@@ -22,7 +22,9 @@ class BuildContext:
     cache: StageCache
     connection: ConnectionOptions
     tools: dict[str, Optional[str]]
-    distribution: Any = None  # edgekit.pipeline.distribute.Distribution
+    # edgekit.pipeline.distribute.Distribution, made on first use: choosing it imports TensorFlow,
+    # which a rebuild served from the cache never needs.
+    chosen_distribution: Any = None
     results: dict[str, StageResult] = field(default_factory=dict)
     # objects loaded once and shared by later stages (the data set, Keras models)
     memo: dict[str, Any] = field(default_factory=dict)
@@ -34,3 +36,18 @@ class BuildContext:
     @property
     def seed(self) -> int:
         return self.config.data.seed
+
+    @property
+    def hardware(self) -> dict[str, Any]:
+        """What `auto` precision and distribution depend on, learned without TensorFlow (cache keys)."""
+        from edgekit.pipeline.distribute import accelerator_fingerprint
+
+        return accelerator_fingerprint()
+
+    @property
+    def distribution(self):
+        if self.chosen_distribution is None:
+            from edgekit.pipeline.distribute import choose_distribution
+
+            self.chosen_distribution = choose_distribution(self.config.train.distribute)
+        return self.chosen_distribution

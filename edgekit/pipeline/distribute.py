@@ -7,13 +7,14 @@ With several workers, every worker trains and only the chief writes artifacts.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from edgekit._native import captured_stderr
-from edgekit._tf import tf
+from edgekit._tf import LOGICAL_CPUS_VARIABLE, tf
 from edgekit.config.schema import Distribute
 from edgekit.errors import ConfigError
 
@@ -79,6 +80,20 @@ def _multi_worker() -> Distribution:
     return Distribution(strategy=strategy, name="MultiWorkerMirroredStrategy",
                         replicas=strategy.num_replicas_in_sync, is_chief=is_chief, worker_index=task["index"],
                         workers=workers, reason=f"TF_CONFIG: {task['type']} {task['index']} of {workers}")
+
+
+def accelerator_fingerprint() -> dict[str, Any]:
+    """What decides `auto` precision and distribution, read without importing TensorFlow.
+
+    A cached rebuild must not pay TensorFlow's import just to learn that nothing changed; the GPUs
+    the NVIDIA driver lists and the variables that select devices stand in for TensorFlow's view.
+    """
+    gpus = []
+    for information in sorted(glob.glob("/proc/driver/nvidia/gpus/*/information")):
+        with open(information, errors="replace") as handle:
+            gpus.append(next((line.split(":", 1)[1].strip() for line in handle if line.startswith("Model:")), "?"))
+    variables = ("CUDA_VISIBLE_DEVICES", LOGICAL_CPUS_VARIABLE)
+    return {"nvidia_gpus": gpus, **{name: os.environ.get(name) for name in variables}}
 
 
 def read_tf_config(environ: Optional[dict[str, str]] = None) -> dict[str, Any]:

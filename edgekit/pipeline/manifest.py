@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Optional
 
 from edgekit import __version__, fsutil
 from edgekit.config.schema import Quantization
 from edgekit.errors import AccuracyGateFailed
+from edgekit.pipeline.cache import STATE_FOLDER
 from edgekit.pipeline.context import STAGES, BuildContext
 
 MANIFEST_NAME = "manifest.json"
@@ -39,7 +41,7 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
         "artifacts": artifacts,
         # Beyond the DESIGN.md keys: what the report and users need to understand the numbers.
         "precision_reason": results["train"].meta["precision_reason"],
-        "distribute": ctx.distribution.record(),
+        "distribute": results["train"].meta["distribute"],
         "data": results["data"].meta["summary"],
         "preprocessing": results["data"].meta["preprocessing"],
         "sparsity": sparsity,
@@ -67,7 +69,7 @@ def _artifact_record(ctx: BuildContext, stage: str, entry: dict[str, Any], score
         "quantization": entry["quantization"],
         "path": str(path.relative_to(ctx.build_dir)),
         "bytes": fsutil.tree_bytes(path),
-        "gzip_bytes": fsutil.gzip_bytes(path),
+        "gzip_bytes": _gzip_bytes(ctx, path, result.files[entry["file"]]),
         "sha256": result.files[entry["file"]],
         "sparsity": sparsity,
         "accuracy": scores[entry["name"]]["accuracy"],
@@ -76,6 +78,24 @@ def _artifact_record(ctx: BuildContext, stage: str, entry: dict[str, Any], score
     }
     record.update({key: value for key, value in entry.items() if key not in record and key != "file"})
     return record
+
+
+def _gzip_bytes(ctx: BuildContext, path: Path, sha256: str) -> int:
+    """gzip -9 size of an artifact, remembered by content hash (compressing every artifact again was most of
+    the time of a rebuild served from the cache)."""
+    sizes_file = ctx.build_dir / STATE_FOLDER / "gzip_bytes.json"
+    sizes = ctx.memo.setdefault("gzip_bytes", _read_json(sizes_file))
+    if sha256 not in sizes:
+        sizes[sha256] = fsutil.gzip_bytes(path)
+        fsutil.write_json(sizes_file, sizes)
+    return sizes[sha256]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
 
 
 def _artifact_sparsity(ctx: BuildContext, exported: dict[str, Any]) -> Optional[float]:

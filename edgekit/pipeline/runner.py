@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from edgekit import console
+from edgekit import __version__, console
+from edgekit.fsutil import sha256_bytes, write_text
 from edgekit.adapters import ConnectionOptions
 from edgekit.adapters.registry import adapter_class
 from edgekit.config.loader import load_config
+from edgekit.config.schema import Distribute
 from edgekit.config.target import load_target
 from edgekit.config.yamlsource import did_you_mean
 from edgekit.errors import ConfigError, EdgekitError
@@ -63,22 +65,26 @@ def run_build(request: BuildRequest) -> BuildResult:
     connection = _connection(request, target)
     build_dir = (request.out or loaded.directory / "build" / target.name).resolve()
     from edgekit._tf import tool_versions
-    from edgekit.pipeline.distribute import choose_distribution
 
     tools = tool_versions()
-    # Before any other TensorFlow work: MultiWorkerMirroredStrategy must configure the runtime first.
-    distribution = choose_distribution(loaded.config.train.distribute)
-    if distribution.multi_worker and not distribution.is_chief:
-        return _run_worker(loaded, target, connection, tools, distribution)
-    # Every worker must take part in every training step: a chief that reused its cached training
-    # while the others train would leave them waiting forever. So with several workers, train,
-    # prune and QAT always run.
-    fresh = ("train", "prune", "qat") if distribution.multi_worker else ()
+    distribution = None
+    fresh: tuple[str, ...] = ()
+    if loaded.config.train.distribute is Distribute.MULTI_WORKER:
+        from edgekit.pipeline.distribute import choose_distribution
+
+        # Before any other TensorFlow work: MultiWorkerMirroredStrategy must configure the runtime first.
+        distribution = choose_distribution(loaded.config.train.distribute)
+        if not distribution.is_chief:
+            return _run_worker(loaded, target, connection, tools, distribution)
+        # Every worker must take part in every training step: a chief that reused its cached training
+        # while the others train would leave them waiting forever. So with several workers, train,
+        # prune and QAT always run.
+        fresh = ("train", "prune", "qat")
     with BuildLock(build_dir / STATE_FOLDER / "build.lock"):
         cache = StageCache(build_dir, force_from=request.force, order=STAGES, always_run=fresh)
         cache.clean_stale_temporaries()
         ctx = BuildContext(loaded=loaded, target=target, build_dir=build_dir, cache=cache, connection=connection,
-                           tools=tools, distribution=distribution)
+                           tools=tools, chosen_distribution=distribution)
         console.info(f"edgekit build [bold]{loaded.config.name}[/bold] → {build_dir} (target {target.name})")
         _run_training_stages(ctx)
         _run_stage(ctx, "export", stages.export_stage)
@@ -93,16 +99,13 @@ def run_build(request: BuildRequest) -> BuildResult:
 
 def _run_training_stages(ctx: BuildContext) -> None:
     """data, train, prune and QAT: the part every worker of a multi-worker build runs."""
-    if ctx.distribution.strategy is not None:
-        console.info(f"distribute: {ctx.distribution.name}, {ctx.distribution.replicas} replicas "
-                     f"({ctx.distribution.reason}); batch_size {ctx.config.train.batch_size} is the global batch")
     _run_stage(ctx, "data", stages.data_stage)
     _run_stage(ctx, "train", stages.train_stage)
     if ctx.config.prune.enabled:
         _run_stage(ctx, "prune", stages.prune_stage)
     if ctx.config.qat.enabled:
         _run_stage(ctx, "qat", stages.qat_stage)
-    if ctx.distribution.strategy is not None:
+    if ctx.chosen_distribution is not None and ctx.chosen_distribution.strategy is not None:
         # Models made in the strategy's scope hold replicated variables; later stages load plain
         # copies from the files instead.
         for key in ("dense", "pruned", "qat"):
@@ -115,7 +118,7 @@ def _run_worker(loaded, target, connection, tools, distribution) -> BuildResult:
         build_dir = Path(folder)
         cache = StageCache(build_dir, always_run=("train", "prune", "qat"))
         ctx = BuildContext(loaded=loaded, target=target, build_dir=build_dir, cache=cache, connection=connection,
-                           tools=tools, distribution=distribution)
+                           tools=tools, chosen_distribution=distribution)
         console.info(f"edgekit build {loaded.config.name}: worker {distribution.worker_index} of "
                      f"{distribution.workers}; the chief writes the artifacts")
         _run_training_stages(ctx)
@@ -143,10 +146,20 @@ def _connection(request: BuildRequest, target) -> ConnectionOptions:
 
 
 def _write_report(build_dir: Path) -> Optional[Path]:
+    """Write report.html, unless it already shows exactly this manifest and these verdicts.
+
+    Drawing the plots is most of an unchanged rebuild's time; the page depends only on these files.
+    """
     try:
-        from edgekit.report import write_report
+        from edgekit.report import REPORT_NAME, write_report
     except ImportError:
         return None
-    return write_report(build_dir)
-
-
+    inputs = [build_dir / "manifest.json", build_dir / "regress.json"]
+    key = sha256_bytes(b"".join(path.read_bytes() for path in inputs if path.exists()) + __version__.encode())
+    key_file = build_dir / STATE_FOLDER / "report.sha256"
+    report = build_dir / REPORT_NAME
+    if report.exists() and key_file.exists() and key_file.read_text() == key:
+        return report
+    path = write_report(build_dir)
+    write_text(key_file, key)
+    return path

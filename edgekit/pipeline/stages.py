@@ -57,18 +57,23 @@ def dataset(ctx: BuildContext) -> Splits:
 def train_stage(ctx: BuildContext):
     from edgekit.models import build_model, outputs_probabilities
     from edgekit.pipeline.precision import choose_precision, make_optimizer, with_policy
+    from edgekit.pipeline.prune import measure_sparsity
     from edgekit.pipeline.training import compile_classifier, fit
 
     config = ctx.config
-    precision = choose_precision(config.train.precision)
     material = {"model": config.model, "model_source": _model_source_fingerprint(ctx), "train": config.train,
-                "policy": precision.policy, "data": ctx.results["data"].digest, "seed": ctx.seed,
-                "replicas": ctx.distribution.replicas, "tools": ctx.tools, "name": config.name}
+                "hardware": ctx.hardware, "data": ctx.results["data"].digest, "seed": ctx.seed,
+                "tools": ctx.tools, "name": config.name}
     file_name = f"{config.name}-dense.keras"
 
     def produce(work: Path) -> dict[str, Any]:
         from edgekit._tf import keras
 
+        precision = choose_precision(config.train.precision)
+        distribution = ctx.distribution
+        if distribution.strategy is not None:
+            console.info(f"distribute: {distribution.name}, {distribution.replicas} replicas "
+                         f"({distribution.reason}); batch_size {config.train.batch_size} is the global batch")
         data = dataset(ctx)
         keras().utils.set_random_seed(ctx.seed)
         model = build_model(config.model, ctx.loaded, data.input_shape, data.num_classes)
@@ -84,9 +89,8 @@ def train_stage(ctx: BuildContext):
         dense = training_model if precision.policy == "float32" else with_policy(training_model, "float32")
         save_model(dense, work / file_name)
         ctx.memo["dense"] = dense
-        from edgekit.pipeline.prune import measure_sparsity
-
-        return {"history": history, "precision": precision.policy, "kernel_sparsity": measure_sparsity(dense)["overall"], "precision_reason": precision.reason,
+        return {"history": history, "precision": precision.policy, "precision_reason": precision.reason,
+                "distribute": distribution.record(), "kernel_sparsity": measure_sparsity(dense)["overall"],
                 "parameters": int(dense.count_params()), "from_logits": from_logits, "model_name": dense.name,
                 "file": file_name}
 
@@ -156,7 +160,7 @@ def prune_stage(ctx: BuildContext):
     config = ctx.config
     material = {"prune": config.prune, "batch_size": config.train.batch_size,
                 "learning_rate": config.train.learning_rate, "upstream": ctx.results["train"].digest,
-                "replicas": ctx.distribution.replicas,
+                "hardware": ctx.hardware,
                 "data": ctx.results["data"].digest, "seed": ctx.seed, "tools": ctx.tools}
     file_name = f"{config.name}-pruned.keras"
 
@@ -182,7 +186,7 @@ def qat_stage(ctx: BuildContext):
     upstream = "prune" if "prune" in ctx.results else "train"
     material = {"qat": config.qat, "batch_size": config.train.batch_size, "learning_rate": config.train.learning_rate,
                 "upstream": ctx.results[upstream].digest, "data": ctx.results["data"].digest, "seed": ctx.seed,
-                "replicas": ctx.distribution.replicas, "tools": ctx.tools}
+                "hardware": ctx.hardware, "tools": ctx.tools}
     # HDF5: tf_keras' .keras format cannot reload tfmot's QuantizeLayer (it expects 5 variables, finds 3).
     file_name = f"{config.name}-qat.h5"
 
