@@ -31,6 +31,9 @@ def atomic_path(destination: Path | str, *, directory: bool = False) -> Iterator
         temporary = Path(name)
     try:
         yield temporary
+        # mkstemp and mkdtemp make owner-only entries; what a build writes is meant to be shared
+        # (a report published from CI, artifacts copied by another user), so use the umask's modes.
+        os.chmod(temporary, (0o777 if directory else 0o666) & ~_umask())
         if directory:
             replace_directory(temporary, destination)
         else:
@@ -41,6 +44,12 @@ def atomic_path(destination: Path | str, *, directory: bool = False) -> Iterator
         else:
             temporary.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def replace_directory(source: Path, destination: Path) -> None:
