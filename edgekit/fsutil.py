@@ -33,7 +33,7 @@ def atomic_path(destination: Path | str, *, directory: bool = False) -> Iterator
         yield temporary
         # mkstemp and mkdtemp make owner-only entries; what a build writes is meant to be shared
         # (a report published from CI, artifacts copied by another user), so use the umask's modes.
-        os.chmod(temporary, (0o777 if directory else 0o666) & ~_umask())
+        os.chmod(temporary, (0o777 if directory else 0o666) & ~_UMASK)
         if directory:
             replace_directory(temporary, destination)
         else:
@@ -46,10 +46,14 @@ def atomic_path(destination: Path | str, *, directory: bool = False) -> Iterator
         raise
 
 
-def _umask() -> int:
-    current = os.umask(0)
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any threads write files.
+    current = os.umask(0o022)
     os.umask(current)
     return current
+
+
+_UMASK = _read_umask()
 
 
 def replace_directory(source: Path, destination: Path) -> None:

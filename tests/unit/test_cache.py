@@ -106,14 +106,11 @@ def test_record_lists_files_with_hashes(tmp_path):
     assert os.path.getsize(tmp_path / "train" / "model.bin") == len("weights")
 
 
-def test_written_files_get_the_umask_modes_not_owner_only(tmp_path):
+def test_written_files_get_the_umask_modes_not_owner_only(tmp_path, monkeypatch):
     from edgekit import fsutil
 
-    previous = os.umask(0o022)
-    try:
-        fsutil.write_text(tmp_path / "report.html", "<html></html>")
-        StageCache(tmp_path).run("train", {}, producer([]))
-    finally:
-        os.umask(previous)
+    monkeypatch.setattr(fsutil, "_UMASK", 0o022)
+    fsutil.write_text(tmp_path / "report.html", "<html></html>")
+    StageCache(tmp_path).run("train", {}, producer([]))
     assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "train").stat().st_mode & 0o777 == 0o755
