@@ -36,7 +36,8 @@ def data_stage(ctx: BuildContext):
     if "dataset" not in ctx.memo:
         ctx.memo["dataset"] = open_splits(config, result.meta, result.folder)
     summary = result.meta["summary"]
-    console.info(f"data: {summary['source']}, {summary['train']} train / {summary['val']} val / {summary['test']} test, "
+    console.info(f"data: {summary['source']}, {summary['train']} train / {summary['val']} val / "
+                 f"{summary['test']} test, "
                  f"input {tuple(summary['input_shape'])}, {summary['num_classes']} classes")
     return result
 
@@ -115,7 +116,8 @@ def _model_source_fingerprint(ctx: BuildContext) -> str | None:
         return fsutil.sha256_file(path) if path.exists() else None
     if config.factory is not None:
         module_name = config.factory.split(":")[0]
-        candidates = [ctx.loaded.directory / (module_name.replace(".", "/") + suffix) for suffix in (".py", "/__init__.py")]
+        module_path = module_name.replace(".", "/")
+        candidates = [ctx.loaded.directory / (module_path + suffix) for suffix in (".py", "/__init__.py")]
         for candidate in candidates:
             if candidate.is_file():
                 return fsutil.sha256_file(candidate)
@@ -211,9 +213,6 @@ def float_source(ctx: BuildContext) -> tuple[str, str]:
 
 
 def export_stage(ctx: BuildContext):
-    from edgekit.export.onnx import OnnxRunner, convert_onnx, qdq_node_count, quantize_onnx_static
-    from edgekit.export.tflite import convert_tflite
-
     config = ctx.config
     float_stage, float_key = float_source(ctx)
     has_qat = "qat" in ctx.results
@@ -223,68 +222,101 @@ def export_stage(ctx: BuildContext):
 
     def produce(work: Path) -> dict[str, Any]:
         data = dataset(ctx)
-        float_model = load_keras(ctx, float_stage, float_key)
-        qat_model = load_keras(ctx, "qat", "qat") if has_qat else None
         representative = data.representative_samples(config.export.representative_samples, ctx.seed)
         if len(representative) < config.export.representative_samples:
             console.warn(f"export.representative_samples is {config.export.representative_samples}, but the "
                          f"training split has {len(representative)} samples: calibrating int8 on all of them")
+        exporter = Exporter(float_model=load_keras(ctx, float_stage, float_key), float_stage=float_stage,
+                            qat_model=load_keras(ctx, "qat", "qat") if has_qat else None,
+                            representative=representative, data=data, opset=config.export.onnx_opset)
         combinations = config.export.combinations()
         artifacts = []
         with console.steps("export", len(combinations)) as progress:
             for fmt, quantization in combinations:
                 file_name = f"{config.name}-{quantization.value}.{fmt.value}"
-                entry = {"name": f"{fmt.value}-{quantization.value}", "format": fmt.value,
-                         "quantization": quantization.value, "file": file_name}
-                if fmt is ExportFormat.TFLITE:
-                    use_qat = quantization is Quantization.INT8 and qat_model is not None
-                    source = qat_model if use_qat else float_model
-                    model_bytes = convert_tflite(source, quantization, representative)
-                    entry["source"] = "qat" if use_qat else float_stage
-                    entry["method"] = "tflite-converter" + ("+qat" if use_qat else "")
-                elif quantization is Quantization.FLOAT32:
-                    model_bytes = convert_onnx(float_model, config.export.onnx_opset)
-                    difference = max_abs_difference(OnnxRunner(model_bytes), keras_runner(float_model), data, "test")
-                    if difference > ONNX_TOLERANCE:
-                        raise ExportError(f"the float ONNX export differs from the Keras model by up to {difference:.3g} "
-                                          f"(tolerance {ONNX_TOLERANCE}); not writing an artifact that computes "
-                                          f"something else")
-                    entry.update(source=float_stage, method="tf2onnx", max_abs_diff=difference)
-                else:
-                    model_bytes, choice = _int8_onnx(config, float_model, qat_model, representative, data)
-                    entry.update(source="qat" if choice["method"] == "tf2onnx-qat" else float_stage, **choice,
-                                 qdq_nodes=qdq_node_count(model_bytes))
+                model_bytes, details = exporter.export(fmt, quantization)
                 fsutil.write_bytes(work / file_name, model_bytes)
-                artifacts.append(entry)
-                progress.advance(description=f"export: {entry['name']}")
+                artifacts.append({"name": f"{fmt.value}-{quantization.value}", "format": fmt.value,
+                                  "quantization": quantization.value, "file": file_name, **details})
+                progress.advance(description=f"export: {fmt.value}-{quantization.value}")
         return {"artifacts": artifacts, "representative_samples": int(len(representative))}
 
     return ctx.cache.run("export", material, produce)
 
 
-def _int8_onnx(config, float_model, qat_model, representative, data: Splits) -> tuple[bytes, dict[str, Any]]:
-    """int8 QDQ ONNX: tf2onnx of the QAT model, or onnxruntime's static quantization of the float model.
+class Exporter:
+    """Turns the float and QAT models into each (format, quantization) artifact; returns bytes and details
+    (which model it came from, how it was made, and what was checked)."""
 
-    Both are made when there is a QAT model, and the one more accurate on the validation split is
-    kept (on a tie, the smaller file). tf2onnx keeps the ranges QAT learned, but writes the weights
-    in float with QuantizeLinear/DequantizeLinear after them (a float-sized file); onnxruntime's
-    post-training calibration stores int8 weights (a quarter of the size) but fits its ranges to the
-    representative samples only. Which wins depends on the model, so we measure instead of assuming;
-    the test split is not used for the choice, so it stays an honest estimate.
-    """
-    from edgekit.export.onnx import OnnxRunner, convert_onnx, quantize_onnx_static
+    def __init__(self, *, float_model, float_stage: str, qat_model, representative: np.ndarray, data: Splits,
+                 opset: int):
+        self.float_model = float_model
+        self.float_stage = float_stage
+        self.qat_model = qat_model
+        self.representative = representative
+        self.data = data
+        self.opset = opset
+        self._float_onnx: bytes | None = None
+        self._onnx_difference: float | None = None
 
-    float_onnx = convert_onnx(float_model, config.export.onnx_opset)
-    candidates = {"ort-static": quantize_onnx_static(float_onnx, representative)}
-    if qat_model is not None:
-        candidates["tf2onnx-qat"] = convert_onnx(qat_model, config.export.onnx_opset)
-    if len(candidates) == 1 or not data.size("val"):
-        method = "tf2onnx-qat" if "tf2onnx-qat" in candidates else "ort-static"
-        return candidates[method], {"method": method}
-    scores = {method: float(np.mean(np.equal(*classify(OnnxRunner(model_bytes), data, "val"))))
-              for method, model_bytes in candidates.items()}
-    method = max(candidates, key=lambda name: (scores[name], -len(candidates[name])))
-    return candidates[method], {"method": method, "val_accuracy_by_method": scores}
+    def export(self, fmt: ExportFormat, quantization: Quantization) -> tuple[bytes, dict[str, Any]]:
+        if fmt is ExportFormat.TFLITE:
+            return self.tflite(quantization)
+        if quantization is Quantization.FLOAT32:
+            model_bytes = self.float_onnx()
+            return model_bytes, {"source": self.float_stage, "method": "tf2onnx", "max_abs_diff": self._onnx_difference}
+        return self.int8_onnx()
+
+    def tflite(self, quantization: Quantization) -> tuple[bytes, dict[str, Any]]:
+        from edgekit.export.tflite import convert_tflite
+
+        # Full-integer int8 comes from the QAT model when there is one; everything else from the float model.
+        use_qat = quantization is Quantization.INT8 and self.qat_model is not None
+        model_bytes = convert_tflite(self.qat_model if use_qat else self.float_model, quantization,
+                                     self.representative)
+        return model_bytes, {"source": "qat" if use_qat else self.float_stage,
+                             "method": "tflite-converter" + ("+qat" if use_qat else "")}
+
+    def float_onnx(self) -> bytes:
+        """tf2onnx of the float model, checked against Keras on the test split (made once, used twice)."""
+        from edgekit.export.onnx import OnnxRunner, convert_onnx
+
+        if self._float_onnx is None:
+            model_bytes = convert_onnx(self.float_model, self.opset)
+            difference = max_abs_difference(OnnxRunner(model_bytes), keras_runner(self.float_model), self.data,
+                                            "test")
+            if difference > ONNX_TOLERANCE:
+                raise ExportError(f"the float ONNX export differs from the Keras model by up to {difference:.3g} "
+                                  f"(tolerance {ONNX_TOLERANCE}); not writing an artifact that computes something else")
+            self._float_onnx, self._onnx_difference = model_bytes, difference
+        return self._float_onnx
+
+    def int8_onnx(self) -> tuple[bytes, dict[str, Any]]:
+        """int8 QDQ ONNX: tf2onnx of the QAT model, or onnxruntime's static quantization of the float model.
+
+        Both are made when there is a QAT model, and the one more accurate on the validation split is
+        kept (on a tie, the smaller file). tf2onnx keeps the ranges QAT learned, but writes the weights
+        in float with QuantizeLinear/DequantizeLinear after them (a float-sized file); onnxruntime's
+        post-training calibration stores int8 weights (a quarter of the size) but fits its ranges to the
+        representative samples only. Which wins depends on the model, so we measure instead of assuming;
+        the test split is not used for the choice, so it stays an honest estimate.
+        """
+        from edgekit.export.onnx import OnnxRunner, convert_onnx, qdq_node_count, quantize_onnx_static
+
+        candidates = {"ort-static": quantize_onnx_static(self.float_onnx(), self.representative)}
+        if self.qat_model is not None:
+            candidates["tf2onnx-qat"] = convert_onnx(self.qat_model, self.opset)
+        details: dict[str, Any] = {}
+        if len(candidates) == 1 or not self.data.size("val"):
+            method = "tf2onnx-qat" if "tf2onnx-qat" in candidates else "ort-static"
+        else:
+            scores = {name: float(np.mean(np.equal(*classify(OnnxRunner(model_bytes), self.data, "val"))))
+                      for name, model_bytes in candidates.items()}
+            method = max(candidates, key=lambda name: (scores[name], -len(candidates[name])))
+            details["val_accuracy_by_method"] = scores
+        model_bytes = candidates[method]
+        source = "qat" if method == "tf2onnx-qat" else self.float_stage
+        return model_bytes, {"source": source, "method": method, "qdq_nodes": qdq_node_count(model_bytes), **details}
 
 
 # ------------------------------------------------------------------------------------------------ evaluate
@@ -303,8 +335,10 @@ def evaluate_stage(ctx: BuildContext):
             runners["keras-pruned"] = lambda: keras_runner(load_keras(ctx, "prune", "pruned"))
         for artifact in export.meta["artifacts"]:
             path = export.path(artifact["file"])
-            runners[artifact["name"]] = (lambda path=path: TFLiteRunner(path)) \
-                if artifact["format"] == ExportFormat.TFLITE.value else (lambda path=path: OnnxRunner(path.read_bytes()))
+            if artifact["format"] == ExportFormat.TFLITE.value:
+                runners[artifact["name"]] = lambda path=path: TFLiteRunner(path)
+            else:
+                runners[artifact["name"]] = lambda path=path: OnnxRunner(path.read_bytes())
         scores: dict[str, dict[str, float]] = {}
         reference = None
         with console.steps("evaluate", len(runners)) as progress:
