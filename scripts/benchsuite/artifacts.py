@@ -59,6 +59,9 @@ def digits_configs() -> dict[float, dict[str, Any]]:
         config["export"] = {"formats": ["tflite"], "quantization": quantizations,
                             "representative_samples": config["export"]["representative_samples"]}
         config["profile"] = {"runs": 1, "warmup": 0, "min_seconds": 0.0}
+        # 80% costs the digits CNN more than the example's 1% gate allows; this part reports the
+        # accuracy next to the size instead of stopping at the gate.
+        config["evaluate"] = {"max_accuracy_drop": 1.0}
         configs[sparsity] = config
     return configs
 
@@ -85,17 +88,21 @@ def digits_files(scratch: Path) -> dict[str, dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------------ measures
 def sizes(files: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Bytes and gzip -9 bytes (edgekit's manifest measure), and both as reductions against float32."""
+    """Bytes, gzip -9 bytes (edgekit's manifest measure) and weight bytes (`edgekit inspect`: the constant
+    tensors alone, without quantization parameters and graph), each as a reduction against float32."""
     from edgekit import fsutil
+    from edgekit.inspect import inspect_model
 
-    base = files["float32"]["path"]
-    base_bytes, base_gzip = base.stat().st_size, fsutil.gzip_bytes(base)
+    def measure(path: Path) -> tuple[int, int, int]:
+        return path.stat().st_size, fsutil.gzip_bytes(path), inspect_model(path)["weights"]["bytes"]
+
+    base_bytes, base_gzip, base_weights = measure(files["float32"]["path"])
     table = {}
     for name, entry in files.items():
-        size, packed = entry["path"].stat().st_size, fsutil.gzip_bytes(entry["path"])
-        table[name] = {"bytes": size, "gzip_bytes": packed, "smaller": base_bytes / size,
-                       "gzip_smaller": base_gzip / packed, "sparsity": entry.get("sparsity"),
-                       "accuracy": entry.get("accuracy")}
+        size, packed, weights = measure(entry["path"])
+        table[name] = {"bytes": size, "gzip_bytes": packed, "weight_bytes": weights, "smaller": base_bytes / size,
+                       "gzip_smaller": base_gzip / packed, "weights_smaller": base_weights / weights,
+                       "sparsity": entry.get("sparsity"), "accuracy": entry.get("accuracy")}
     return table
 
 
@@ -145,10 +152,11 @@ def tables(results: dict[str, Any], load: str) -> str:
             accuracy = "-" if entry["accuracy"] is None else f"{entry['accuracy']:.4f}"
             sparsity = "-" if entry["sparsity"] is None else f"{entry['sparsity']:.0%}"
             rows.append([name, f"{entry['bytes']:,}", f"{entry['smaller']:.2f}×", f"{entry['gzip_bytes']:,}",
-                         f"{entry['gzip_smaller']:.2f}×", sparsity, accuracy])
-        parts += [f"{model}: size (× = smaller than the float32 TFLite, raw and after gzip -9)", "",
-                  markdown_table(["variant", "bytes", "smaller", "gzip bytes", "gzip smaller", "sparsity",
-                                  "test accuracy"], rows), ""]
+                         f"{entry['gzip_smaller']:.2f}×", f"{entry['weights_smaller']:.2f}×", sparsity, accuracy])
+        parts += [f"{model}: size (× = smaller than the float32 TFLite: the file, the file after gzip -9, "
+                  f"the weight tensors alone)", "",
+                  markdown_table(["variant", "bytes", "smaller", "gzip bytes", "gzip smaller", "weights smaller",
+                                  "sparsity", "test accuracy"], rows), ""]
         rows = []
         for name in data["latency"][str(THREADS[0])]:
             row = [name]
