@@ -20,10 +20,10 @@ The settings are those of examples/digits/edgekit.yaml (40 + 4 + 4 epochs, batch
   pruning steps, so the "pruned" model would stay dense; masks are updated ten times instead;
 - input quantization rounds (`np.round`): the guide's `astype` after dividing truncates.
 
-Run alone:  .venv/bin/python scripts/benchsuite/handwritten_reference.py [--data split.npz] [--out DIR]
-`--data` takes an npz with x_train, y_train, x_val, y_val, x_test, y_test (raw 0..16 digit images),
-so the benchmark can give both sides the same split; without it the script splits the digits itself
-(stratified, 70/10/20, scikit-learn's train_test_split). Prints one JSON line with the results.
+Run alone:  .venv/bin/python scripts/benchsuite/handwritten_reference.py [--split split.npz] [--out DIR]
+`--split` takes an npz of index arrays (train, val, test) into scikit-learn's digits, so the benchmark
+can give both sides the same split; without it the script splits the digits itself (stratified,
+70/10/20, scikit-learn's train_test_split). Prints one JSON line with the results.
 """
 
 from __future__ import annotations
@@ -61,15 +61,17 @@ class Settings:
 
 # ------------------------------------------------------------------------------------------------ data
 def load_split(path: Path | None, seed: int = 0) -> dict[str, np.ndarray]:
-    """Raw digit images (N, 8, 8) and labels for train, val and test."""
-    if path is not None:
-        with np.load(path) as archive:
-            return {name: archive[name] for name in archive.files}
+    """Raw digit images (N, 8, 8) and labels for train, val and test: split by the index arrays in
+    `path` (train, val, test), or here, stratified 70/10/20."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     digits = load_digits()
     x, y = digits.images, digits.target
+    if path is not None:
+        with np.load(path) as indices:
+            return {f"{kind}_{split}": array[indices[split]] for split in ("train", "val", "test")
+                    for kind, array in (("x", x), ("y", y))}
     x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
     x_train, x_val, y_train, y_val = train_test_split(x_rest, y_rest, test_size=0.125, stratify=y_rest,
                                                       random_state=seed)  # 0.125 of 80% is 10%
@@ -158,7 +160,7 @@ def evaluate_tflite(model_path: Path, x_test: np.ndarray, y_test: np.ndarray) ->
 
 
 # ------------------------------------------------------------------------------------------------ the run
-def run(settings: Settings, data_path: Path | None, out: Path) -> dict:
+def run(settings: Settings, split_path: Path | None, out: Path) -> dict:
     """Train, prune, PQAT, convert to int8, evaluate. Returns the results and each step's seconds."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -168,7 +170,7 @@ def run(settings: Settings, data_path: Path | None, out: Path) -> dict:
 
     seconds["import"] = time.perf_counter() - started
     mark = time.perf_counter()
-    split = load_split(data_path, settings.seed)
+    split = load_split(split_path, settings.seed)
     x_train, y_train = preprocess(split["x_train"]), split["y_train"]
     x_val, y_val = preprocess(split["x_val"]), split["y_val"]
     x_test, y_test = preprocess(split["x_test"]), split["y_test"]
@@ -231,7 +233,8 @@ def run(settings: Settings, data_path: Path | None, out: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=None, help="npz with the raw splits (default: split here)")
+    parser.add_argument("--split", type=Path, default=None,
+                        help="npz with train, val and test index arrays into the digits (default: split here)")
     parser.add_argument("--out", type=Path, default=Path("handwritten-out"))
     parser.add_argument("--epochs", type=int, default=Settings.epochs)
     parser.add_argument("--prune-epochs", type=int, default=Settings.prune_epochs)
@@ -240,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings(epochs=args.epochs, prune_epochs=args.prune_epochs, qat_epochs=args.qat_epochs,
                         representative_samples=args.representative_samples)
-    result = run(settings, args.data, args.out)
+    result = run(settings, args.split, args.out)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 

@@ -6,7 +6,8 @@ of a shared machine hits all three alike:
 - edgekit, same work: examples/digits/edgekit.yaml with only the tflite int8 artifact and a one-run
   profile (edgekit still evaluates the two Keras models and starts its profiler process);
 - edgekit, full: the example as it is (8 artifacts, 6 evaluations, 4 profiles of >= 1 s).
-Both sides get the same digits split (edgekit's, written to an npz for the script's --data).
+Both sides load scikit-learn's digits and split them the same way (edgekit's split, as index
+arrays for the script's --split).
 
 Ratios edgekit / handwritten: wall time (target <= 1.10), int8 accuracy (equal within noise), int8
 size (<= 1.00). CPU time is shown too: on a shared machine it moves less than wall time.
@@ -45,17 +46,16 @@ def same_work_config() -> dict[str, Any]:
 
 
 def write_split(path: Path, config: dict[str, Any]) -> dict[str, np.ndarray]:
-    """edgekit's split of the digits (raw 0..16 images), for the hand-written script's --data."""
+    """edgekit's split of the digits as index arrays (train, val, test), for the hand-written script's
+    --split: it loads the digits from scikit-learn itself, as edgekit does, and splits them the same way."""
     from edgekit.data.dataset import stratified_split
     from edgekit.data.sources import load_digits
 
     data = config["data"]
-    raw = load_digits()
-    train, val, test = stratified_split(raw.y, data["val_fraction"], data["test_fraction"], data["seed"])
-    arrays = {f"{kind}_{name}": array[index] for name, index in (("train", train), ("val", val), ("test", test))
-              for kind, array in (("x", raw.x), ("y", raw.y))}
-    np.savez(path, **arrays)
-    return arrays
+    train, val, test = stratified_split(load_digits().y, data["val_fraction"], data["test_fraction"], data["seed"])
+    indices = {"train": train, "val": val, "test": test}
+    np.savez(path, **indices)
+    return indices
 
 
 def tensor_name_bytes(path: Path) -> int:
@@ -66,7 +66,7 @@ def tensor_name_bytes(path: Path) -> int:
 
 
 def run_handwritten(directory: Path, split: Path) -> dict[str, Any]:
-    timed = support.run_timed([str(support.PYTHON), str(REFERENCE), "--data", str(split), "--out", str(directory)],
+    timed = support.run_timed([str(support.PYTHON), str(REFERENCE), "--split", str(split), "--out", str(directory)],
                               cwd=directory)
     result = json.loads(timed.stdout.strip().splitlines()[-1])
     return {"wall_s": timed.wall_s, "cpu_s": timed.cpu_s, "accuracy": result["int8_accuracy"],
@@ -116,11 +116,13 @@ def run(context: BenchContext) -> PartResult:
 def _same_test_split(directory: Path, split: dict[str, np.ndarray]) -> bool | None:
     """Both sides must be judged on the same images: compare with the split edgekit's build saved
     (None when that file is not where this edgekit version keeps it)."""
+    from edgekit.data.sources import load_digits
+
     saved = directory / "build" / "host" / ".edgekit" / "data" / "data.npz"
     if not saved.exists():
         return None
     with np.load(saved) as archive:
-        return bool(np.array_equal(archive["y_test"], split["y_test"]))
+        return bool(np.array_equal(archive["y_test"], load_digits().y[split["test"]]))
 
 
 def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

@@ -34,12 +34,8 @@ def test_reference_quantizes_inputs_with_rounding_and_clipping():
     assert handwritten_reference.quantize_input(x, detail).tolist() == [-3, -3, -2, 127, -128]
 
 
-def test_reference_reads_a_given_split_and_scales_digits(tmp_path):
-    images = np.full((3, 8, 8), 16, dtype=np.uint8)
-    np.savez(tmp_path / "split.npz", x_train=images, y_train=np.arange(3), x_val=images[:1], y_val=np.arange(1),
-             x_test=images[:2], y_test=np.arange(2))
-    split = handwritten_reference.load_split(tmp_path / "split.npz")
-    x = handwritten_reference.preprocess(split["x_test"])
+def test_reference_preprocessing_scales_digits_to_one():
+    x = handwritten_reference.preprocess(np.full((2, 8, 8), 16.0))
     assert x.shape == (2, 8, 8, 1) and x.dtype == np.float32 and float(x.max()) == 1.0
 
 
@@ -48,10 +44,12 @@ def test_the_split_given_to_the_reference_is_edgekits(tmp_path):
     from edgekit.data.dataset import build_dataset
     from edgekit.data.sources import load_digits
 
-    arrays = pipeline.write_split(tmp_path / "split.npz", support.example_config())
+    pipeline.write_split(tmp_path / "split.npz", support.example_config())
+    split = handwritten_reference.load_split(tmp_path / "split.npz")
     dataset = build_dataset(DataConfig(**support.example_config()["data"]), load_digits())
-    assert np.array_equal(arrays["y_test"], dataset.y_test)
-    assert np.array_equal(handwritten_reference.preprocess(arrays["x_test"]), dataset.x_test)
+    for name in ("train", "val", "test"):
+        assert np.array_equal(split[f"y_{name}"], getattr(dataset, f"y_{name}"))
+        assert np.array_equal(handwritten_reference.preprocess(split[f"x_{name}"]), getattr(dataset, f"x_{name}"))
 
 
 def test_every_config_the_parts_write_is_a_valid_edgekit_yaml(tmp_path):
