@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgekit.config.target import Target
-from edgekit.errors import ArtifactNotAccepted, ModelFileError
+from edgekit.errors import ArtifactNotAccepted
 
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 
@@ -34,27 +34,16 @@ def model_kind(path: Path) -> ModelKind:
     activations; int8: integer activations (full-integer quantization).
 
     Raises:
-        ModelFileError: the file is not a TFLite flatbuffer.
+        ModelFileError: the file is not a TFLite flatbuffer, or is truncated or corrupt (edgekit inspect's
+            bounds-checked reader, so a damaged file fails here instead of hanging the generated code).
     """
-    from ai_edge_litert import schema_py_generated as schema
+    from edgekit.inspect.tflite import read_tflite
 
-    data = Path(path).read_bytes()
-    try:
-        model = schema.Model.GetRootAs(data, 0)
-        graph = model.Subgraphs(0)
-        type_names = {value: name.lower() for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
-        tensors = [graph.Tensors(index) for index in range(graph.TensorsLength())]
-        dtypes = [type_names.get(tensor.Type(), str(tensor.Type())) for tensor in tensors]
-        constant = [_is_constant(model, tensor) for tensor in tensors]
-        custom_codes = {(model.OperatorCodes(index).CustomCode() or b"").decode("utf-8", "replace")
-                        for index in range(model.OperatorCodesLength())}
-        inputs = tuple(dtypes[index] for index in graph.InputsAsNumpy())
-        outputs = tuple(dtypes[index] for index in graph.OutputsAsNumpy())
-    except Exception as error:  # a flatbuffer that is not a Model fails anywhere inside the generated code
-        raise ModelFileError(f"{path}: cannot read the TFLite flatbuffer: {error}") from None
-    compiled = EDGETPU_CUSTOM_OP in custom_codes
-    activations = {dtype for dtype, is_constant in zip(dtypes, constant) if not is_constant}
-    weights = {dtype for dtype, is_constant in zip(dtypes, constant) if is_constant}
+    graph = read_tflite(path).main
+    dtypes = [tensor.dtype.lower() for tensor in graph.tensors]
+    compiled = any(op.custom and op.opcode == EDGETPU_CUSTOM_OP for op in graph.operators)
+    activations = {tensor.dtype.lower() for tensor in graph.tensors if not tensor.is_constant}
+    weights = {tensor.dtype.lower() for tensor in graph.tensors if tensor.is_constant}
     if compiled or activations & _INTEGER_ACTIVATIONS:
         quantization = "int8"
     elif "int8" in weights:
@@ -63,15 +52,8 @@ def model_kind(path: Path) -> ModelKind:
         quantization = "float16"
     else:
         quantization = "float32"
-    return ModelKind(quantization, inputs, outputs, compiled)
-
-
-def _is_constant(model, tensor) -> bool:
-    buffer_index = tensor.Buffer()
-    if buffer_index <= 0 or buffer_index >= model.BuffersLength():
-        return False  # buffer 0 is the empty sentinel every activation points to
-    buffer = model.Buffers(buffer_index)
-    return buffer.DataLength() > 0 or buffer.Offset() > 1
+    return ModelKind(quantization, tuple(dtypes[index] for index in graph.inputs),
+                     tuple(dtypes[index] for index in graph.outputs), compiled)
 
 
 def refusal(target: Target, path: Path) -> Optional[str]:
