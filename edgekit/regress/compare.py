@@ -50,6 +50,7 @@ class GateReport:
     fail_on_missing: bool = False
     unprofiled: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    timing: str = "recorded"  # or "interleaved now": where the compared samples came from
 
     def rows_with(self, verdict: Verdict) -> list[GateRow]:
         return [row for row in self.rows if row.verdict is verdict]
@@ -78,6 +79,7 @@ class GateReport:
             "current": self.current,
             "target": self.target,
             "device": self.device,
+            "timing": self.timing,
             "max_slowdown": self.thresholds.max_slowdown,
             "alpha": self.thresholds.alpha,
             "confidence": self.thresholds.confidence,
@@ -110,7 +112,7 @@ def compare_sets(baseline: LatencySet, current: LatencySet, thresholds: GateThre
         InputFileError: a single profile against a manifest, or different targets or devices without
             `allow_device_change`.
     """
-    pairs = _pair_names(baseline, current)
+    pairs = match_names(baseline, current)
     notes: list[str] = []
     rows: list[GateRow] = []
     for name, baseline_name, current_name in pairs:
@@ -134,7 +136,7 @@ def compare_sets(baseline: LatencySet, current: LatencySet, thresholds: GateThre
                       notes=notes)
 
 
-def _pair_names(baseline: LatencySet, current: LatencySet) -> list[tuple[str, Optional[str], Optional[str]]]:
+def match_names(baseline: LatencySet, current: LatencySet) -> list[tuple[str, Optional[str], Optional[str]]]:
     """(row name, baseline name, current name), baseline order first, then what only the current set has."""
     if baseline.kind is SetKind.PROFILE and current.kind is SetKind.PROFILE:
         # Two profiles are two measurements of "the model", whatever the files are called (old/new.tflite).

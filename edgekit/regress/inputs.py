@@ -12,9 +12,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
+from edgekit import fsutil
 from edgekit.errors import InputFileError
 
 MANIFEST_FILE = "manifest.json"
+TFLITE_SUFFIX = ".tflite"
 
 # The fields that say which physical device a profile came from. The runtime version is left out on
 # purpose: a runtime upgrade on the same board is a change the gate should measure, not refuse.
@@ -42,7 +44,8 @@ class LatencySet:
     kind: SetKind
     profiles: dict[str, dict[str, Any]]
     unprofiled: list[str] = field(default_factory=list)
-    # A manifest's .tflite files (its paths are relative to the build folder), for re-profiling.
+    # The .tflite file of each profile, where it was found with the sha256 its profile records: what
+    # interleaved re-timing runs.
     model_paths: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -79,7 +82,8 @@ def load_latency_set(path: Path) -> LatencySet:
         return _from_profiles(path, document["profiles"])
     if isinstance(document, dict) and "samples_ms" in document and "model" in document:
         name = profile_name(path, document)
-        return LatencySet(str(path), SetKind.PROFILE, {name: checked_profile(path, document, name)})
+        return LatencySet(str(path), SetKind.PROFILE, {name: checked_profile(path, document, name)},
+                          model_paths=_profiled_model(path, name, document))
     raise InputFileError(f"{path}: not an edgekit profile or manifest (expected a profile with \"model\" and "
                          f"\"samples_ms\", a file with \"profiles\", or a manifest with \"artifacts\")")
 
@@ -137,6 +141,7 @@ def checked_profile(path: Path, profile: Any, name: str) -> dict[str, Any]:
 
 def _from_profiles(path: Path, entries: list[Any]) -> LatencySet:
     profiles: dict[str, dict[str, Any]] = {}
+    model_paths: dict[str, Path] = {}
     for entry in entries:
         if not isinstance(entry, dict):
             raise InputFileError(f"{path}: \"profiles\" holds something that is not a profile object")
@@ -144,9 +149,10 @@ def _from_profiles(path: Path, entries: list[Any]) -> LatencySet:
         if name in profiles:
             raise InputFileError(f"{path}: two profiles of models named {name!r}; profiles are matched by file name")
         profiles[name] = checked_profile(path, entry, name)
+        model_paths.update(_profiled_model(path, name, entry))
     if not profiles:
         raise InputFileError(f"{path}: \"profiles\" is empty")
-    return LatencySet(str(path), SetKind.PROFILES, profiles)
+    return LatencySet(str(path), SetKind.PROFILES, profiles, model_paths=model_paths)
 
 
 def _from_manifest(path: Path, manifest: dict[str, Any]) -> LatencySet:
@@ -164,8 +170,9 @@ def _from_manifest(path: Path, manifest: dict[str, Any]) -> LatencySet:
             unprofiled.append(name)
             continue
         profiles[name] = checked_profile(path, latency, name)
-        if isinstance(artifact.get("path"), str):
-            model_paths[name] = path.parent / artifact["path"]
+        if isinstance(artifact.get("path"), str):  # relative to the build folder, where the manifest is
+            found = locate_model([path.parent / artifact["path"]], artifact.get("sha256"))
+            model_paths.update({name: found} if found else {})
     if not profiles:
         raise InputFileError(f"{path}: no artifact has a latency profile (was the build profiled? artifacts: "
                              f"{', '.join(unprofiled) or 'none'})")
@@ -174,3 +181,26 @@ def _from_manifest(path: Path, manifest: dict[str, Any]) -> LatencySet:
         profile.setdefault("device", manifest.get("device"))
     return LatencySet(str(path), SetKind.MANIFEST, profiles, unprofiled=unprofiled, model_paths=model_paths)
 
+
+
+def locate_model(candidates: list[Path], sha256: Optional[str]) -> Optional[Path]:
+    """The first candidate that is a .tflite file with the recorded sha256, or None.
+
+    The digest is what makes a file found by name safe to re-time: a model rebuilt since it was profiled
+    is a different model.
+    """
+    if not sha256:
+        return None
+    for candidate in candidates:
+        if candidate.suffix.lower() == TFLITE_SUFFIX and candidate.is_file() and fsutil.sha256_file(candidate) == sha256:
+            return candidate
+    return None
+
+
+def _profiled_model(path: Path, name: str, profile: dict[str, Any]) -> dict[str, Path]:
+    # A profile records the model path it was given: relative to wherever `edgekit profile` ran, so it is
+    # looked for from here and beside the profile.
+    recorded = Path(profile["model"]["path"])
+    candidates = [recorded] if recorded.is_absolute() else [recorded, path.parent / recorded, path.parent / recorded.name]
+    found = locate_model(candidates, profile["model"].get("sha256"))
+    return {name: found} if found else {}

@@ -1,9 +1,10 @@
 """Timing the baseline and the current model now, interleaved, instead of trusting two separate runs.
 
-Two profiles measured minutes or days apart differ by whatever the machine was doing at the time: on a
-shared 2-core CI runner the median of the same model moves by ±10% from one run to the next (see the
-README's performance section), more than the slowdowns a gate must catch. Timed in one profiler process,
-alternating blocks of runs, both models see the same load, and only their own difference remains.
+Two profiles measured minutes or days apart differ by whatever the machine was doing at the time: on the
+project's shared 2-core machine the median of the same model moved by -8.5%..+9% between separate runs
+(`scripts/bench regress`), as much as the slowdowns a gate must catch. Timed in one profiler process,
+alternating blocks of runs, both models see the same load and only their own difference remains
+(-1.8%..+1.5% there).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from edgekit.errors import InputFileError
-from edgekit.regress.inputs import LatencySet, SetKind
+from edgekit.regress.compare import match_names
+from edgekit.regress.inputs import TFLITE_SUFFIX, LatencySet, SetKind
 
 if TYPE_CHECKING:  # the adapters are imported only when something is profiled
     from edgekit.adapters import ConnectionOptions
     from edgekit.profiling.profile import ProfileSettings
 
-TFLITE_SUFFIX = ".tflite"
+HOST_TARGET = "host"
 
 
 @dataclass
@@ -32,9 +34,27 @@ class Reprofile:
     options: "ConnectionOptions"
     settings: "ProfileSettings"
 
+    def target_for(self, baseline: LatencySet) -> str:
+        return self.target or baseline.target or HOST_TARGET
+
+    def unreachable_reason(self, baseline: LatencySet) -> Optional[str]:
+        """Why the target cannot be reached as given (a board with no --device), or None."""
+        target = self.target_for(baseline)
+        if target == HOST_TARGET or self.options.address:
+            return None
+        return f"target {target!r} needs --device to be re-timed"
+
 
 def is_model_file(path: Path) -> bool:
     return path.suffix.lower() == TFLITE_SUFFIX
+
+
+def default_reprofile() -> Reprofile:
+    """The host, with `edgekit profile`'s default settings."""
+    from edgekit.adapters import ConnectionOptions
+    from edgekit.profiling.profile import ProfileSettings
+
+    return Reprofile(target=None, options=ConnectionOptions(), settings=ProfileSettings())
 
 
 def profile_model_pair(baseline: Path, current: Path, reprofile: Reprofile) -> tuple[LatencySet, LatencySet]:
@@ -44,36 +64,42 @@ def profile_model_pair(baseline: Path, current: Path, reprofile: Reprofile) -> t
         InputFileError: a file is missing or not a .tflite model.
         DeviceError: the device failed.
     """
-    pairs = {current.name: (baseline, current)}
-    baseline_set, current_set = profile_pairs(pairs, reprofile.target or "host", reprofile)
-    return (LatencySet(str(baseline), SetKind.PROFILE, {baseline.name: baseline_set.profiles[current.name]}),
-            LatencySet(str(current), SetKind.PROFILE, current_set.profiles))
+    timed_baseline, timed_current = profile_pairs({current.name: (baseline, current)},
+                                                  reprofile.target or HOST_TARGET, reprofile)
+    return (LatencySet(str(baseline), SetKind.PROFILE, {baseline.name: timed_baseline.profiles[current.name]},
+                       model_paths={baseline.name: baseline}),
+            LatencySet(str(current), SetKind.PROFILE, timed_current.profiles, model_paths={current.name: current}))
 
 
-def reprofile_manifests(baseline: LatencySet, current: LatencySet, reprofile: Reprofile) -> tuple[LatencySet, LatencySet]:
-    """Re-time every artifact profiled in both manifests, each pair interleaved; other artifacts keep their rows
-    (missing on one side) as they were.
+def unlocated_models(baseline: LatencySet, current: LatencySet) -> list[str]:
+    """The artifacts compared on both sides whose .tflite file (with its recorded sha256) was not found."""
+    return [name for name, baseline_name, current_name in match_names(baseline, current)
+            if baseline_name and current_name
+            and (baseline_name not in baseline.model_paths or current_name not in current.model_paths)]
+
+
+def reprofile_sets(baseline: LatencySet, current: LatencySet, reprofile: Reprofile) -> tuple[LatencySet, LatencySet]:
+    """Re-time every artifact that has latency on both sides, each (baseline, current) pair interleaved;
+    artifacts on one side only keep their (missing) rows.
 
     Raises:
-        InputFileError: not two manifests, or an artifact's .tflite file is gone from its build folder.
+        InputFileError: an artifact's model file was not found with the sha256 its profile records.
     """
-    for latency_set in (baseline, current):
-        if latency_set.kind is not SetKind.MANIFEST:
-            raise InputFileError(f"{latency_set.source}: is a {latency_set.kind.value}; re-profiling needs manifests "
-                                 f"(they name each artifact's file); to time two models now, pass the two .tflite files")
-    shared = [name for name in current.profiles if name in baseline.profiles]
-    pairs = {}
-    for name in shared:
-        paths = tuple(latency_set.model_paths.get(name) for latency_set in (baseline, current))
-        for latency_set, path in zip((baseline, current), paths):
-            if path is None or not path.is_file():
-                raise InputFileError(f"{latency_set.source}: the model file of {name!r} ({path}) is missing, "
-                                     f"so it cannot be re-profiled")
-        pairs[name] = paths
-    target = reprofile.target or baseline.target or "host"
-    timed_baseline, timed_current = profile_pairs(pairs, target, reprofile)
-    return (dataclasses.replace(baseline, profiles={**baseline.profiles, **timed_baseline.profiles}),
-            dataclasses.replace(current, profiles={**current.profiles, **timed_current.profiles}))
+    unlocated = unlocated_models(baseline, current)
+    if unlocated:
+        raise InputFileError(f"cannot re-time {', '.join(unlocated)}: the .tflite file with the recorded sha256 was not "
+                             f"found beside {baseline.source} or {current.source} (rebuilt or moved since it was "
+                             f"profiled?); compare the recorded latencies with --timing recorded")
+    pairs, names = {}, {}
+    for name, baseline_name, current_name in match_names(baseline, current):
+        if baseline_name and current_name:
+            pairs[name] = (baseline.model_paths[baseline_name], current.model_paths[current_name])
+            names[name] = (baseline_name, current_name)
+    timed_baseline, timed_current = profile_pairs(pairs, reprofile.target_for(baseline), reprofile)
+    return (dataclasses.replace(baseline, profiles={**baseline.profiles, **{
+                names[name][0]: profile for name, profile in timed_baseline.profiles.items()}}),
+            dataclasses.replace(current, profiles={**current.profiles, **{
+                names[name][1]: profile for name, profile in timed_current.profiles.items()}}))
 
 
 def profile_pairs(pairs: dict[str, tuple[Path, Path]], target: str,

@@ -1,9 +1,12 @@
 """The baseline store: a history of latency profiles per (target, device, artifact), as JSON lines.
 
     <store>/<target>/<device-slug>/<artifact-slug>.jsonl     one line per saved baseline, oldest first
+    <store>/models/<sha256>.tflite                           each baselined model, once
 
 Each line holds the whole profile (its samples are what the gate tests), when it was saved and from
-which file. Lines are only ever added; the newest line is "the baseline".
+which file. Lines are only ever added; the newest line is "the baseline". The model file is kept too
+(when it was found with the sha256 its profile records), so a later `edgekit regress --against-store`
+can time the baseline and the current model again, interleaved.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from edgekit import fsutil
 from edgekit.errors import InputFileError
 from edgekit.profiling.device_profiler import percentile
 from edgekit.regress.inputs import (LatencySet, SetKind, checked_profile, describe_device, device_identity,
-                                    load_latency_set)
+                                    load_latency_set, locate_model)
 
 DEFAULT_STORE = Path(".edgekit") / "baselines"
 HISTORY_SUFFIX = ".jsonl"
+MODELS_FOLDER = "models"
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class SavedBaseline:
     device: dict[str, Any]
     artifact: str
     profile: dict[str, Any]
+    model_file: Optional[str] = None  # relative to the store
 
     @property
     def median_ms(self) -> float:
@@ -43,7 +48,7 @@ class SavedBaseline:
 
     def to_json(self) -> dict[str, Any]:
         return {"saved_at": self.saved_at, "source": self.source, "target": self.target, "device": self.device,
-                "artifact": self.artifact, "profile": self.profile}
+                "artifact": self.artifact, "profile": self.profile, "model_file": self.model_file}
 
 
 @dataclass(frozen=True)
@@ -96,13 +101,22 @@ class BaselineStore:
         saved_at = (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")
         written = []
         for name, profile in latency_set.profiles.items():
+            model = latency_set.model_paths.get(name)
             entry = SavedBaseline(saved_at=saved_at, source=latency_set.source, target=str(profile.get("target")),
-                                  device=profile.get("device") or {}, artifact=name, profile=profile)
+                                  device=profile.get("device") or {}, artifact=name, profile=profile,
+                                  model_file=self._keep_model(model) if model else None)
             path = self.history_path(entry.target, entry.device, name)
             existing = path.read_text(encoding="utf-8") if path.exists() else ""
             fsutil.write_text(path, existing + json.dumps(entry.to_json()) + "\n")
             written.append((entry, path))
         return written
+
+    def _keep_model(self, model: Path) -> str:
+        """Copy a model into the store under its sha256 (once); returns its path relative to the store."""
+        relative = f"{MODELS_FOLDER}/{fsutil.sha256_file(model)}{model.suffix.lower()}"
+        if not (self.root / relative).is_file():
+            fsutil.write_bytes(self.root / relative, model.read_bytes())
+        return relative
 
     def histories(self, target: Optional[str] = None, artifact: Optional[str] = None) -> list[History]:
         """Every history in the store, optionally only one target's or one artifact's, sorted by path.
@@ -134,6 +148,7 @@ class BaselineStore:
             InputFileError: nothing at all is saved for this target and device.
         """
         profiles: dict[str, dict[str, Any]] = {}
+        model_paths: dict[str, Path] = {}
         for name, profile in current.profiles.items():
             target = str(profile.get("target"))
             history = self._read(self.history_path(target, profile.get("device"), name))
@@ -141,7 +156,11 @@ class BaselineStore:
                 history = max((h.entries for h in self.histories(target=target, artifact=name)),
                               key=lambda entries: entries[-1].saved_at, default=[])
             if history:
-                profiles[name] = history[-1].profile
+                latest = history[-1]
+                profiles[name] = latest.profile
+                found = latest.model_file and locate_model([self.root / latest.model_file],
+                                                           (latest.profile.get("model") or {}).get("sha256"))
+                model_paths.update({name: found} if found else {})
         if not profiles:
             target = current.target
             raise InputFileError(
@@ -149,7 +168,7 @@ class BaselineStore:
                 f"for any of {', '.join(current.profiles)}; save one first with `edgekit baseline save "
                 f"{current.source} --store {self.root}`")
         kind = SetKind.PROFILE if current.kind is SetKind.PROFILE else SetKind.STORE
-        return LatencySet(f"baseline store {self.root}", kind, profiles)
+        return LatencySet(f"baseline store {self.root}", kind, profiles, model_paths=model_paths)
 
     def _read(self, path: Path) -> list[SavedBaseline]:
         return list(_read_history(path)) if path.is_file() else []
@@ -162,7 +181,8 @@ def _read_history(path: Path) -> Iterator[SavedBaseline]:
         try:
             record = json.loads(line)
             entry = SavedBaseline(**{key: record[key] for key in
-                                     ("saved_at", "source", "target", "device", "artifact", "profile")})
+                                     ("saved_at", "source", "target", "device", "artifact", "profile")},
+                                  model_file=record.get("model_file"))
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise InputFileError(f"{path}: line {number} is not a saved baseline ({error})") from None
         checked_profile(path, entry.profile, entry.artifact)

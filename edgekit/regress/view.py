@@ -27,8 +27,8 @@ def print_report(report: GateReport) -> None:
 
     thresholds = report.thresholds
     table = Table(title_justify="left", title=(
-        f"{report.target} · {describe_device(report.device)} · max slowdown {thresholds.max_slowdown:.1%} · "
-        f"alpha {thresholds.alpha:g} · {thresholds.confidence:.0%} CI"))
+        f"{report.target} · {describe_device(report.device)} · timing: {report.timing} · max slowdown "
+        f"{thresholds.max_slowdown:.1%} · alpha {thresholds.alpha:g} · {thresholds.confidence:.0%} CI"))
     for column in ("artifact", "baseline ms", "current ms", f"ratio [{thresholds.confidence:.0%} CI]", "p-value",
                    "runs", "verdict"):
         table.add_column(column, justify="left" if column in ("artifact", "verdict") else "right")

@@ -1,6 +1,7 @@
 """`edgekit regress` and `edgekit baseline`, in-process: exit codes, messages, JSON, JUnit, the store,
 and real interleaved timing of .tflite pairs on the host."""
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -166,34 +167,93 @@ def test_a_model_against_a_json_file_is_refused(tmp_path):
     assert "mlp-float32.tflite is a model and" in result.output and "pass two .tflite files" in result.output
 
 
-def test_reprofile_times_both_builds_artifacts_again(tmp_path):
-    builds = []
-    for name in ("main", "pr"):
-        build = tmp_path / name
-        (build / "export").mkdir(parents=True)
-        shutil.copy(MODELS / "mlp-int8.tflite", build / "export" / "tflite-int8.tflite")
-        # Recorded latencies that would fail the gate; --reprofile replaces them with fresh interleaved timings.
-        builds.append(write(build / "manifest.json", manifest({"tflite-int8": latency_samples(
-            0.1 if name == "main" else 1.0, seed=len(builds))})))
-    assert run(*builds).exit_code == 1
-    result = run(*builds, "--reprofile", *QUICK_TIMING, "--max-slowdown", "1.0", "--json")
+def builds_with_model_files(tmp_path, *, recorded=(0.1, 1.0)):
+    """Two build folders holding the same int8 model, with recorded latencies that differ 10x."""
+    digest = hashlib.sha256((MODELS / "mlp-int8.tflite").read_bytes()).hexdigest()
+    manifests = []
+    for name, median in zip(("main", "pr"), recorded):
+        (tmp_path / name / "export").mkdir(parents=True)
+        shutil.copy(MODELS / "mlp-int8.tflite", tmp_path / name / "export" / "tflite-int8.tflite")
+        manifests.append(write(tmp_path / name / "manifest.json", manifest(
+            {"tflite-int8": latency_samples(median, seed=len(manifests))}, sha256=digest)))
+    return manifests
+
+
+def test_manifests_whose_models_are_found_are_timed_again_interleaved(tmp_path):
+    builds = builds_with_model_files(tmp_path)
+    result = run(*builds, *QUICK_TIMING, "--max-slowdown", "1.0", "--json")
     assert result.exit_code == 0, result.output
-    (row,) = json.loads(result.stdout)["artifacts"]
+    report = json.loads(result.stdout)
+    assert report["timing"] == "interleaved now" and report["notes"] == []
+    (row,) = report["artifacts"]
     assert row["verdict"] == "unchanged" and row["current_runs"] >= 20
 
 
-def test_reprofile_needs_the_model_files(tmp_path):
-    baseline, current = two_manifests(tmp_path)
-    result = run(baseline, current, "--reprofile")
+def test_timing_recorded_compares_the_files_latencies(tmp_path):
+    result = run(*builds_with_model_files(tmp_path), "--timing", "recorded", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["timing"] == "recorded" and report["artifacts"][0]["verdict"] == "regression"
+
+
+def test_without_model_files_auto_compares_the_recorded_latencies_and_says_so(tmp_path):
+    result = run(*two_manifests(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "timing: recorded" in result.output
+    assert ("warning: compared the recorded latencies (no .tflite file with the profiled sha256 for tflite-float32, "
+            "tflite-int8); latencies from separate runs differ") in result.output
+
+
+def test_a_rebuilt_model_is_not_re_timed_in_place_of_the_profiled_one(tmp_path):
+    baseline, current = builds_with_model_files(tmp_path)
+    (tmp_path / "pr" / "export" / "tflite-int8.tflite").write_bytes((MODELS / "mlp-float32.tflite").read_bytes())
+    result = run(baseline, current, "--timing", "interleaved")
     assert result.exit_code == 2
-    assert f"{baseline}: the model file of 'tflite-float32' ({tmp_path / 'main' / 'export'}" in result.output
-    assert "is missing, so it cannot be re-profiled" in result.output
+    assert ("cannot re-time tflite-int8: the .tflite file with the recorded sha256 was not found beside "
+            f"{baseline} or {current} (rebuilt or moved since it was profiled?)") in result.output
+    assert run(baseline, current, "--json").exit_code == 1  # auto: the recorded latencies, 10x apart
+
+
+def test_a_board_without_device_is_not_re_timed(tmp_path):
+    pi = dict(DEVICE, address="pi@raspberrypi.local", machine="aarch64", cpu="Raspberry Pi 4")
+    digest = hashlib.sha256((MODELS / "mlp-int8.tflite").read_bytes()).hexdigest()
+    builds = []
+    for name in ("main", "pr"):
+        (tmp_path / name / "export").mkdir(parents=True)
+        shutil.copy(MODELS / "mlp-int8.tflite", tmp_path / name / "export" / "tflite-int8.tflite")
+        builds.append(write(tmp_path / name / "manifest.json", manifest(
+            {"tflite-int8": latency_samples(seed=len(builds))}, target="rpi4", device=pi, sha256=digest)))
+    result = run(*builds)
+    assert result.exit_code == 0, result.output
+    assert "compared the recorded latencies (target 'rpi4' needs --device to be re-timed)" in result.output
+    forced = run(*builds, "--timing", "interleaved")
+    assert forced.exit_code == 2 and "--timing interleaved: target 'rpi4' needs --device to be re-timed" in forced.output
+
+
+def test_timing_recorded_makes_no_sense_for_model_files():
+    model = MODELS / "mlp-float32.tflite"
+    result = run(model, model, "--timing", "recorded")
+    assert result.exit_code == 2 and "are models, with no recorded latency" in result.output
+
+
+def test_the_store_keeps_model_files_so_the_baseline_is_timed_again(tmp_path):
+    baseline, current = builds_with_model_files(tmp_path)
+    store = tmp_path / "store"
+    saved = CliRunner().invoke(main, ["baseline", "save", str(baseline), "--store", str(store)])
+    assert saved.exit_code == 0, saved.output
+    digest = hashlib.sha256((MODELS / "mlp-int8.tflite").read_bytes()).hexdigest()
+    assert (store / "models" / f"{digest}.tflite").read_bytes() == (MODELS / "mlp-int8.tflite").read_bytes()
+    result = run("--against-store", current, "--store", store, *QUICK_TIMING, "--max-slowdown", "1.0", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["timing"] == "interleaved now"
 
 
 def test_regress_does_not_import_tensorflow(tmp_path):
     baseline, current = two_manifests(tmp_path)
     probe = ("import sys\nfrom click.testing import CliRunner\nfrom edgekit.cli import main\n"
              f"code = CliRunner().invoke(main, ['regress', {str(baseline)!r}, {str(current)!r}]).exit_code\n"
+             f"model = {str(MODELS / 'mlp-float32.tflite')!r}\n"
+             f"code += CliRunner().invoke(main, ['regress', model, model, *{QUICK_TIMING!r}, '--max-slowdown', '1']).exit_code\n"
              "heavy = [m for m in ('tensorflow', 'tf_keras', 'tensorflow_model_optimization') if m in sys.modules]\n"
              "print(code, heavy)")
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

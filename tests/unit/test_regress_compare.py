@@ -1,5 +1,7 @@
 """Reading profiles and manifests, matching artifacts by name, and refusing what cannot be compared."""
 
+import hashlib
+
 import pytest
 
 from edgekit.errors import InputFileError
@@ -128,3 +130,13 @@ def test_two_profiles_of_the_same_model_name_are_refused(tmp_path):
     document = {"profiles": [profile(latency_samples(), model="a/m.tflite"), profile(latency_samples(), model="b/m.tflite")]}
     with pytest.raises(InputFileError, match=r"two profiles of models named 'm.tflite'"):
         load(tmp_path, "p.json", document)
+
+
+def test_a_model_beside_its_profile_is_found_by_its_sha256(tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"\0\0\0\0TFL3 a model")
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    found = load(tmp_path, "p.json", profile(latency_samples(), model="elsewhere/m.tflite", sha256=digest))
+    assert found.model_paths == {"m.tflite": model}
+    model.write_bytes(b"\0\0\0\0TFL3 rebuilt since")
+    assert load(tmp_path, "p.json", profile(latency_samples(), model="m.tflite", sha256=digest)).model_paths == {}
