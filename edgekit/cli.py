@@ -216,8 +216,10 @@ def store_option(function):
 @click.option("--fail-on-missing", is_flag=True, help="Also fail when an artifact has latency on one side only.")
 @click.option("--against-store", is_flag=True, help="Compare CURRENT with the latest baseline saved for its target and device.")
 @store_option
-@click.option("--reprofile", is_flag=True, help="Two manifests: time each .tflite pair again now, interleaved.")
-@click.option("--target", help="Where .tflite pairs are timed (default: the manifests' target, else host).")
+@click.option("--timing", type=click.Choice(["auto", "interleaved", "recorded"]), default="auto", show_default=True,
+              help="interleaved: time each baseline/current .tflite pair again now, alternating in one process; "
+                   "recorded: compare the latencies in the files; auto: interleaved when the model files are found.")
+@click.option("--target", help="Where pairs are timed (default: the baseline's target, else host).")
 @connection_options
 @click.option("--runs", type=click.IntRange(min=1), default=100, show_default=True, help="Timing: runs of each model, at least.")
 @click.option("--min-seconds", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Timing: seconds, at least.")
@@ -225,26 +227,29 @@ def store_option(function):
 @click.option("--cooldown", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Timing: rest after each block, s.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap confidence interval.")
 def regress(files, max_slowdown, alpha, junit, as_json, allow_device_change, fail_on_missing, against_store, store,
-            reprofile, target, options, devices, runs, min_seconds, block, cooldown, seed):
+            timing, target, options, devices, runs, min_seconds, block, cooldown, seed):
     """Fail when latency regressed from BASELINE to CURRENT: two profile JSONs, two manifests (artifacts matched
-    by name), or two .tflite files (timed now, interleaved). Exit 0 ok, 1 regression, 2 bad input."""
+    by name), or two .tflite files. Pairs are timed again now, interleaved, when their model files are found
+    (--timing). Exit 0 ok, 1 regression, 2 bad input."""
     from edgekit.profiling.profile import ProfileSettings
-    from edgekit.regress import BaselineStore, GateRequest, GateThresholds, run_gate
+    from edgekit.regress import BaselineStore, GateRequest, GateThresholds, Timing, run_gate
     from edgekit.regress.junit import write_junit
     from edgekit.regress.reprofile import Reprofile
     from edgekit.regress.view import print_report
 
+    if len(devices) > 1:
+        raise click.UsageError(f"regress times pairs on one device; got {len(devices)} --device")
     expected = 1 if against_store else 2
     if len(files) != expected:
         wanted = "CURRENT (with --against-store)" if against_store else "BASELINE and CURRENT"
         raise click.UsageError(f"expected {wanted}, got {len(files)} file{'' if len(files) == 1 else 's'}")
-    timing = Reprofile(target=target, options=options,
-                       settings=ProfileSettings(runs=runs, min_seconds=min_seconds, block=block, cooldown=cooldown))
+    reprofile = Reprofile(target=target, options=options,
+                          settings=ProfileSettings(runs=runs, min_seconds=min_seconds, block=block, cooldown=cooldown))
     request = GateRequest(current=files[-1], baseline=None if against_store else files[0],
                           store=BaselineStore(store) if against_store else None,
                           thresholds=GateThresholds(max_slowdown=max_slowdown, alpha=alpha, seed=seed),
                           allow_device_change=allow_device_change, fail_on_missing=fail_on_missing,
-                          reprofile=reprofile, timing=timing)
+                          timing=Timing(timing), reprofile=reprofile)
     report = run_gate(request)
     if junit:
         write_junit(junit, report)
