@@ -162,7 +162,10 @@ def tables(results: dict[str, Any], load: str) -> str:
             row = [name]
             for threads in THREADS:
                 entry = data["latency"][str(threads)][name]
-                row += [support.spread_text(entry["median_ms"], ".4g"), support.spread_text(entry["speedup"], ".2f") + "×"]
+                speedup = entry["speedup"]
+                row += [support.spread_text(entry["median_ms"], ".4g"),
+                        f"{speedup['median']:.2f}×" if name == "float32" or speedup["n"] == 1
+                        else f"{speedup['median']:.2f}× ({speedup['min']:.2f}–{speedup['max']:.2f})"]
             rows.append(row)
         columns = ["variant"] + [c for t in THREADS for c in (f"median ms, {t} thread{'s' * (t > 1)}", "speedup")]
         parts += [f"{model}: host latency (edgekit's profiler, variants interleaved; median of each repeat, "

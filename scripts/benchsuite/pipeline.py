@@ -69,7 +69,7 @@ def run_handwritten(directory: Path, split: Path) -> dict[str, Any]:
     timed = support.run_timed([str(support.PYTHON), str(REFERENCE), "--split", str(split), "--out", str(directory)],
                               cwd=directory)
     result = json.loads(timed.stdout.strip().splitlines()[-1])
-    return {"wall_s": timed.wall_s, "cpu_s": timed.cpu_s, "accuracy": result["int8_accuracy"],
+    return {"wall_s": timed.wall_s, "cpu_s": timed.cpu_s, "lock_wait_s": 0.0, "accuracy": result["int8_accuracy"],
             "bytes": result["int8_bytes"], "name_bytes": tensor_name_bytes(Path(result["int8_path"])),
             "sparsity": result["sparsity"], "steps_s": result["seconds"], "test_samples": result["test_samples"]}
 
@@ -79,7 +79,8 @@ def run_edgekit(directory: Path, config: dict[str, Any]) -> dict[str, Any]:
     timed = support.edgekit_build(directory)
     manifest = support.manifest_of(directory)
     int8 = support.artifact(manifest, "tflite-int8")
-    return {"wall_s": timed.wall_s, "cpu_s": timed.cpu_s, "accuracy": int8["accuracy"], "bytes": int8["bytes"],
+    return {"wall_s": timed.wall_s, "cpu_s": timed.cpu_s, "lock_wait_s": timed.lock_wait_s(),
+            "accuracy": int8["accuracy"], "bytes": int8["bytes"],
             "name_bytes": tensor_name_bytes(directory / "build" / "host" / int8["path"]),
             "sparsity": int8["sparsity"], "steps_s": support.stage_seconds(manifest),
             "test_samples": manifest["data"]["test"]}
@@ -132,6 +133,7 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         kinds[kind] = {
             "wall_s": support.spread(r["wall_s"] for r in results),
             "cpu_s": support.spread(r["cpu_s"] for r in results),
+            "lock_wait_s": [r["lock_wait_s"] for r in results],
             "accuracy": [r["accuracy"] for r in results],
             "bytes": [r["bytes"] for r in results],
             "name_bytes": [r["name_bytes"] for r in results],
@@ -152,7 +154,10 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         size = float(np.median(mine["bytes"])) / reference_bytes
         ratios[kind] = {
             "wall": wall, "wall_per_round": [a["wall_s"] / b["wall_s"] for a, b in zip(runs[kind], runs["handwritten"])],
-            "wall_ok": wall <= WALL_TARGET, "cpu": mine["cpu_s"]["median"] / reference["cpu_s"]["median"],
+            "wall_ok": wall <= WALL_TARGET,
+            # Other load only ever adds time: the fastest rounds are the least disturbed.
+            "wall_best_rounds": mine["wall_s"]["min"] / reference["wall_s"]["min"],
+            "cpu": mine["cpu_s"]["median"] / reference["cpu_s"]["median"],
             "accuracy_delta": accuracy_delta, "accuracy_noise_2se": noise, "accuracy_ok": abs(accuracy_delta) <= noise,
             "size": size, "size_ok": size <= SIZE_TARGET,
             # The same file less its tensor name strings ("small_cnn/quant_conv1/..." vs "model/quant_conv2d/...").
@@ -165,15 +170,18 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 def tables(results: dict[str, Any], load: str) -> str:
     kinds, ratios = results["kinds"], results["ratios"]
     runs_table = markdown_table(
-        ["run", "wall s", "cpu s", "int8 accuracy", "int8 bytes (tensor names)", "sparsity"],
-        [[kind, support.spread_text(data["wall_s"], ".1f"), support.spread_text(data["cpu_s"], ".1f"),
+        ["run", "wall s", "of it waiting for the device lock", "cpu s", "int8 accuracy", "int8 bytes (tensor names)",
+         "sparsity"],
+        [[kind, support.spread_text(data["wall_s"], ".1f"), " ".join(f"{w:.1f}" for w in data["lock_wait_s"]),
+          support.spread_text(data["cpu_s"], ".1f"),
           " ".join(f"{a:.4f}" for a in data["accuracy"]),
           " ".join(f"{b} ({n})" for b, n in zip(data["bytes"], data["name_bytes"])),
           " ".join(f"{s:.3f}" for s in data["sparsity"])] for kind, data in kinds.items()])
     ratio_table = markdown_table(
-        ["edgekit / handwritten", f"wall (≤ {WALL_TARGET})", "per round", "cpu", "int8 accuracy Δ (±2 SE)",
+        ["edgekit / handwritten", f"wall (≤ {WALL_TARGET})", "per round", "fastest rounds", "cpu", "int8 accuracy Δ (±2 SE)",
          f"int8 size (≤ {SIZE_TARGET:.2f})", "size less tensor names"],
         [[kind, f"{r['wall']:.3f} {support.mark(r['wall_ok'])}", ", ".join(f"{w:.2f}" for w in r["wall_per_round"]),
+          f"{r['wall_best_rounds']:.3f}",
           f"{r['cpu']:.3f}", f"{r['accuracy_delta']:+.4f} (±{r['accuracy_noise_2se']:.4f}) {support.mark(r['accuracy_ok'])}",
           f"{r['size']:.4f} {support.mark(r['size_ok'])}", f"{r['size_without_tensor_names']:.4f}"]
          for kind, r in ratios.items()])

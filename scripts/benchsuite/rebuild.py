@@ -70,6 +70,8 @@ def run(context: BenchContext) -> PartResult:
     rerun = [stage["name"] for stage in changed_manifest["stages"] if not stage["cached"]]
     results = {
         "first_build_s": first.wall_s,
+        "lock_wait_s": {"first": first.lock_wait_s(), "unchanged": [t.lock_wait_s() for t in unchanged],
+                        "profile_change": changed.lock_wait_s()},
         "first_build_stages": first_manifest["stages"],
         "unchanged_rebuild_s": unchanged_wall,
         "unchanged_ratio": unchanged_wall["median"] / first.wall_s,
@@ -103,4 +105,9 @@ def table(results: dict[str, Any], load: str) -> str:
              f"{breakdown['tensorflow_imported']} (the import alone: {breakdown['tensorflow_import_s']:.2f} s); "
              f"gzip sizes of the artifacts {breakdown['gzip_s']:.2f} s; edgekit's own imports "
              f"{breakdown['import_edgekit_s']:.2f} s; an `edgekit --help` process {breakdown['edgekit_help_s']:.2f} s.")
-    return "\n".join([text, "", where, f"Each row a fresh `edgekit build` process; {load}."])
+    waits = results["lock_wait_s"]
+    waited = waits["first"] + sum(waits["unchanged"]) + waits["profile_change"]
+    lock = (f" The builds waited {waited:.1f} s in all for the profiling lock of this machine (another edgekit "
+            f"was profiling): first {waits['first']:.1f} s, profile change {waits['profile_change']:.1f} s."
+            if waited else "")
+    return "\n".join([text, "", where + lock, f"Each row a fresh `edgekit build` process; {load}."])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,12 @@ class Timed:
     wall_s: float
     cpu_s: float
     stdout: str
+    stderr: str = ""
+
+    def lock_wait_s(self) -> float:
+        """Seconds an edgekit process waited for the profiling device (here: this machine) while another
+        edgekit held it: part of its wall time that is not its own work."""
+        return sum(float(match) for match in re.findall(r"free after ([0-9.]+) s of waiting", self.stderr))
 
 
 def run_timed(command: list[str], *, cwd: Path) -> Timed:
@@ -46,7 +53,7 @@ def run_timed(command: list[str], *, cwd: Path) -> Timed:
     if completed.returncode != 0:
         tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-15:])
         raise RuntimeError(f"{' '.join(command)} exited with {completed.returncode}:\n{tail}")
-    return Timed(wall, cpu, completed.stdout)
+    return Timed(wall, cpu, completed.stdout, completed.stderr)
 
 
 def folder(base: Path, name: str) -> Path:

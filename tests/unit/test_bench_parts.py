@@ -63,7 +63,7 @@ def test_every_config_the_parts_write_is_a_valid_edgekit_yaml(tmp_path):
 
 
 def fake_run(wall, accuracy, size):
-    return {"wall_s": wall, "cpu_s": wall / 2, "accuracy": accuracy, "bytes": size, "name_bytes": 100,
+    return {"wall_s": wall, "cpu_s": wall / 2, "lock_wait_s": 0.0, "accuracy": accuracy, "bytes": size, "name_bytes": 100,
             "sparsity": 0.5, "steps_s": {"train": wall / 3}, "test_samples": 359}
 
 
@@ -80,6 +80,13 @@ def test_pipeline_ratios_and_their_verdicts():
     assert full["size"] == pytest.approx(1.01) and not full["size_ok"]
     assert full["size_without_tensor_names"] == pytest.approx(910 / 900)
     json.dumps(pipeline.summarize(runs))  # bench-results.json takes it as it is
+
+
+def test_lock_waits_are_read_from_edgekits_messages():
+    stderr = ("waiting for localhost: held by pid 1 (lock x); waiting without a time limit\n"
+              "localhost: free after 2.5 s of waiting\nlocalhost: free after 0.5 s of waiting\n")
+    assert support.Timed(1.0, 1.0, "", stderr).lock_wait_s() == 3.0
+    assert support.Timed(1.0, 1.0, "").lock_wait_s() == 0.0
 
 
 def test_spread_and_rotation():
