@@ -69,20 +69,35 @@ def run_handwritten(directory: Path, split: Path) -> dict[str, Any]:
     timed = support.run_timed([str(support.PYTHON), str(REFERENCE), "--split", str(split), "--out", str(directory)],
                               cwd=directory)
     result = json.loads(timed.stdout.strip().splitlines()[-1])
+    steps = dict(result["seconds"])
+    steps["outside the stages"] = timed.wall_s - steps.pop("total_in_process")
     return {"wall_s": timed.wall_s, "cpu_s": timed.cpu_s, "lock_wait_s": 0.0, "accuracy": result["int8_accuracy"],
             "bytes": result["int8_bytes"], "name_bytes": tensor_name_bytes(Path(result["int8_path"])),
-            "sparsity": result["sparsity"], "steps_s": result["seconds"], "test_samples": result["test_samples"]}
+            "sparsity": result["sparsity"], "steps_s": steps, "test_samples": result["test_samples"]}
+
+
+# Run in a child process: what drawing report.html (a part of every fresh build) costs, imports included.
+_REPORT = ("import sys, time; started = time.perf_counter(); from edgekit.report import write_report; "
+           "write_report(sys.argv[1]); print(time.perf_counter() - started)")
+
+
+def report_seconds(build_dir: Path) -> float:
+    timed = support.run_timed([str(support.PYTHON), "-c", _REPORT, str(build_dir)], cwd=build_dir)
+    return float(timed.stdout.split()[-1])
 
 
 def run_edgekit(directory: Path, config: dict[str, Any]) -> dict[str, Any]:
     support.write_config(directory, config)
     timed = support.edgekit_build(directory)
     manifest = support.manifest_of(directory)
+    steps = support.stage_seconds(manifest)
+    steps["outside the stages"] = timed.wall_s - sum(steps.values())
+    steps["of it report.html (redrawn apart)"] = report_seconds(directory / "build" / "host")
     int8 = support.artifact(manifest, "tflite-int8")
     return {"wall_s": timed.wall_s, "cpu_s": timed.cpu_s, "lock_wait_s": timed.lock_wait_s(),
             "accuracy": int8["accuracy"], "bytes": int8["bytes"],
             "name_bytes": tensor_name_bytes(directory / "build" / "host" / int8["path"]),
-            "sparsity": int8["sparsity"], "steps_s": support.stage_seconds(manifest),
+            "sparsity": int8["sparsity"], "steps_s": steps,
             "test_samples": manifest["data"]["test"]}
 
 
@@ -189,7 +204,9 @@ def tables(results: dict[str, Any], load: str) -> str:
     for step, stage in STEP_TO_STAGE.items():
         step_rows.append([step if step == stage else f"{step} / {stage}", _median(kinds["handwritten"]["steps_s"].get(step)),
                           *(_median(kinds[kind]["steps_s"].get(stage)) for kind in EDGEKIT_KINDS)])
-    step_rows.append(["profile", "-", *(_median(kinds[kind]["steps_s"].get("profile")) for kind in EDGEKIT_KINDS)])
+    for extra in ("profile", "outside the stages", "of it report.html (redrawn apart)"):
+        step_rows.append([extra, _median(kinds["handwritten"]["steps_s"].get(extra)),
+                          *(_median(kinds[kind]["steps_s"].get(extra)) for kind in EDGEKIT_KINDS)])
     steps_table = markdown_table(["seconds (median)", "handwritten", *EDGEKIT_KINDS], step_rows)
     split = {True: "same test split on both sides (checked)", False: "TEST SPLITS DIFFER",
              None: "test split not checked"}[results["same_test_split"]]
