@@ -113,14 +113,8 @@ def plain_fit_epochs(data) -> list[float]:
 
 def plain_stage_seconds(data, directory: Path) -> float:
     """The plain way's whole train step: build, compile, fit, save."""
-    from edgekit._tf import keras
-    from edgekit.models.zoo import small_cnn
-
     started = time.perf_counter()
-    keras().utils.set_random_seed(0)
-    model = small_cnn(data.input_shape, data.num_classes)
-    model.compile(optimizer=keras().optimizers.Adam(learning_rate=LEARNING_RATE),
-                  loss=keras().losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    model = fresh_model(data, compiled_by="plain")
     model.fit(data.x_train, data.y_train, epochs=EPOCHS, batch_size=BATCH_SIZE, validation_data=(data.x_val, data.y_val),
               verbose=0)
     model.save(directory / "plain.keras")
