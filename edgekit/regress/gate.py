@@ -22,9 +22,9 @@ RECORDED = "recorded"
 class Timing(str, Enum):
     """Which samples the gate compares.
 
-    Separate runs false-alarm on a busy machine (10% of A/A comparisons on the project's 2-core machine at
-    the default thresholds, `scripts/bench regress`); pairs timed interleaved did not (0 of 40), so AUTO
-    re-times whenever it can.
+    Separate runs false-alarm on a busy machine (10% and 25% of A/A comparisons in two runs of
+    `scripts/bench regress` on the project's 2-core machine, at the default thresholds); pairs timed
+    interleaved did not (0 of 40, twice), so AUTO re-times whenever it can.
     """
 
     AUTO = "auto"  # interleaved when every compared model file is at hand and the target is reachable

@@ -1,10 +1,10 @@
 """Timing the baseline and the current model now, interleaved, instead of trusting two separate runs.
 
 Two profiles measured minutes or days apart differ by whatever the machine was doing at the time: on the
-project's shared 2-core machine the median of the same model moved by -8.5%..+9% between separate runs
-(`scripts/bench regress`), as much as the slowdowns a gate must catch. Timed in one profiler process,
-alternating blocks of runs, both models see the same load and only their own difference remains
-(-1.8%..+1.5% there).
+project's shared 2-core machine the median of the same model moved by -10%..+10% between separate runs
+(95% of A/A pairs, `scripts/bench regress`), as much as the slowdowns a gate must catch. Timed in one
+profiler process, alternating blocks of runs, both models see the same load and only their own difference
+remains (-1%..+1.5% there).
 """
 
 from __future__ import annotations

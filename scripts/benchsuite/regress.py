@@ -7,9 +7,10 @@ Real models, real host profiles, the gate's own statistics:
   input: Flatten → Dense(width) → Dense(10) → softmax). The branch's width sets the cost; it is calibrated
   by measuring, interleaved, until the slowdown is +10% and +20%;
 - every round profiles the base model twice (A/A: false alarms) and each slower model once, in two ways:
-  **separate** runs, one profiler process per model (what comparing two builds' recorded latencies, or a
-  build against the baseline store, does), and **interleaved** pairs, baseline and current alternating in
-  blocks in one process (what `edgekit regress A.tflite B.tflite` and `--reprofile` do);
+  **separate** runs, one profiler process per model (what comparing recorded latencies does: `edgekit
+  regress --timing recorded`, or when the model files are not at hand), and **interleaved** pairs, baseline
+  and current alternating in blocks in one process (what `edgekit regress` does by default when it finds
+  the model files: two .tflite files, two build folders' manifests, the baseline store);
 - each comparison is judged by `edgekit.regress.compare_samples` at the CLI's defaults, and at a sweep of
   `--max-slowdown` values from the same profiles.
 """
@@ -39,7 +40,9 @@ SLOWDOWNS = {"+10%": 0.10, "+20%": 0.20}
 CASES = ("A/A", *SLOWDOWNS)
 # Two widths bracket the calibration; the fit is linear in width (the branch's MACs are 3072 × width).
 CALIBRATION_WIDTHS = (128, 512)
-CALIBRATION_SECONDS, QUICK_CALIBRATION_SECONDS = 4.0, 0.5
+# Each calibration point is the median of a few short interleaved runs: one long run can fall into a busy spell.
+CALIBRATION_SECONDS, QUICK_CALIBRATION_SECONDS = 1.5, 0.3
+CALIBRATION_REPEATS = 3
 CALIBRATION_TOLERANCE = 0.015  # re-fit (at most twice) when a calibrated model misses its slowdown by more than this
 CALIBRATION_REFITS = 2
 THRESHOLD_SWEEP = (0.03, 0.05, 0.10, 0.15)
@@ -48,8 +51,8 @@ PROFILE_SETTINGS = ProfileSettings()  # `edgekit profile`'s and `edgekit regress
 
 
 class Mode:
-    SEPARATE = "separate runs"
-    INTERLEAVED = "interleaved pairs"
+    SEPARATE = "separate runs (`--timing recorded`)"
+    INTERLEAVED = "interleaved pairs (the default when the models are at hand)"
 
 
 def run(context: BenchContext) -> PartResult:
@@ -107,8 +110,8 @@ class Calibration:
 
 def calibrate(models: ModelMaker, seconds: float) -> Calibration:
     """Find the branch widths that make the model 10% and 20% slower, measured interleaved on this machine."""
-    points = {width: _slowdowns(models, {str(width): models.slower(width)}, seconds)[str(width)]
-              for width in CALIBRATION_WIDTHS}
+    fitted = _slowdowns(models, {str(width): models.slower(width) for width in CALIBRATION_WIDTHS}, seconds)
+    points = {int(width): slowdown for width, slowdown in fitted.items()}
     widths = {label: _width_for(points, target) for label, target in SLOWDOWNS.items()}
     measured = _slowdowns(models, {label: models.slower(width) for label, width in widths.items()}, seconds)
     for label, target in SLOWDOWNS.items():
@@ -126,11 +129,16 @@ def calibrate(models: ModelMaker, seconds: float) -> Calibration:
 
 
 def _slowdowns(models: ModelMaker, slower: dict[str, Path], seconds: float) -> dict[str, float]:
+    """Median over CALIBRATION_REPEATS interleaved runs of each model's median slowdown against the base."""
     settings = dataclasses.replace(PROFILE_SETTINGS, min_seconds=seconds)
     pairs = {label: (models.base, path) for label, path in slower.items()}
-    baseline, current = profile_pairs(pairs, TARGET, Reprofile(TARGET, ConnectionOptions(), settings))
-    return {label: float(np.median(current.profiles[label]["samples_ms"]) / np.median(baseline.profiles[label]["samples_ms"]))
-            - 1.0 for label in slower}
+    repeats: dict[str, list[float]] = {label: [] for label in slower}
+    for _ in range(CALIBRATION_REPEATS):
+        baseline, current = profile_pairs(pairs, TARGET, Reprofile(TARGET, ConnectionOptions(), settings))
+        for label in slower:
+            repeats[label].append(float(np.median(current.profiles[label]["samples_ms"])
+                                        / np.median(baseline.profiles[label]["samples_ms"])) - 1.0)
+    return {label: float(np.median(values)) for label, values in repeats.items()}
 
 
 def _width_for(points: dict[int, float], slowdown: float) -> int:
