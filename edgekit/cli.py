@@ -233,6 +233,7 @@ def regress(files, max_slowdown, alpha, junit, as_json, allow_device_change, fai
     (--timing). Exit 0 ok, 1 regression, 2 bad input."""
     from edgekit.profiling.profile import ProfileSettings
     from edgekit.regress import BaselineStore, GateRequest, GateThresholds, Timing, run_gate
+    from edgekit.regress.gate import record_in_build
     from edgekit.regress.junit import write_junit
     from edgekit.regress.reprofile import Reprofile
     from edgekit.regress.view import print_report
@@ -253,6 +254,7 @@ def regress(files, max_slowdown, alpha, junit, as_json, allow_device_change, fai
     report = run_gate(request)
     if junit:
         write_junit(junit, report)
+    record_in_build(report, files[-1])
     if as_json:
         console.write_stdout(json.dumps(report.to_json(), indent=2))
     else:

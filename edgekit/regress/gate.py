@@ -116,3 +116,15 @@ def _compare(request: GateRequest, baseline: LatencySet, current: LatencySet, ti
     if note:
         report.notes.append(note)
     return report
+
+
+def record_in_build(report: GateReport, current: Path) -> Optional[Path]:
+    """When CURRENT is a build's manifest.json, keep the verdicts beside it (regress.json) and redraw the
+    build's report.html so it shows them. Returns the report's path, or None for other inputs."""
+    from edgekit import fsutil
+    from edgekit.report import REPORT_NAME, write_report
+
+    if current.name != "manifest.json" or not (current.parent / REPORT_NAME).exists():
+        return None
+    fsutil.write_json(current.parent / "regress.json", report.to_json())
+    return write_report(current.parent)

@@ -1,0 +1,36 @@
+"""`edgekit regress` against a build folder keeps its verdicts there, and the build's report shows them."""
+
+import json
+import shutil
+
+import pytest
+
+from tests.integration.helpers import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_verdicts_land_in_the_build_folder_and_its_report(digits_build, tmp_path):
+    config, _, _ = digits_build
+    baseline, current = tmp_path / "baseline", tmp_path / "current"
+    shutil.copytree(config.parent / "build" / "host", baseline)
+    shutil.copytree(config.parent / "build" / "host", current)
+    before = (current / "report.html").read_text()
+    result = run_cli("regress", baseline / "manifest.json", current / "manifest.json", "--timing", "recorded")
+    assert result.exit_code == 0, result.output
+    verdicts = json.loads((current / "regress.json").read_text())
+    assert {row["artifact"] for row in verdicts["artifacts"]} >= {"tflite-float32", "tflite-int8"}
+    after = (current / "report.html").read_text()
+    assert "Latency regression verdicts" not in before
+    assert "Latency regression verdicts" in after and "latency gate passed" in after
+    assert after.count('class="badge unchanged"') == len(verdicts["artifacts"])
+    assert not (baseline / "regress.json").exists()
+
+
+def test_profiles_outside_a_build_leave_no_verdict_file(digits_build, tmp_path):
+    config, _, manifest = digits_build
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.json").write_text(json.dumps(manifest["artifacts"][2]["latency"]))
+    result = run_cli("regress", tmp_path / "a.json", tmp_path / "b.json", "--timing", "recorded")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "regress.json").exists()
