@@ -60,27 +60,41 @@ def init(directory: Path):
 
 
 # ----------------------------------------------------------------------------------------------- build
+def pool_options(function):
+    """--devices FILE and --lock-timeout: a pool of devices, and how long to wait for a busy one."""
+
+    function = click.option("--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+                            help="Give up (exit 3) when a device is still used by another edgekit process after "
+                                 "this long (default: wait until it is free).")(function)
+    return click.option("--devices", "devices_file", type=click.Path(dir_okay=False, path_type=Path),
+                        help="Devices inventory (YAML: target -> addresses); default: devices.yaml when it "
+                             "exists.")(function)
+
+
 @main.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=Path("edgekit.yaml"),
               show_default=True, help="The edgekit.yaml to build.")
 @click.option("--target", default="host", show_default=True, help="Target name (see `edgekit targets`).")
-@click.option("--device", "devices", multiple=True, help="Device address: user@host[:port], an ssh alias, or an adb serial.")
+@click.option("--device", "devices", multiple=True,
+              help="Device address: user@host[:port], an ssh alias, or an adb serial; repeat it for several.")
 @click.option("--ssh-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="ssh config file passed to ssh as -F.")
 @click.option("--remote-python", help="Python interpreter on the device (default: the target's `python`).")
+@pool_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Build folder (default: build/<target> next to the config).")
 @click.option("--force", is_flag=False, flag_value="data", default=None, metavar="[STAGE]",
               help="Ignore the stage cache from STAGE on (all stages when STAGE is omitted).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout instead of a table.")
 @quiet_option
-def build(config_path, target, devices, ssh_config, remote_python, out, force, as_json):
+def build(config_path, target, devices, ssh_config, remote_python, devices_file, lock_timeout, out, force, as_json):
     """Build, check and profile every artifact of an edgekit.yaml."""
     from edgekit.pipeline.runner import BuildRequest, run_build
     from edgekit.pipeline.summary import print_summary
 
     request = BuildRequest(config_path=config_path, target=target, devices=list(devices), ssh_config=ssh_config,
-                           remote_python=remote_python, out=out, force=force)
+                           remote_python=remote_python, out=out, force=force, devices_file=devices_file,
+                           lock_timeout_s=lock_timeout)
     if as_json:
         console.set_quiet(True)
     result = run_build(request)
@@ -99,7 +113,8 @@ def connection_options(function):
     """--device, --ssh-config, --remote-python, --benchmark-binary: how to reach the device."""
 
     @click.option("--device", "devices", multiple=True,
-                  help="Device address: user@host[:port], an ssh alias, or an adb serial / host:port.")
+                  help="Device address: user@host[:port], an ssh alias, or an adb serial / host:port "
+                       "(`profile`: repeat it to profile on several devices at once).")
     @click.option("--ssh-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                   help="ssh config file passed to ssh as -F.")
     @click.option("--remote-python", help="Python interpreter on the device (default: the target's `python`).")
@@ -120,6 +135,7 @@ def connection_options(function):
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--target", default="host", show_default=True, help="Target name (see `edgekit targets`).")
 @connection_options
+@pool_options
 @click.option("--runs", type=click.IntRange(min=1), default=100, show_default=True, help="At least this many timed runs.")
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Untimed runs first.")
 @click.option("--min-seconds", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -134,23 +150,35 @@ def connection_options(function):
 @click.option("--op-profile", is_flag=True,
               help="Android: per-op timings from benchmark_model (--enable_op_profiling) in the JSON's op_profile.")
 @quiet_option
-def profile(models, target, options, devices, runs, warmup, min_seconds, threads, interleave, block, cooldown,
-            output, as_json, op_profile):
-    """Time .tflite MODELS on a target; prints a table, --output writes the profile JSON."""
+def profile(models, target, options, devices, devices_file, lock_timeout, runs, warmup, min_seconds, threads,
+            interleave, block, cooldown, output, as_json, op_profile):
+    """Time .tflite MODELS on a target, on every device given; prints a table, --output writes the profile JSON."""
+    from edgekit import fsutil
+    from edgekit.config.target import load_target
+    from edgekit.fleet import DeviceChoice, choose_devices, print_fleet, profile_pool
+    from edgekit.fleet.inventory import INVENTORY_NAME
+    from edgekit.fleet.pool import profile_document
     from edgekit.profiling.profile import ProfileSettings
-    from edgekit.profiling.run import print_profiles, profile_models, write_profiles
+    from edgekit.profiling.run import print_profiles
 
     options.extra["op_profiling"] = op_profile
-
+    pool = choose_devices(load_target(target), DeviceChoice(devices=devices, devices_file=devices_file,
+                                                            default_file=Path(INVENTORY_NAME), options=options,
+                                                            lock_timeout_s=lock_timeout))
     settings = ProfileSettings(runs=runs, warmup=warmup, min_seconds=min_seconds, threads=threads, block=block,
                                cooldown=cooldown)
-    profiles = profile_models(list(models), target, options, settings, interleave=interleave)
+    fleet = profile_pool(list(models), pool, settings, interleave=interleave)
+    document = profile_document(fleet)
     if output:
-        write_profiles(output, profiles)
+        fsutil.write_json(output, document)
     if as_json:
-        console.write_stdout(json.dumps(profiles[0] if len(profiles) == 1 else {"profiles": profiles}, indent=2))
+        console.write_stdout(json.dumps(document, indent=2))
+    elif pool.is_fleet:
+        print_fleet(fleet)
     else:
-        print_profiles(profiles)
+        print_profiles(fleet.profiles)
+    if fleet.error() is not None:
+        raise fleet.error()
 
 
 # ----------------------------------------------------------------------------------------------- deploy
@@ -162,12 +190,16 @@ def profile(models, target, options, devices, runs, warmup, min_seconds, threads
 @quiet_option
 def deploy(artifacts, target, options, devices, dest):
     """Copy ARTIFACTS to a device and verify each one's sha256 there."""
+    import dataclasses
+
     from edgekit.adapters.deploy import deploy_artifacts
 
-    for item in deploy_artifacts(list(artifacts), target, options, dest):
-        console.out.print(f"{item.local} -> {options.address or target}:{item.remote} "
-                          f"({item.bytes} bytes, sha256 {item.sha256[:16]}… verified on the device)",
-                          soft_wrap=True, markup=False)
+    for address in devices or [options.address]:  # several --device: each device in turn
+        device_options = dataclasses.replace(options, address=address)
+        for item in deploy_artifacts(list(artifacts), target, device_options, dest):
+            console.out.print(f"{item.local} -> {address or target}:{item.remote} "
+                              f"({item.bytes} bytes, sha256 {item.sha256[:16]}… verified on the device)",
+                              soft_wrap=True, markup=False)
 
 
 # ----------------------------------------------------------------------------------------------- inspect and report

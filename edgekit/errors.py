@@ -97,5 +97,13 @@ class DeviceDisconnected(DeviceError):
     """The device dropped in the middle of a command."""
 
 
+class DeviceBusy(DeviceError):
+    """Another edgekit process held the device for longer than --lock-timeout allowed to wait."""
+
+
+class DevicesFailed(DeviceError):
+    """Profiling failed on some devices of a pool; what the other devices measured was kept."""
+
+
 class ArtifactNotAccepted(EdgekitError):
     """The target cannot run this artifact (a float model for the Edge TPU, say)."""

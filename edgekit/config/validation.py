@@ -87,6 +87,8 @@ def _is_union_tag(part: Any) -> bool:
 def _section_model(model: type[pydantic.BaseModel], loc: tuple) -> type[pydantic.BaseModel] | None:
     current: Any = model
     for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list: _unwrap_model already stepped into the items' model
         if not (isinstance(current, type) and issubclass(current, pydantic.BaseModel)):
             return None
         field = current.model_fields.get(part)

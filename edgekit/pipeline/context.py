@@ -25,6 +25,8 @@ class BuildContext:
     # edgekit.pipeline.distribute.Distribution, made on first use: choosing it imports TensorFlow,
     # which a rebuild served from the cache never needs.
     chosen_distribution: Any = None
+    # edgekit.fleet.DevicePool: every device the profile stage runs on (`connection` is the first)
+    pool: Any = None
     results: dict[str, StageResult] = field(default_factory=dict)
     # objects loaded once and shared by later stages (the data set, Keras models)
     memo: dict[str, Any] = field(default_factory=dict)

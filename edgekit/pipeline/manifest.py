@@ -8,7 +8,9 @@ from typing import Any, Optional
 
 from edgekit import __version__, fsutil
 from edgekit.config.schema import Quantization
-from edgekit.errors import AccuracyGateFailed
+from edgekit.errors import AccuracyGateFailed, DevicesFailed, EdgekitError
+from edgekit.fleet.pool import devices_failed
+from edgekit.fleet.summary import fleet_by_name
 from edgekit.pipeline.cache import STATE_FOLDER
 from edgekit.pipeline.context import STAGES, BuildContext
 
@@ -19,7 +21,8 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
     """The manifest of a finished build (every stage result is in ctx.results)."""
     results = ctx.results
     scores = results["evaluate"].meta["scores"]
-    profiles = results["profile"].meta["profiles"] if "profile" in results else {}
+    profile_meta = results["profile"].meta if "profile" in results else {}
+    profiles = profile_meta.get("profiles", {})
     sparsity = dict(results["prune"].meta["sparsity"]) if "prune" in results else None
     if sparsity is not None and "qat" in results:
         sparsity["after_qat"] = results["qat"].meta.get("sparsity_pruned_layers")
@@ -33,6 +36,7 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
         "name": ctx.config.name,
         "target": ctx.target.name,
         "device": device,
+        **_fleet_devices(profile_meta),
         "config_sha256": ctx.loaded.sha256,
         "versions": {key: value for key, value in ctx.tools.items()},
         "precision": results["train"].meta["precision"],
@@ -48,8 +52,31 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
         "history": {stage: results[stage].meta["history"] for stage in ("train", "prune", "qat") if stage in results},
         "profile_skipped": results["profile"].meta["skipped"] if "profile" in results else {},
     }
+    _add_latency_by_device(artifacts, profile_meta)
     manifest["gate"] = accuracy_gate(artifacts, ctx.config.evaluate.max_accuracy_drop)
     return manifest
+
+
+def _fleet_devices(profile_meta: dict[str, Any]) -> dict[str, Any]:
+    """With several devices: "devices" (the records of those that succeeded, "device" being the first) and
+    "devices_failed" ([{"address", "error"}]). With one device, nothing: the manifest is as it always was."""
+    if "profiles_by_device" not in profile_meta:
+        return {}
+    return {"devices": profile_meta["devices"], "devices_failed": profile_meta["devices_failed"]}
+
+
+def _add_latency_by_device(artifacts: list[dict[str, Any]], profile_meta: dict[str, Any]) -> None:
+    """With several devices, each profiled artifact gains "latency_by_device" ({address: profile}; "latency" stays
+    the first device's) and "fleet" (median of the devices' medians and their spread)."""
+    by_device = profile_meta.get("profiles_by_device")
+    if not by_device:
+        return
+    fleet = fleet_by_name(by_device)
+    for artifact in artifacts:
+        if artifact["name"] in fleet:
+            artifact["latency_by_device"] = {address: profiles[artifact["name"]]
+                                             for address, profiles in by_device.items()}
+            artifact["fleet"] = fleet[artifact["name"]]
 
 
 def _keras_artifact(ctx: BuildContext, stage: str, scores: dict) -> dict[str, Any]:
@@ -116,6 +143,17 @@ def accuracy_gate(artifacts: list[dict[str, Any]], max_drop: float) -> dict[str,
             failures.append(f"{artifact['name']} accuracy {artifact['accuracy']:.4f} is {drop:.4f} below the dense "
                             f"float model's {baseline:.4f} (evaluate.max_accuracy_drop is {max_drop})")
     return {"passed": not failures, "max_accuracy_drop": max_drop, "baseline_accuracy": baseline, "failures": failures}
+
+
+def final_error(manifest: dict[str, Any]) -> Optional[EdgekitError]:
+    """The error to end the build with, after everything was written: devices of the pool that failed (exit 3,
+    naming the accuracy gate too when it failed), else the accuracy gate's."""
+    gate = gate_error(manifest)
+    failures = manifest.get("devices_failed")
+    if not failures:
+        return gate
+    error = devices_failed(manifest["target"], failures, [device["address"] for device in manifest["devices"]])
+    return DevicesFailed(f"{error}; also, {gate}") if gate is not None else error
 
 
 def gate_error(manifest: dict[str, Any]) -> Optional[AccuracyGateFailed]:

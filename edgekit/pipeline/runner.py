@@ -17,11 +17,12 @@ from edgekit.config.schema import Distribute
 from edgekit.config.target import load_target
 from edgekit.config.yamlsource import did_you_mean
 from edgekit.errors import ConfigError, EdgekitError
+from edgekit.fleet.inventory import INVENTORY_NAME, DeviceChoice, DevicePool, choose_devices
 from edgekit.pipeline import stages
 from edgekit.pipeline.cache import STATE_FOLDER, StageCache
 from edgekit.pipeline.context import STAGES, BuildContext
 from edgekit.pipeline.lock import BuildLock
-from edgekit.pipeline.manifest import build_manifest, gate_error, write_manifest
+from edgekit.pipeline.manifest import build_manifest, final_error, write_manifest
 
 
 @dataclass
@@ -35,6 +36,8 @@ class BuildRequest:
     remote_python: Optional[str] = None
     out: Optional[Path] = None
     force: Optional[str] = None
+    devices_file: Optional[Path] = None
+    lock_timeout_s: Optional[float] = None
 
 
 @dataclass
@@ -62,7 +65,8 @@ def run_build(request: BuildRequest) -> BuildResult:
     if request.force is not None and request.force not in STAGES:
         raise ConfigError(f"--force {request.force}: no such stage{did_you_mean(request.force, STAGES)}; "
                           f"stages: {', '.join(STAGES)}")
-    connection = _connection(request, target)
+    pool = _connection(request, target, loaded.directory)
+    connection = pool.first
     build_dir = (request.out or loaded.directory / "build" / target.name).resolve()
     from edgekit._tf import tool_versions
 
@@ -84,7 +88,7 @@ def run_build(request: BuildRequest) -> BuildResult:
         cache = StageCache(build_dir, force_from=request.force, order=STAGES, always_run=fresh)
         cache.clean_stale_temporaries()
         ctx = BuildContext(loaded=loaded, target=target, build_dir=build_dir, cache=cache, connection=connection,
-                           tools=tools, chosen_distribution=distribution)
+                           tools=tools, chosen_distribution=distribution, pool=pool)
         console.info(f"edgekit build [bold]{loaded.config.name}[/bold] → {build_dir} (target {target.name})")
         _run_training_stages(ctx)
         _run_stage(ctx, "export", stages.export_stage)
@@ -94,7 +98,7 @@ def run_build(request: BuildRequest) -> BuildResult:
         manifest_path = write_manifest(build_dir, manifest)
         report_path = _write_report(build_dir)
     return BuildResult(manifest=manifest, build_dir=build_dir, manifest_path=manifest_path, report_path=report_path,
-                       gate_error=gate_error(manifest))
+                       gate_error=final_error(manifest))
 
 
 def _run_training_stages(ctx: BuildContext) -> None:
@@ -133,16 +137,19 @@ def _run_stage(ctx: BuildContext, name: str, function) -> None:
         console.info(f"[dim]{name}: cached ({result.seconds:.1f} s when it ran)[/dim]")
 
 
-def _connection(request: BuildRequest, target) -> ConnectionOptions:
-    """How to reach the device; refused before any training when the target needs an address and has none."""
+def _connection(request: BuildRequest, target, config_folder: Path) -> DevicePool:
+    """The devices to profile on (every --device, else the target's in devices.yaml next to the config, or
+    --devices FILE); refused before any training when the target needs an address and has none."""
     adapter_class(target.adapter)  # an unknown or unavailable adapter fails now, not after training
-    if len(request.devices) > 1:
-        raise ConfigError(f"{len(request.devices)} --device given; a build profiles on one device")
-    address = request.devices[0] if request.devices else None
-    if address is None and target.adapter != "local":
+    choice = DeviceChoice(devices=request.devices, devices_file=request.devices_file,
+                          default_file=config_folder / INVENTORY_NAME,
+                          options=ConnectionOptions(ssh_config=request.ssh_config, remote_python=request.remote_python),
+                          lock_timeout_s=request.lock_timeout_s)
+    pool = choose_devices(target, choice)
+    if pool.first.address is None and target.adapter != "local":
         raise ConfigError(f"target {target.name} is reached over {target.adapter}: give --device "
-                          f"(e.g. --device pi@raspberrypi.local)")
-    return ConnectionOptions(address=address, ssh_config=request.ssh_config, remote_python=request.remote_python)
+                          f"(e.g. --device pi@raspberrypi.local), or list its devices in {INVENTORY_NAME}")
+    return pool
 
 
 def _write_report(build_dir: Path) -> Optional[Path]:

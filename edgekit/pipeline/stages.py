@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from edgekit.data.base import Splits
 from edgekit.data.loading import create_splits, open_splits
 from edgekit.data.sources import source_fingerprint
 from edgekit.errors import ExportError
+from edgekit.pipeline.cache import StageResult
 from edgekit.pipeline.context import BuildContext
 from edgekit.pipeline.evaluate import TFLiteRunner, classify, keras_runner, max_abs_difference, top1_scores
 
@@ -354,11 +356,12 @@ def evaluate_stage(ctx: BuildContext):
 
 # ------------------------------------------------------------------------------------------------ profile
 def profile_stage(ctx: BuildContext):
+    from edgekit.fleet import DevicePool, profile_pool
     from edgekit.profiling.profile import ProfileSettings
-    from edgekit.profiling.run import profile_models
 
     config = ctx.config
     export = ctx.results["export"]
+    pool = ctx.pool or DevicePool(ctx.target, [ctx.connection])
     chosen = [artifact for artifact in export.meta["artifacts"]
               if ctx.target.refuses(artifact["format"], artifact["quantization"]) is None]
     skipped = {artifact["name"]: ctx.target.refuses(artifact["format"], artifact["quantization"])
@@ -366,16 +369,43 @@ def profile_stage(ctx: BuildContext):
     material = {"profile": config.profile, "target": ctx.target.model_dump(mode="json"),
                 "device": ctx.connection.address, "remote_python": ctx.connection.remote_python,
                 "artifacts": {a["name"]: export.files[a["file"]] for a in chosen}, "tools": ctx.tools}
+    if pool.is_fleet:
+        material["devices"] = [[member.address, member.remote_python] for member in pool.members]
 
     def produce(work: Path) -> dict[str, Any]:
         settings = ProfileSettings(runs=config.profile.runs, warmup=config.profile.warmup,
                                    min_seconds=config.profile.min_seconds, threads=config.profile.threads)
         paths = [export.path(artifact["file"]) for artifact in chosen]
-        profiles = profile_models(paths, ctx.target, ctx.connection, settings) if paths else []
-        for profile in profiles:
-            # Paths in the manifest are relative to the build folder, so the folder can move.
-            profile["model"]["path"] = str(Path(profile["model"]["path"]).relative_to(ctx.build_dir))
-        return {"profiles": {artifact["name"]: profile for artifact, profile in zip(chosen, profiles)},
-                "skipped": skipped}
+        if not paths:
+            return {"profiles": {}, "skipped": skipped}
+        fleet = profile_pool(paths, pool, settings)
+        by_device = {}
+        for run in fleet.succeeded:
+            for profile in run.profiles:
+                # Paths in the manifest are relative to the build folder, so the folder can move.
+                profile["model"]["path"] = str(Path(profile["model"]["path"]).relative_to(ctx.build_dir))
+            by_device[run.address] = {artifact["name"]: profile for artifact, profile in zip(chosen, run.profiles)}
+        meta = {"profiles": next(iter(by_device.values())), "skipped": skipped}
+        if pool.is_fleet:
+            meta["devices"] = [run.profiles[0]["device"] for run in fleet.succeeded]
+            meta["devices_failed"] = fleet.failures()
+            meta["profiles_by_device"] = by_device
+        if fleet.failed:
+            raise _ProfiledInPart(meta)
+        return meta
 
-    return ctx.cache.run("profile", material, produce)
+    started = time.perf_counter()
+    try:
+        return ctx.cache.run("profile", material, produce)
+    except _ProfiledInPart as partial:
+        # Not recorded in the cache: the next build profiles again, on every device.
+        return StageResult("profile", "", ctx.build_dir / "profile", {}, partial.meta, time.perf_counter() - started,
+                           cached=False)
+
+
+class _ProfiledInPart(Exception):
+    """Some devices of the pool failed: what the others measured goes into the manifest, never into the cache."""
+
+    def __init__(self, meta: dict[str, Any]):
+        super().__init__("profiled in part")
+        self.meta = meta

@@ -8,6 +8,7 @@ from typing import Any, Optional
 from rich.table import Table
 
 from edgekit import console
+from edgekit.fleet.summary import print_fleet_table
 
 REFERENCE_LATENCY = "tflite-float32"
 
@@ -53,6 +54,8 @@ def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
     title = f"{manifest['name']} · target {manifest['target']}"
     if device:
         title += f" · {device.get('address')} ({device.get('machine')}, {device.get('cpu')})"
+    if "devices" in manifest:
+        title += f" · latency on the first of {len(manifest['devices'])} devices; the fleet below"
     table = Table(title=title, title_justify="left")
     for column in ("artifact", "size", "gzip", "sparsity", "accuracy", "Δ vs float", "agreement", "median ms",
                    "speedup"):
@@ -70,6 +73,8 @@ def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
             "-" if row["speedup"] is None else f"{row['speedup']:.2f}×",
         )
     console.out.print(table)
+    if "devices" in manifest:
+        print_manifest_fleet(manifest)
     cached = [stage["name"] for stage in manifest["stages"] if stage["cached"]]
     if cached:
         console.out.print(f"cached stages: {', '.join(cached)}")
@@ -80,3 +85,11 @@ def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
     console.out.print(f"manifest: {build_dir / 'manifest.json'}")
     if (build_dir / "report.html").exists():
         console.out.print(f"report:   {build_dir / 'report.html'}")
+
+
+def print_manifest_fleet(manifest: dict[str, Any]) -> None:
+    """The fleet table of a build on several devices: each artifact's median on every device, the median of
+    medians and the spread, and the devices that failed."""
+    fleet = {artifact["name"]: artifact["fleet"] for artifact in manifest["artifacts"] if "fleet" in artifact}
+    addresses = [device["address"] for device in manifest["devices"]]
+    print_fleet_table(manifest["target"], fleet, addresses, manifest.get("devices_failed") or [], names="artifact")

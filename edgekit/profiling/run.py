@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-from edgekit import console, fsutil
-from edgekit.adapters import ConnectionOptions, open_adapter
+from edgekit import console
+from edgekit.adapters import ConnectionOptions
 from edgekit.adapters.acceptance import check_accepted
 from edgekit.config.target import Target, load_target
 from edgekit.errors import InputFileError
@@ -38,35 +40,75 @@ def profile_models(
     settings: ProfileSettings,
     *,
     interleave: bool = False,
+    lock_timeout_s: Optional[float] = None,
 ) -> list[dict[str, Any]]:
     """Profile each model on the target; returns one profile JSON per model, in order.
 
     With `interleave`, all models run in one profiler process, alternating blocks of runs,
-    so that slow drift of the device affects them equally.
+    so that slow drift of the device affects them equally. The device is held (edgekit.fleet.locks)
+    while it is used; another edgekit process using it is waited for, at most `lock_timeout_s`.
 
     Raises:
         InputFileError: a model file is missing or not a .tflite file.
+        DeviceBusy: the device stayed busy for longer than `lock_timeout_s`.
         DeviceError: the device cannot be reached or failed.
     """
     target = load_target(target) if isinstance(target, str) else target
+    check_models(models, target)
+    return profile_on_device(models, target, options, settings, interleave=interleave, lock_timeout_s=lock_timeout_s)
+
+
+def check_models(models: list[Path], target: Target) -> None:
+    """Refuse, before connecting, a model that is not a .tflite file or that the target cannot run.
+
+    Raises:
+        InputFileError, ArtifactNotAccepted: nothing is pushed for such a model.
+    """
     for model in models:
         check_tflite_file(model)
-        check_accepted(target, model)  # before connecting: nothing is pushed for a model the target refuses
-    with open_adapter(target, options) as adapter:
+        check_accepted(target, model)
+
+
+def profile_on_device(
+    models: list[Path],
+    target: Target,
+    options: ConnectionOptions,
+    settings: ProfileSettings,
+    *,
+    interleave: bool = False,
+    lock_timeout_s: Optional[float] = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Profile already checked models on one device, holding it; each profile records when it was measured
+    (`measured_at`: start and end, Unix seconds of this machine's clock). Without `progress`, one line per
+    model instead of a progress bar (several devices at once cannot share one bar)."""
+    from edgekit.fleet.locks import locked_device
+
+    with locked_device(target, options, lock_timeout_s) as session:
+        adapter = session.adapter
         if interleave and len(models) > 1:
             console.info(f"profiling {len(models)} models interleaved on {target.name} ({adapter.address})")
-            return adapter.profile(models, settings)
+            return _measured(adapter, models, settings)
         profiles = []
-        with console.steps(f"profiling on {target.name}", len(models)) as progress:
-            for model in models:
-                profiles.extend(adapter.profile([model], settings))
-                progress.advance()
+        bar = console.steps(f"profiling on {target.name}", len(models)) if progress else nullcontext(None)
+        with bar as steps:
+            for index, model in enumerate(models, start=1):
+                profiles.extend(_measured(adapter, [model], settings))
+                if steps is not None:
+                    steps.advance()
+                else:
+                    console.info(f"{adapter.address}: {model.name} median {_cell(profiles[-1].get('median_ms'))} ms "
+                                 f"({index}/{len(models)})")
         return profiles
 
 
-def write_profiles(path: Path, profiles: list[dict[str, Any]]) -> None:
-    """Write one profile JSON (or, for several models, {"profiles": [...]}) atomically."""
-    fsutil.write_json(path, profiles[0] if len(profiles) == 1 else {"profiles": profiles})
+def _measured(adapter, models: list[Path], settings: ProfileSettings) -> list[dict[str, Any]]:
+    started = time.time()
+    profiles = adapter.profile(models, settings)
+    window = {"start": round(started, 3), "end": round(time.time(), 3)}
+    for profile in profiles:
+        profile["measured_at"] = dict(window)
+    return profiles
 
 
 def print_profiles(profiles: list[dict[str, Any]]) -> None:

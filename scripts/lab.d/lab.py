@@ -3,6 +3,7 @@
 
     scripts/lab up       install what is missing (apt), build or reuse the cached root filesystems, start:
                            board  an OpenSSH server (x86_64) in its own network namespace
+                           board2 a second x86_64 board: another sshd in another namespace, with a /tmp of its own
                            pi     an aarch64 Debian bookworm under qemu-user with ai-edge-litert, served by its own sshd
                            phone  Debian's adbd (from trixie) in a chroot in its own namespace, for the real adb client
     scripts/lab down     stop everything `up` started and remove the namespaces
@@ -43,8 +44,13 @@ DEVICES = {
     # name: subnet index, what listens there
     "board": {"index": 1, "port": 22, "kind": "ssh", "alias": "lab-board"},
     "pi": {"index": 2, "port": 22, "kind": "ssh", "alias": "lab-pi"},
+    # A second x86_64 board, for a pool of devices: profiled beside `board`, it must not share its work folder
+    # (and so its device lock), so its sshd runs in a mount namespace with a private /tmp.
+    "board2": {"index": 4, "port": 22, "kind": "ssh", "alias": "lab-board2"},
     "phone": {"index": 3, "port": 5555, "kind": "adb"},
 }
+
+SSH_BOARDS = [name for name, device in DEVICES.items() if device["kind"] == "ssh"]
 
 
 def device_address(name: str, host_side: bool = False) -> str:
@@ -56,7 +62,8 @@ def netns(name: str) -> str:
 
 
 def veth(name: str, side: str) -> str:
-    return f"ek{LAB_ID}{name[:2]}-{side}"  # at most 15 characters, as Linux requires
+    # At most 15 characters, as Linux requires; the index tells board from board2.
+    return f"ek{LAB_ID}{name[:2]}{DEVICES[name]['index']}-{side}"
 
 
 def log(message: str) -> None:
@@ -222,7 +229,7 @@ def sshd_config(listen: str, host_key: str, authorized_keys: str, pid_file: str,
 def write_client_files() -> None:
     keys = STATE / "keys"
     known = [f"{device_address(name)} {(STATE / name / 'host_key.pub').read_text().split(' ')[0]} "
-             f"{(STATE / name / 'host_key.pub').read_text().split(' ')[1]}" for name in ("board", "pi")]
+             f"{(STATE / name / 'host_key.pub').read_text().split(' ')[1]}" for name in SSH_BOARDS]
     (STATE / "known_hosts").write_text("\n".join(known) + "\n")
     (STATE / "empty_known_hosts").write_text("")
 
@@ -235,6 +242,7 @@ def write_client_files() -> None:
     blocks = [
         host("lab-board", device_address("board"), keys / "id_ed25519", STATE / "known_hosts"),
         host("lab-pi", device_address("pi"), keys / "id_ed25519", STATE / "known_hosts"),
+        host("lab-board2", device_address("board2"), keys / "id_ed25519", STATE / "known_hosts"),
         # faults: a key the board does not accept, a board whose host key we have never seen, nobody at all
         host("lab-board-wrong-key", device_address("board"), keys / "wrong_ed25519", STATE / "known_hosts"),
         host("lab-board-unknown-host-key", device_address("board"), keys / "id_ed25519", STATE / "empty_known_hosts"),
@@ -252,6 +260,21 @@ def start_board() -> None:
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege-separation folder
     sh("ip", "netns", "exec", netns("board"), "/usr/sbin/sshd", "-f", str(config), "-E", str(folder / "sshd.log"))
     wait_for_port("board")
+
+
+def start_board2() -> None:
+    folder = STATE / "board2"
+    config = folder / "sshd_config"
+    config.write_text(sshd_config(device_address("board2"), str(folder / "host_key"),
+                                  str(STATE / "keys" / "authorized_keys"), str(folder / "sshd.pid"), "internal-sftp"))
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+    # A private mount namespace with its own /tmp (a tmpfs that vanishes with the board's last process): the
+    # same programs as the host's, but another board's files, as two real boards would have.
+    inner = (f"mount -t tmpfs -o mode=1777 tmpfs /tmp && "
+             f"exec /usr/sbin/sshd -f {shlex.quote(str(config))} -E {shlex.quote(str(folder / 'sshd.log'))}")
+    sh("ip", "netns", "exec", netns("board2"), "unshare", "--mount", "--propagation", "private", "--fork",
+       "sh", "-c", inner)
+    wait_for_port("board2")
 
 
 def start_pi(root: Path) -> None:
@@ -309,6 +332,8 @@ def start(name: str) -> None:
     make_namespace(name)
     if name == "board":
         start_board()
+    elif name == "board2":
+        start_board2()
     elif name == "pi":
         start_pi(CACHE / "rootfs-arm64")
     else:
@@ -336,7 +361,7 @@ def up() -> int:
     keygen(STATE / "keys" / "id_ed25519", "edgekit-lab")
     keygen(STATE / "keys" / "wrong_ed25519", "edgekit-lab-not-authorized")
     (STATE / "keys" / "authorized_keys").write_text((STATE / "keys" / "id_ed25519.pub").read_text())
-    for name in ("board", "pi"):
+    for name in SSH_BOARDS:
         keygen(STATE / name / "host_key", f"edgekit-lab-{name}")
     write_client_files()
     # A Python with nothing installed: the "no runtime on the device" fault.
@@ -354,6 +379,8 @@ def up() -> int:
         "ssh_config": str(STATE / "ssh_config"),
         "board": {"alias": "lab-board", "address": device_address("board"), "netns": netns("board"),
                   "python": str(ROOT / ".venv" / "bin" / "python")},
+        "board2": {"alias": "lab-board2", "address": device_address("board2"), "netns": netns("board2"),
+                   "python": str(ROOT / ".venv" / "bin" / "python")},
         "pi": {"alias": "lab-pi", "address": device_address("pi"), "netns": netns("pi"), "python": "python3",
                "tflite_runtime_python": "/opt/tflite-runtime/bin/python"},
         "phone": {"serial": f"{device_address('phone')}:5555", "netns": netns("phone"),

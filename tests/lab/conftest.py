@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".lab" / "lab.json"
 STANDINS = ROOT / "tests" / "standins"
 MODELS = ROOT / "tests" / "data" / "models"
+LAB_X86_WORKDIR = "/tmp/edgekit-lab-x86"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -108,6 +109,9 @@ arch: x86_64
 threads: 1
 python: {python}
 connect_timeout_s: 3
+# Not the host target's /tmp/edgekit: the x86_64 board is this machine, and its device lock would otherwise
+# queue lab tests behind anyone profiling on `host` here (and them behind the tests).
+workdir: {LAB_X86_WORKDIR}
 """)
     (folder / "lab-coral.yaml").write_text(f"""
 name: lab-coral
