@@ -43,6 +43,7 @@ from edgekit import console
 from edgekit.adapters import Adapter, ConnectionOptions, open_adapter
 from edgekit.config.target import Target
 from edgekit.errors import DeviceBusy, DeviceDisconnected, DeviceError, EdgekitError
+from edgekit.pipeline.lock import BuildLock
 
 LOCK_DIR_VARIABLE = "EDGEKIT_LOCK_DIR"
 DEVICE_LOCK_NAME = ".edgekit-device-lock"
@@ -216,19 +217,17 @@ def local_lock_path(adapter: str, address: str) -> Path:
     return lock_folder() / f"{readable}-{digest}.lock"
 
 
-class LocalDeviceLock:
-    """The flock of one device on this machine; its file holds the owner record for waiters' messages."""
+class LocalDeviceLock(BuildLock):
+    """The flock of one device on this machine; its file holds the owner record for waiters' messages. Unlike a
+    build folder's lock, a busy device is waited for."""
 
-    def __init__(self, path: Path):
-        self.path = path
-        self._handle = None
-
-    def acquire(self, reporter: WaitReporter) -> None:
+    def acquire(self, reporter: Optional[WaitReporter] = None) -> None:
         """Wait until this machine's lock of the device is free and take it.
 
         Raises:
             DeviceBusy: still held when the reporter's deadline passed.
         """
+        reporter = reporter or WaitReporter(str(self.path), Deadline(None))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")
         try:
@@ -248,12 +247,6 @@ class LocalDeviceLock:
         handle.write(json.dumps(owner_record()))
         handle.flush()
         self._handle = handle
-
-    def release(self) -> None:
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
 
 
 # ---------------------------------------------------------------------------------------------- the device

@@ -188,7 +188,8 @@ def test_build_on_a_pool_keeps_what_succeeded_names_what_failed_and_never_caches
     result = edgekit(*args)
     assert result.exit_code == 3, result.output
     assert re.search(r"error: profiling failed on 1 of 3 devices of target lab-x86: lab-nobody: unreachable "
-                     r"\(.*\)\. Is the device on.*; the results of lab-board, lab-board2 were kept", " ".join(result.output.split()))
+                     r"\(.*\)\. Is the device on.*; the results of lab-board, lab-board2 were kept",
+                     " ".join(result.output.split())), result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["device"]["address"] == board
     assert [device["address"] for device in manifest["devices"]] == [board, board2]

@@ -69,7 +69,8 @@ def test_when_every_device_fails_a_shared_cause_keeps_its_exit_code():
     refused = FleetRun("rpi4", [DeviceRun("pi@a", error=ArtifactNotAccepted("m is float32")),
                                 DeviceRun("pi@b", error=ArtifactNotAccepted("m is float32"))])
     assert refused.error().exit_code == 2
-    assert str(refused.error()) == "profiling failed on every device of target rpi4: pi@a: m is float32; pi@b: m is float32"
+    assert str(refused.error()) == ("profiling failed on every device of target rpi4: pi@a: m is float32; "
+                                    "pi@b: m is float32")
     mixed = FleetRun("rpi4", [DeviceRun("pi@a", error=ArtifactNotAccepted("m")),
                               DeviceRun("pi@b", error=TargetUnreachable("pi@b: unreachable"))])
     assert mixed.error().exit_code == 3
@@ -128,7 +129,8 @@ def test_the_build_summary_prints_the_fleet(capsys):
     printed = capsys.readouterr().out
     assert "fleet · rpi4 · 2 of 3 devices (1 failed)" in printed
     row = next(line for line in printed.splitlines() if "tflite-int8" in line)
-    assert [cell.strip() for cell in row.strip("│ ").split("│")] == ["tflite-int8", "2", "3", "2.5", "2–3", "40.0%"]
+    cells = [cell.strip() for cell in row.strip("│ ").split("│")]
+    assert cells == ["tflite-int8", "2", "3", "2.5", "2–3", "40.0%"]
     assert "failed: pi@b: unreachable (Connection timed out)" in printed
     assert "keras-dense" not in printed
 

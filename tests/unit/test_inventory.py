@@ -93,6 +93,7 @@ def test_cli_errors_are_one_message_and_exit_2(tmp_path):
                                   "--device", "b"])
     assert result.exit_code == 2 and "error: target host runs on this machine" in result.output
     bad = inventory(tmp_path, "rpi4:\n  - adress: pi@a\n")
-    result = runner.invoke(main, ["profile", str(MODELS / "mlp-int8.tflite"), "--target", "rpi4", "--devices", str(bad)])
+    result = runner.invoke(main, ["profile", str(MODELS / "mlp-int8.tflite"), "--target", "rpi4",
+                                  "--devices", str(bad)])
     assert result.exit_code == 2 and "line 2: unknown key 'adress' in rpi4 (did you mean 'address'?)" in result.output
     assert "Traceback" not in result.output
