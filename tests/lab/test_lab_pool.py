@@ -2,6 +2,7 @@
 with its own /tmp) profiled at once, edgekit processes queueing for one board, a board dying mid-run, and the
 lock timeout. Which run held a board when comes from each profile's `measured_at` (this machine's clock)."""
 
+import hashlib
 import json
 import os
 import re
@@ -206,3 +207,17 @@ def test_build_on_a_pool_keeps_what_succeeded_names_what_failed_and_never_caches
     again = edgekit(*args)
     assert again.exit_code == 3 and "profile: cached" not in again.output
     assert "data: cached" in again.output or "train: cached" in again.output
+
+
+def test_deploy_to_several_boards_checks_each_copy_on_its_board(lab, boards, tmp_path):
+    board, board2 = boards
+    dest = "/tmp/edgekit-lab-deploy-test"
+    result = edgekit("deploy", MODELS / "mlp-int8.tflite", "--target", "lab-x86", "--device", board, "--device",
+                     board2, "--ssh-config", lab.ssh_config, "--dest", dest)
+    assert result.exit_code == 0, result.output
+    for device in (board, board2):
+        assert f"-> {device}:{dest}/mlp-int8.tflite (4544 bytes" in result.output
+    on_board2 = subprocess.run(["ssh", "-F", str(lab.ssh_config), board2, "sha256sum", f"{dest}/mlp-int8.tflite"],
+                               capture_output=True, text=True, timeout=30)
+    assert on_board2.stdout.split()[0] == hashlib.sha256((MODELS / "mlp-int8.tflite").read_bytes()).hexdigest()
+    subprocess.run(["rm", "-rf", dest], check=True)  # board's copy: board is this machine's /tmp
