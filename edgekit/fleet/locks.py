@@ -281,7 +281,7 @@ class DeviceLock:
             if not first.startswith("held "):
                 raise DeviceError(f"{self.adapter.address}: unexpected answer from the device lock {self.path}: "
                                   f"{first!r}")
-            holder = Holder.parse(rest, float(first.split()[1]))
+            holder = Holder.parse(rest, _seconds(first.split()[1:]))
             reason = stale_reason(holder)
             if reason is not None:
                 self._break(holder, reason)
@@ -358,6 +358,14 @@ def stale_reason(holder: Holder) -> Optional[str]:
     if holder.age_s is not None and holder.age_s > STALE_AFTER_S:
         return f"no heartbeat for {holder.age_s:.0f} s; a holder refreshes its lock every {HEARTBEAT_S:g} s"
     return None
+
+
+def _seconds(words: list[str]) -> Optional[float]:
+    # A device whose `date` or `stat` cannot say how old the lock is: no age, so it never goes stale by age.
+    try:
+        return float(words[0])
+    except (IndexError, ValueError):
+        return None
 
 
 def _process_alive(pid: int) -> bool:
