@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from edgekit import __version__, console
-from edgekit.errors import EdgekitError, ExitCode
+from edgekit.errors import EdgekitError
 
 
 class EdgekitGroup(click.Group):

@@ -43,7 +43,7 @@ from edgekit import console
 from edgekit.adapters import Adapter, ConnectionOptions, open_adapter
 from edgekit.config.target import Target
 from edgekit.errors import DeviceBusy, DeviceDisconnected, DeviceError, EdgekitError
-from edgekit.pipeline.lock import BuildLock
+from edgekit.pipeline.lock import BuildLock, process_alive
 
 LOCK_DIR_VARIABLE = "EDGEKIT_LOCK_DIR"
 DEVICE_LOCK_NAME = ".edgekit-device-lock"
@@ -353,7 +353,7 @@ def stale_reason(holder: Holder) -> Optional[str]:
                 return None  # held by another thread of this process (one board under two names)
     if holder.host == _HOST and holder.pid == os.getpid():
         return "left by an earlier run of this process"
-    if holder.host == _HOST and holder.pid is not None and not _process_alive(holder.pid):
+    if holder.host == _HOST and holder.pid is not None and not process_alive(holder.pid):
         return f"its process {holder.pid} on {holder.host} has ended"
     if holder.age_s is not None and holder.age_s > STALE_AFTER_S:
         return f"no heartbeat for {holder.age_s:.0f} s; a holder refreshes its lock every {HEARTBEAT_S:g} s"
@@ -366,16 +366,6 @@ def _seconds(words: list[str]) -> Optional[float]:
         return float(words[0])
     except (IndexError, ValueError):
         return None
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 # ---------------------------------------------------------------------------------------------- both

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from edgekit import __version__, fsutil
+from edgekit.pipeline.lock import process_alive
 
 STATE_FOLDER = ".edgekit"
 # Part of every key: bump it when what a stage records changes shape, so older records are not reused.
@@ -129,7 +130,7 @@ class StageCache:
         """Remove temporary folders and files left by a build that was killed."""
         for path in list(self.build_dir.glob(".*.tmp-*")) + list(self.build_dir.glob(".*.old-*")):
             owner = _pid_in(path.name)
-            if owner is not None and owner != os.getpid() and _alive(owner):
+            if owner is not None and owner != os.getpid() and process_alive(owner):
                 continue
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
@@ -145,13 +146,3 @@ def _pid_in(name: str) -> Optional[int]:
             tail = name.split(marker, 1)[1].split("-", 1)[0]
             return int(tail) if tail.isdigit() else None
     return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -67,3 +67,14 @@ def _owner(text: str) -> str:
         return "owner unknown"
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("started", 0)))
     return f"pid {record.get('pid')} on {record.get('host')}, started {started}"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine (another user's counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

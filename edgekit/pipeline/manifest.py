@@ -15,6 +15,7 @@ from edgekit.pipeline.cache import STATE_FOLDER
 from edgekit.pipeline.context import STAGES, BuildContext
 
 MANIFEST_NAME = "manifest.json"
+REGRESS_NAME = "regress.json"  # written by `edgekit regress` against this build
 
 
 def build_manifest(ctx: BuildContext) -> dict[str, Any]:
@@ -163,7 +164,14 @@ def gate_error(manifest: dict[str, Any]) -> Optional[AccuracyGateFailed]:
 
 
 def write_manifest(build_dir: Path, manifest: dict[str, Any]) -> Path:
-    """Write manifest.json atomically."""
+    """Write manifest.json atomically.
+
+    Verdicts that `edgekit regress` left in the folder (regress.json) judged the artifacts and latencies
+    of the previous manifest; when those change they no longer apply, so they are removed.
+    """
     path = build_dir / MANIFEST_NAME
+    previous = _read_json(path)
+    if previous.get("artifacts") != manifest["artifacts"]:
+        (build_dir / REGRESS_NAME).unlink(missing_ok=True)
     fsutil.write_json(path, manifest)
     return path

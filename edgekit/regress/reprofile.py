@@ -106,10 +106,11 @@ def profile_pairs(pairs: dict[str, tuple[Path, Path]], target: str,
                   reprofile: Reprofile) -> tuple[LatencySet, LatencySet]:
     """Profile each (baseline, current) pair in one profiler process, interleaved in blocks.
 
-    One connection to the device serves every pair. Returns the baseline and the current profiles by name.
+    One connection to the device serves every pair, held under the device's locks so no other edgekit
+    process profiles on it meanwhile. Returns the baseline and the current profiles by name.
     """
-    from edgekit.adapters import open_adapter
     from edgekit.adapters.acceptance import check_accepted
+    from edgekit.fleet.locks import locked_device
     from edgekit.config.target import load_target
     from edgekit.profiling.run import check_tflite_file
 
@@ -119,9 +120,9 @@ def profile_pairs(pairs: dict[str, tuple[Path, Path]], target: str,
             check_tflite_file(path)
             check_accepted(loaded_target, path)
     baseline_profiles, current_profiles = {}, {}
-    with open_adapter(loaded_target, reprofile.options) as adapter:
+    with locked_device(loaded_target, reprofile.options) as session:
         for name, (baseline_path, current_path) in pairs.items():
-            baseline_profiles[name], current_profiles[name] = adapter.profile([baseline_path, current_path],
-                                                                              reprofile.settings)
+            baseline_profiles[name], current_profiles[name] = session.adapter.profile([baseline_path, current_path],
+                                                                                      reprofile.settings)
     return (LatencySet("baseline (re-profiled)", SetKind.PROFILES, baseline_profiles),
             LatencySet("current (re-profiled)", SetKind.PROFILES, current_profiles))

@@ -34,3 +34,19 @@ def test_profiles_outside_a_build_leave_no_verdict_file(digits_build, tmp_path):
     result = run_cli("regress", tmp_path / "a.json", tmp_path / "b.json", "--timing", "recorded")
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "regress.json").exists()
+
+
+def test_a_build_with_new_artifacts_drops_verdicts_about_the_old_ones(digits_build, tmp_path):
+    from tests.integration.helpers import build
+
+    config, _, _ = digits_build
+    folder = tmp_path / "copy"
+    shutil.copytree(config.parent, folder)
+    build_dir = folder / "build" / "host"
+    (build_dir / "regress.json").write_text(json.dumps({"artifacts": []}))
+    result, _ = build(folder / "edgekit.yaml")  # unchanged: every stage cached, same artifacts
+    assert result.exit_code == 0 and (build_dir / "regress.json").exists()
+    config_path = folder / "edgekit.yaml"
+    config_path.write_text(config_path.read_text().replace("runs: 50", "runs: 55"))
+    result, _ = build(config_path)  # new latencies: the old verdicts no longer apply
+    assert result.exit_code == 0 and not (build_dir / "regress.json").exists()

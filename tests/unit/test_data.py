@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edgekit.config.schema import DataConfig, DataSource
-from edgekit.data import Dataset, build_dataset, load_raw, preprocessing_for, stratified_split
+from edgekit.data import Dataset, build_dataset, preprocessing_for, stratified_split
 from edgekit.data.preprocessing import Layout
 from edgekit.data.sources import load_digits, load_npz
 from edgekit.errors import DataError
