@@ -159,76 +159,90 @@ def evaluate_tflite(model_path: Path, x_test: np.ndarray, y_test: np.ndarray) ->
     return float(np.mean(predictions == y_test))
 
 
-# ------------------------------------------------------------------------------------------------ the run
-def run(settings: Settings, split_path: Path | None, out: Path) -> dict:
-    """Train, prune, PQAT, convert to int8, evaluate. Returns the results and each step's seconds."""
-    seconds: dict[str, float] = {}
-    started = time.perf_counter()
-    import tensorflow as tf
-    import tf_keras as keras
-    import tensorflow_model_optimization as tfmot
-
-    seconds["import"] = time.perf_counter() - started
-    mark = time.perf_counter()
-    split = load_split(split_path, settings.seed)
-    x_train, y_train = preprocess(split["x_train"]), split["y_train"]
-    x_val, y_val = preprocess(split["x_val"]), split["y_val"]
-    x_test, y_test = preprocess(split["x_test"]), split["y_test"]
-    num_classes = int(max(y_train.max(), y_test.max())) + 1
-    seconds["data"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    keras.utils.set_random_seed(settings.seed)
-    model = build_model(keras, x_train.shape[1:], num_classes)
+# ------------------------------------------------------------------------------------------------ the steps
+def fit(keras, model, data: dict[str, np.ndarray], settings: Settings, epochs: int, callbacks=()) -> None:
+    """Compile (Adam, sparse cross-entropy) and train on the training split, validating each epoch."""
     compile_model(keras, model, settings.learning_rate)
-    model.fit(x_train, y_train, epochs=settings.epochs, batch_size=settings.batch_size,
-              validation_data=(x_val, y_val), verbose=0)
-    seconds["train"] = time.perf_counter() - mark
+    model.fit(data["x_train"], data["y_train"], epochs=epochs, batch_size=settings.batch_size,
+              validation_data=(data["x_val"], data["y_val"]), verbose=0, callbacks=list(callbacks))
 
-    mark = time.perf_counter()
-    end_step, frequency = pruning_schedule_steps(len(x_train), settings.batch_size, settings.prune_epochs,
+
+def train(keras, data: dict[str, np.ndarray], settings: Settings):
+    keras.utils.set_random_seed(settings.seed)
+    model = build_model(keras, data["x_train"].shape[1:], int(data["y_train"].max()) + 1)
+    fit(keras, model, data, settings, settings.epochs)
+    return model
+
+
+def prune(keras, tfmot, model, data: dict[str, np.ndarray], settings: Settings):
+    """Magnitude pruning to the target sparsity; returns the stripped model and the schedule's steps."""
+    end_step, frequency = pruning_schedule_steps(len(data["x_train"]), settings.batch_size, settings.prune_epochs,
                                                  settings.mask_updates)
     schedule = tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=settings.target_sparsity,
                                                     begin_step=0, end_step=end_step, frequency=frequency)
     model_for_pruning = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
-    compile_model(keras, model_for_pruning, settings.learning_rate)
-    model_for_pruning.fit(x_train, y_train, epochs=settings.prune_epochs, batch_size=settings.batch_size,
-                          validation_data=(x_val, y_val), verbose=0,
-                          callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
-    stripped = tfmot.sparsity.keras.strip_pruning(model_for_pruning)
-    sparsity = kernel_sparsity(stripped)
-    seconds["prune"] = time.perf_counter() - mark
+    fit(keras, model_for_pruning, data, settings, settings.prune_epochs,
+        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    return tfmot.sparsity.keras.strip_pruning(model_for_pruning), end_step, frequency
 
-    mark = time.perf_counter()
+
+def pqat(keras, tfmot, stripped, data: dict[str, np.ndarray], settings: Settings):
+    """Pruning-preserving quantization-aware training of the stripped pruned model."""
     annotated = tfmot.quantization.keras.quantize_annotate_model(stripped)
-    pqat_model = tfmot.quantization.keras.quantize_apply(
+    model = tfmot.quantization.keras.quantize_apply(
         annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
-    compile_model(keras, pqat_model, settings.learning_rate)
-    pqat_model.fit(x_train, y_train, epochs=settings.qat_epochs, batch_size=settings.batch_size,
-                   validation_data=(x_val, y_val), verbose=0)
-    seconds["qat"] = time.perf_counter() - mark
+    fit(keras, model, data, settings, settings.qat_epochs)
+    return model
 
-    mark = time.perf_counter()
-    calibration = x_train[np.random.default_rng(settings.seed).permutation(len(x_train))[:settings.representative_samples]]
-    converter = tf.lite.TFLiteConverter.from_keras_model(pqat_model)
+
+def convert_int8(tf, model, x_train: np.ndarray, settings: Settings) -> bytes:
+    """Full-integer conversion: calibrated on training samples, int8 ops only, int8 input and output."""
+    order = np.random.default_rng(settings.seed).permutation(len(x_train))
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative_dataset(calibration)
+    converter.representative_dataset = representative_dataset(x_train[order[:settings.representative_samples]])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    tflite_model = converter.convert()
+    return converter.convert()
+
+
+def run(settings: Settings, split_path: Path | None, out: Path) -> dict:
+    """Train, prune, PQAT, convert to int8, evaluate. Returns the results and each step's seconds."""
+    seconds: dict[str, float] = {}
+    started = mark = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        seconds[step], mark = now - mark, now
+
+    import tensorflow as tf
+    import tf_keras as keras
+    import tensorflow_model_optimization as tfmot
+
+    lap("import")
+    split = load_split(split_path, settings.seed)
+    data = {name: preprocess(array) if name.startswith("x_") else array for name, array in split.items()}
+    lap("data")
+    model = train(keras, data, settings)
+    lap("train")
+    stripped, end_step, frequency = prune(keras, tfmot, model, data, settings)
+    sparsity = kernel_sparsity(stripped)
+    lap("prune")
+    pqat_model = pqat(keras, tfmot, stripped, data, settings)
+    lap("qat")
+    tflite_model = convert_int8(tf, pqat_model, data["x_train"], settings)
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / "digits-int8.tflite"
     model_path.write_bytes(tflite_model)
-    seconds["convert"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    accuracy = evaluate_tflite(model_path, x_test, y_test)
-    seconds["evaluate"] = time.perf_counter() - mark
+    lap("convert")
+    accuracy = evaluate_tflite(model_path, data["x_test"], data["y_test"])
+    lap("evaluate")
     seconds["total_in_process"] = time.perf_counter() - started
     return {"int8_accuracy": accuracy, "int8_bytes": len(tflite_model), "int8_path": str(model_path),
             "sparsity": sparsity, "pruning_end_step": end_step, "pruning_frequency": frequency,
-            "test_samples": int(len(y_test)), "settings": asdict(settings), "seconds": seconds}
+            "test_samples": int(len(data["y_test"])), "settings": asdict(settings), "seconds": seconds}
 
 
 def main(argv: list[str] | None = None) -> int:
