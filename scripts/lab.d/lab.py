@@ -270,7 +270,14 @@ def start_board2() -> None:
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)
     # A private mount namespace with its own /tmp (a tmpfs that vanishes with the board's last process): the
     # same programs as the host's, but another board's files, as two real boards would have.
-    inner = (f"mount -t tmpfs -o mode=1777 tmpfs /tmp && "
+    private_tmp = "mount -t tmpfs -o mode=1777 tmpfs /tmp"
+    if Path("/tmp") in ROOT.parents:
+        # The checkout itself (the lab's state, the .venv board2's python comes from) lives under /tmp, as
+        # in a CI clone: carry it over into the private /tmp with a bind mount, or sshd finds no config.
+        root, hold = shlex.quote(str(ROOT)), f"/run/edgekit-lab-{LAB_ID}-hold"
+        private_tmp = (f"mkdir -p {hold} && mount --bind {root} {hold} && {private_tmp} && mkdir -p {root} && "
+                       f"mount --bind {hold} {root} && umount {hold} && rmdir {hold}")
+    inner = (f"{private_tmp} && "
              f"exec /usr/sbin/sshd -f {shlex.quote(str(config))} -E {shlex.quote(str(folder / 'sshd.log'))}")
     sh("ip", "netns", "exec", netns("board2"), "unshare", "--mount", "--propagation", "private", "--fork",
        "sh", "-c", inner)
