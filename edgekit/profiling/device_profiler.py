@@ -67,6 +67,8 @@ def load_runtime(preferred=None):
                 version = getattr(tflite_runtime, "__version__", None) or _distribution_version("tflite-runtime")
                 return name, version, module.Interpreter, module.load_delegate
             if name == "tensorflow":
+                # Last resort, for boards that carry full TensorFlow only: tf.lite.Interpreter is deprecated
+                # in favour of ai_edge_litert, which is tried first.
                 import tensorflow as tf
 
                 return name, tf.__version__, tf.lite.Interpreter, tf.lite.experimental.load_delegate

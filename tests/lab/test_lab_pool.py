@@ -26,7 +26,7 @@ DEVICE_LOCK = f"{LAB_X86_WORKDIR}/{DEVICE_LOCK_NAME}"
 @pytest.fixture
 def boards(lab, tmp_path, monkeypatch):
     if "board2" not in lab.state:
-        pytest.skip("the lab was started before it had a second board: `scripts/lab down && scripts/lab up`")
+        pytest.fail("the lab was started before it had a second board: `scripts/lab down && scripts/lab up`")
     # This test's own lock folder: a person's edgekit runs on this machine are not in the way.
     monkeypatch.setenv("EDGEKIT_LOCK_DIR", str(tmp_path / "locks"))
     return lab["board"]["alias"], lab["board2"]["alias"]
