@@ -82,10 +82,6 @@ class OnnxRunner:
         return self.session.run(None, {self.input_name: x.astype(np.float32)})[0]
 
 
-def onnx_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
-    """Outputs of an ONNX model on an array."""
-    return OnnxRunner(model_bytes)(x)
-
 
 def qdq_node_count(model_bytes: bytes) -> int:
     """How many QuantizeLinear/DequantizeLinear nodes an ONNX graph has (0 for a float graph)."""

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from edgekit import fsutil
 from edgekit._native import captured_stderr
 from edgekit._tf import tf
 from edgekit.config.schema import Quantization
@@ -57,9 +54,3 @@ def _representative_dataset(samples: np.ndarray):
             yield [sample[np.newaxis].astype(np.float32)]
 
     return generate
-
-
-def write_tflite(path: Path, model_bytes: bytes) -> Path:
-    """Write a .tflite atomically."""
-    fsutil.write_bytes(path, model_bytes)
-    return path

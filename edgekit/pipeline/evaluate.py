@@ -29,10 +29,6 @@ def keras_runner(model) -> Runner:
     return lambda x: np.asarray(model.predict(x, batch_size=EVALUATION_BATCH, verbose=0), dtype=np.float32)
 
 
-def keras_outputs(model, x: np.ndarray) -> np.ndarray:
-    """Outputs of a Keras model on an array."""
-    return keras_runner(model)(x)
-
 
 class TFLiteRunner:
     """A .tflite model run with ai-edge-litert, taking and giving float.
@@ -77,10 +73,6 @@ class TFLiteRunner:
             outputs.append(dequantize(output, self.output_detail)[:len(chunk)])
         return np.concatenate(outputs)
 
-
-def tflite_outputs(path: Path, x: np.ndarray, *, threads: int | None = None) -> np.ndarray:
-    """Outputs of a .tflite model on an array (see TFLiteRunner)."""
-    return TFLiteRunner(path, threads=threads)(x)
 
 
 def quantize(x: np.ndarray, detail: dict) -> np.ndarray:

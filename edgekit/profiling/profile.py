@@ -73,8 +73,3 @@ def make_profile(
     profile["init_ms"] = entry.get("init_ms")
     profile["first_ms"] = entry.get("first_ms")
     return profile
-
-
-def latency_summary(profile: Optional[dict[str, Any]]) -> Optional[float]:
-    """Median latency of a profile, or None."""
-    return None if profile is None else profile.get("median_ms")
