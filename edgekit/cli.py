@@ -86,15 +86,19 @@ def pool_options(function):
 @click.option("--force", is_flag=False, flag_value="data", default=None, metavar="[STAGE]",
               help="Ignore the stage cache from STAGE on (all stages when STAGE is omitted).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout instead of a table.")
+@click.option("--require-device", is_flag=True,
+              help="Refuse (exit 2) before any training when the target is reached over ssh/adb and no device is "
+                   "given; without it such a build makes every artifact and skips profiling.")
 @quiet_option
-def build(config_path, target, devices, ssh_config, remote_python, devices_file, lock_timeout, out, force, as_json):
+def build(config_path, target, devices, ssh_config, remote_python, devices_file, lock_timeout, out, force, as_json,
+          require_device):
     """Build, check and profile every artifact of an edgekit.yaml."""
     from edgekit.pipeline.runner import BuildRequest, run_build
     from edgekit.pipeline.summary import print_summary
 
     request = BuildRequest(config_path=config_path, target=target, devices=list(devices), ssh_config=ssh_config,
                            remote_python=remote_python, out=out, force=force, devices_file=devices_file,
-                           lock_timeout_s=lock_timeout)
+                           lock_timeout_s=lock_timeout, require_device=require_device)
     if as_json:
         console.set_quiet(True)
     result = run_build(request)

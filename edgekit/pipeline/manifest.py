@@ -42,7 +42,7 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
         "versions": {key: value for key, value in ctx.tools.items()},
         "precision": results["train"].meta["precision"],
         "stages": [{"name": name, "seconds": round(results[name].seconds, 3), "cached": results[name].cached}
-                   for name in STAGES if name in results],
+                   for name in STAGES if name in results and "not_run" not in results[name].meta],
         "artifacts": artifacts,
         # Beyond the DESIGN.md keys: what the report and users need to understand the numbers.
         "precision_reason": results["train"].meta["precision_reason"],
@@ -53,6 +53,8 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
         "history": {stage: results[stage].meta["history"] for stage in ("train", "prune", "qat") if stage in results},
         "profile_skipped": results["profile"].meta["skipped"] if "profile" in results else {},
     }
+    if "profile" in results and "not_run" in results["profile"].meta:
+        manifest["profile_not_run"] = results["profile"].meta["not_run"]
     _add_latency_by_device(artifacts, profile_meta)
     manifest["gate"] = accuracy_gate(artifacts, ctx.config.evaluate.max_accuracy_drop)
     return manifest

@@ -37,6 +37,8 @@ class BuildRequest:
     force: Optional[str] = None
     devices_file: Optional[Path] = None
     lock_timeout_s: Optional[float] = None
+    # CI jobs that must measure: refuse before any training when a target reached over ssh/adb has no device.
+    require_device: bool = False
 
 
 @dataclass
@@ -92,7 +94,10 @@ def run_build(request: BuildRequest) -> BuildResult:
         _run_training_stages(ctx)
         _run_stage(ctx, "export", stages.export_stage)
         _run_stage(ctx, "evaluate", stages.evaluate_stage)
-        _run_stage(ctx, "profile", stages.profile_stage)
+        if _has_device(ctx):
+            _run_stage(ctx, "profile", stages.profile_stage)
+        else:
+            ctx.results["profile"] = stages.profile_not_run(ctx, request.config_path)
         manifest = build_manifest(ctx)
         manifest_path = write_manifest(build_dir, manifest)
         report_path = _write_report(build_dir)
@@ -145,10 +150,16 @@ def _connection(request: BuildRequest, target, config_folder: Path) -> DevicePoo
                           options=ConnectionOptions(ssh_config=request.ssh_config, remote_python=request.remote_python),
                           lock_timeout_s=request.lock_timeout_s)
     pool = choose_devices(target, choice)
-    if pool.first.address is None and target.adapter != "local":
-        raise ConfigError(f"target {target.name} is reached over {target.adapter}: give --device "
-                          f"(e.g. --device pi@raspberrypi.local), or list its devices in {INVENTORY_NAME}")
+    if pool.first.address is None and target.adapter != "local" and request.require_device:
+        raise ConfigError(f"target {target.name} is reached over {target.adapter} and --require-device is set: "
+                          f"give --device (e.g. --device pi@raspberrypi.local), or list its devices in "
+                          f"{INVENTORY_NAME}")
     return pool
+
+
+def _has_device(ctx: BuildContext) -> bool:
+    """Whether the profile stage can run: the target runs here, or a device address was given."""
+    return ctx.target.adapter == "local" or ctx.connection.address is not None
 
 
 def _write_report(build_dir: Path) -> Optional[Path]:

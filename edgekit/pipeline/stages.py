@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.markup import escape as markup_escape
 
 from edgekit import console, fsutil
 from edgekit.config.schema import DataSource, ExportFormat, Quantization
@@ -401,6 +402,31 @@ def profile_stage(ctx: BuildContext):
         # Not recorded in the cache: the next build profiles again, on every device.
         return StageResult("profile", "", ctx.build_dir / "profile", {}, partial.meta, time.perf_counter() - started,
                            cached=False)
+
+
+def profile_not_run(ctx: BuildContext, config_path: Path) -> StageResult:
+    """The profile stage of a build for a device-reached target without a device: every artifact is built and
+    checked, none is timed; the manifest says why and the console says how to profile later."""
+    export = ctx.results["export"]
+    reason = (f"no device given for target {ctx.target.name} (reached over {ctx.target.adapter}); "
+              f"build with --device ADDR, or profile later")
+    files = sorted({_shown_path(export.path(artifact["file"])) for artifact in export.meta["artifacts"]
+                    if ctx.target.refuses(artifact["format"], artifact["quantization"]) is None})
+    later = f"edgekit profile {' '.join(files) or 'MODEL'} --target {ctx.target.name} --device ADDR"
+    console.info(f"profile: skipped, no device for target {ctx.target.name}; to time these artifacts later: "
+                 f"{markup_escape(later)}")
+    skipped = {artifact["name"]: ctx.target.refuses(artifact["format"], artifact["quantization"]) or reason
+               for artifact in export.meta["artifacts"]}
+    meta = {"profiles": {}, "skipped": skipped, "not_run": {"reason": reason, "command": later}}
+    return StageResult("profile", "", ctx.build_dir / "profile", {}, meta, 0.0, cached=False)
+
+
+def _shown_path(path: Path) -> str:
+    """`path` relative to the current folder when it is below it (shorter to copy), else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 class _ProfiledInPart(Exception):
