@@ -25,6 +25,8 @@ PARTS = {
     "training": "benchsuite.training",
     "regress": "benchsuite.regress",
     "streaming": "benchsuite.streaming",
+    # "models": the conformance table (benchsuite.models holds the untrained models of artifacts/profiler).
+    "models": "benchsuite.conformance",
 }
 
 ROOT = Path(__file__).resolve().parents[2]
