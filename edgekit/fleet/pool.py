@@ -128,12 +128,12 @@ def _run_on_device(models: list[Path], pool: DevicePool, member: ConnectionOptio
 
 
 def profile_document(fleet: FleetRun) -> dict[str, Any]:
-    """The profile JSON of DESIGN.md for one device (one profile, or {"profiles": [...]} for several models);
-    the fleet document for several devices."""
+    """What `edgekit profile --output` writes: always {"profiles": [one profile JSON per model]}, and with
+    several devices the fleet's keys beside it. One shape whatever the number of models, so a script reads
+    `document["profiles"]` without looking first (`edgekit regress` still reads a bare profile of older files)."""
     if len(fleet.runs) > 1:
         return fleet_document(fleet)
-    profiles = fleet.profiles
-    return profiles[0] if len(profiles) == 1 else {"profiles": profiles}
+    return {"profiles": fleet.profiles}
 
 
 def fleet_document(fleet: FleetRun) -> dict[str, Any]:

@@ -208,7 +208,7 @@ def test_profile_command_writes_the_profile_json(digits_build, tmp_path):
     output = tmp_path / "p.json"
     result = run_cli("profile", model, "--runs", 30, "--warmup", 2, "--min-seconds", 0, "--output", output)
     assert result.exit_code == 0, result.output
-    profile = json.loads(output.read_text())
+    profile = json.loads(output.read_text())["profiles"][0]
     for key in ("model", "target", "device", "threads", "delegate", "runs", "warmup", "min_ms", "median_ms", "mean_ms",
                 "p90_ms", "p99_ms", "max_ms", "std_ms", "samples_ms", "init_ms", "first_ms"):
         assert key in profile

@@ -38,7 +38,7 @@ def test_profile_with_the_standin_benchmark_model_pinned_to_the_mask(lab, tmp_pa
     result = edgekit("profile", MODELS / "mlp-int8.tflite", "--target", "lab-phone", "--device",
                      lab["phone"]["serial"], "--runs", 50, "--output", output)
     assert result.exit_code == 0, result.output
-    profile = json.loads(output.read_text())
+    profile = json.loads(output.read_text())["profiles"][0]
     # the stand-in's fixed numbers, in milliseconds
     assert profile["runs"] == 50 and profile["median_ms"] == pytest.approx(1239.807)
     assert profile["mean_ms"] == pytest.approx(1240.27) and profile["p95_ms"] == pytest.approx(1247.415)

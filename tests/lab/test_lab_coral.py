@@ -22,7 +22,7 @@ def test_coral_compiles_keeps_artifacts_and_profiles_with_the_delegate(lab, tmp_
     result = edgekit("profile", model, "--target", "lab-coral", "--device", lab["board"]["alias"],
                      "--ssh-config", lab.ssh_config, "--runs", 5, "--min-seconds", 0, "--output", output)
     assert result.exit_code == 0, result.output
-    profile = json.loads(output.read_text())
+    profile = json.loads(output.read_text())["profiles"][0]
     assert profile["delegate"] == "edgetpu"
     assert profile["model"]["path"] == str(tmp_path / "mlp-int8_edgetpu.tflite")
     edgetpu = profile["edgetpu"]

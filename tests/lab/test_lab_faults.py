@@ -64,7 +64,7 @@ def test_file_names_with_spaces_and_quotes(lab, tmp_path):
     output = tmp_path / "awkward.json"
     result = profile_on(lab, lab["board"]["alias"], "--output", output, model=model)
     assert result.exit_code == 0, result.output
-    assert json.loads(output.read_text())["model"]["path"] == str(model)
+    assert json.loads(output.read_text())["profiles"][0]["model"]["path"] == str(model)
     dest = tmp_path / "dest with 'quotes' and spaces"
     result = edgekit("deploy", model, "--target", "lab-x86", "--device", lab["board"]["alias"],
                      "--ssh-config", lab.ssh_config, "--dest", dest)
