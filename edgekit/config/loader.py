@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,14 +46,17 @@ def load_config(path: Path | str = "edgekit.yaml") -> LoadedConfig:
     return LoadedConfig(config=config, path=path.resolve(), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
 
 
-STARTER_CONFIG = """\
+_STARTER_TEMPLATE = """\
 # edgekit.yaml: one file describes the whole way from data to checked, profiled artifacts.
 # Run `edgekit build --target host` next to this file. Every key below shows its default.
-name: digits-cnn                 # names the build and every artifact file
+name: {name:<24} # names the build and every artifact file
 
 data:
-  source: digits                 # digits (built in, from scikit-learn) | npz | images
-  path: null                     # npz file, or a folder with one sub-folder per class (images)
+  source: digits                 # digits: scikit-learn's 8x8 digits, built in (no files needed)
+                                 # npz: x_train, y_train, x_test, y_test (x_val, y_val), or x and y to be split
+                                 # images: a folder with one sub-folder of images per class (streamed)
+                                 # tfrecord: TFRecord files of {image: encoded bytes, label: int64} (streamed)
+  path: null                     # the npz file, the images folder, or the TFRecord file or folder
   image_size: null               # [height, width] images are resized to (images only)
   val_fraction: 0.1              # held out for validation during training
   test_fraction: 0.2             # held out for the final accuracy of every artifact
@@ -100,8 +104,22 @@ profile:
 """
 
 
+def starter_config(name: str) -> str:
+    """The commented starter edgekit.yaml, its `name` set to `name`."""
+    return _STARTER_TEMPLATE.replace("{name:<24}", f"{name:<24}")
+
+
+def project_name(directory: Path) -> str:
+    """A valid `name` from a folder's name ("My Model (v2)" -> "My-Model-v2"); "model" when nothing is left."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", directory.resolve().name).strip("-._")[:64]
+    return cleaned or "model"
+
+
+STARTER_CONFIG = starter_config("digits-cnn")
+
+
 def write_starter_config(directory: Path | str = ".") -> Path:
-    """Write the commented starter edgekit.yaml into `directory`.
+    """Write the commented starter edgekit.yaml into `directory`, named after the folder.
 
     Raises:
         ConfigError: an edgekit.yaml is already there (it is never overwritten).
@@ -109,5 +127,5 @@ def write_starter_config(directory: Path | str = ".") -> Path:
     path = Path(directory) / "edgekit.yaml"
     if path.exists():
         raise ConfigError(f"{path} already exists; edgekit init never overwrites a configuration")
-    fsutil.write_text(path, STARTER_CONFIG)
+    fsutil.write_text(path, starter_config(project_name(Path(directory))))
     return path

@@ -5,6 +5,7 @@ from click.testing import CliRunner
 
 from edgekit.cli import main
 from edgekit.config import STARTER_CONFIG, EdgekitConfig, load_config, write_starter_config
+from edgekit.config.loader import starter_config
 from edgekit.config.schema import ExportFormat, Quantization
 from edgekit.errors import ConfigError
 
@@ -101,9 +102,16 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
 
 def test_init_writes_starter_and_never_overwrites(tmp_path):
     runner = CliRunner()
-    result = runner.invoke(main, ["init", "--dir", str(tmp_path)])
+    folder = tmp_path / "Keyword spotter (v2)"
+    folder.mkdir()
+    result = runner.invoke(main, ["init", "--dir", str(folder)])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "edgekit.yaml").read_text() == STARTER_CONFIG
+    written = (folder / "edgekit.yaml").read_text()
+    assert written == starter_config("Keyword-spotter-v2") != STARTER_CONFIG
+    assert load_config(folder / "edgekit.yaml").config.name == "Keyword-spotter-v2"
+    for source in ("digits:", "npz:", "images:", "tfrecord:"):
+        assert f"# {source}" in written
+    tmp_path = folder
     again = runner.invoke(main, ["init", "--dir", str(tmp_path)])
     assert again.exit_code == 2
     assert "already exists; edgekit init never overwrites" in again.output
