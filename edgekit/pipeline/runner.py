@@ -22,6 +22,7 @@ from edgekit.pipeline.cache import STATE_FOLDER, StageCache
 from edgekit.pipeline.context import STAGES, BuildContext
 from edgekit.pipeline.lock import BuildLock
 from edgekit.pipeline.manifest import build_manifest, final_error, write_manifest
+from edgekit.profiling.samples import externalize_samples
 
 
 @dataclass
@@ -98,7 +99,7 @@ def run_build(request: BuildRequest) -> BuildResult:
             _run_stage(ctx, "profile", stages.profile_stage)
         else:
             ctx.results["profile"] = stages.profile_not_run(ctx, request.config_path)
-        manifest = build_manifest(ctx)
+        manifest = externalize_samples(build_dir, build_manifest(ctx))
         manifest_path = write_manifest(build_dir, manifest)
         report_path = _write_report(build_dir)
     return BuildResult(manifest=manifest, build_dir=build_dir, manifest_path=manifest_path, report_path=report_path,

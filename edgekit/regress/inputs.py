@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from edgekit import fsutil
 from edgekit.errors import InputFileError
+from edgekit.profiling.samples import with_samples
 
 MANIFEST_FILE = "manifest.json"
 TFLITE_SUFFIX = ".tflite"
@@ -165,7 +166,7 @@ def _from_manifest(path: Path, manifest: dict[str, Any]) -> LatencySet:
             raise InputFileError(f"{path}: an artifact without a \"name\": not an edgekit manifest")
         if name in profiles or name in unprofiled:
             raise InputFileError(f"{path}: two artifacts named {name!r}")
-        latency = artifact.get("latency")
+        latency = with_samples(artifact.get("latency"), path.parent, path)
         if latency is None:
             unprofiled.append(name)
             continue

@@ -15,6 +15,23 @@ __all__ = ["REPORT_NAME", "write_report"]
 REPORT_NAME = "report.html"
 
 
+def with_sample_files(build_dir: Path, manifest: dict) -> dict:
+    """The manifest with each artifact's latency samples read back from profiles/ (for the box plots); an
+    artifact whose sample file is missing or altered is drawn without samples rather than failing the page."""
+    from edgekit.errors import InputFileError
+    from edgekit.profiling.samples import with_samples
+
+    artifacts = []
+    for artifact in manifest.get("artifacts") or []:
+        if isinstance(artifact, dict) and isinstance(artifact.get("latency"), dict):
+            try:
+                artifact = {**artifact, "latency": with_samples(artifact["latency"], build_dir)}
+            except InputFileError:
+                pass
+        artifacts.append(artifact)
+    return {**manifest, "artifacts": artifacts}
+
+
 def write_report(build_dir: Path) -> Path:
     """Write BUILD_DIR/report.html (atomically) from BUILD_DIR/manifest.json and, when present, regress.json.
 
@@ -27,7 +44,7 @@ def write_report(build_dir: Path) -> Path:
     from edgekit.report.page import render_page
 
     build_dir = Path(build_dir)
-    manifest = load_manifest(build_dir)
+    manifest = with_sample_files(build_dir, load_manifest(build_dir))
     page = render_page(manifest, artifact_rows(manifest), load_verdicts(build_dir))
     path = build_dir / REPORT_NAME
     fsutil.write_text(path, page)

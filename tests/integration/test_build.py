@@ -6,6 +6,8 @@ import platform
 import numpy as np
 import pytest
 
+from edgekit.profiling.samples import with_samples
+
 from tests.integration.helpers import artifact
 
 pytestmark = pytest.mark.slow
@@ -98,7 +100,7 @@ def test_onnx_agrees_with_keras_and_int8_onnx_is_qdq(digits_build):
 
 
 def test_every_tflite_artifact_is_profiled_on_the_host(digits_build):
-    _, _, manifest = digits_build
+    config, _, manifest = digits_build
     assert manifest["device"]["machine"] == platform.machine()
     assert manifest["device"]["runtime"] == "ai_edge_litert"
     for entry in manifest["artifacts"]:
@@ -106,7 +108,9 @@ def test_every_tflite_artifact_is_profiled_on_the_host(digits_build):
         if entry["format"] != "tflite":
             assert latency is None
             continue
-        assert latency["runs"] == len(latency["samples_ms"]) >= 50
+        assert "samples_ms" not in latency  # beside the manifest, in profiles/
+        samples = with_samples(latency, config.parent / "build" / "host")["samples_ms"]
+        assert latency["runs"] == latency["samples"]["count"] == len(samples) >= 50
         assert latency["min_ms"] <= latency["median_ms"] <= latency["p90_ms"] <= latency["p99_ms"] <= latency["max_ms"]
         assert latency["model"]["sha256"] == entry["sha256"]
         assert latency["model"]["path"] == entry["path"]
@@ -120,3 +124,13 @@ def test_history_is_recorded_per_stage(digits_build):
     assert len(manifest["history"]["train"]["accuracy"]) == 8
     assert len(manifest["history"]["prune"]["val_accuracy"]) == 2
     assert len(manifest["history"]["qat"]["loss"]) == 2
+
+
+def test_the_manifest_keeps_statistics_and_leaves_the_samples_beside_it(digits_build):
+    config, _, manifest = digits_build
+    build_dir = config.parent / "build" / "host"
+    # The samples of every profiled artifact are in profiles/, so the manifest stays small whatever the runs.
+    assert (build_dir / "manifest.json").stat().st_size <= 64 * 1024
+    profiled = [entry for entry in manifest["artifacts"] if entry["latency"]]
+    assert profiled and sorted(path.name for path in (build_dir / "profiles").iterdir()) == sorted(
+        f"{entry['name']}.json" for entry in profiled)

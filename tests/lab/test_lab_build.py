@@ -30,7 +30,7 @@ def test_build_profiles_every_tflite_artifact_on_the_aarch64_board(lab, tmp_path
     latencies = {a["name"]: a["latency"] for a in manifest["artifacts"] if a["format"] == "tflite"}
     assert set(latencies) == {"tflite-float32", "tflite-int8"}
     for latency in latencies.values():
-        assert latency["device"]["machine"] == "aarch64" and len(latency["samples_ms"]) == latency["runs"] >= 10
+        assert latency["device"]["machine"] == "aarch64" and latency["samples"]["count"] == latency["runs"] >= 10
 
 
 def test_device_dropping_mid_build_leaves_no_partial_manifest(lab, tmp_path):

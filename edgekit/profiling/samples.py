@@ -1,0 +1,94 @@
+"""Latency samples beside the manifest, not inside it.
+
+A profile's per-run samples are most of its bytes (242,694 samples made a 23 MB manifest for a 2 µs model), so
+a build writes each artifact's samples to `profiles/<artifact>.json` in the build folder and the manifest keeps
+the statistics and a reference: `"samples": {"path": "profiles/tflite-int8.json", "sha256": ..., "count": N}`.
+Readers that need the samples (regress, the report) load them back with `with_samples`; manifests written
+before (samples inline in `samples_ms`) read as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from edgekit import fsutil
+from edgekit.errors import InputFileError
+
+PROFILES_FOLDER = "profiles"
+
+
+def externalize_samples(build_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `manifest` whose artifacts' profiles reference sample files instead of holding the samples.
+
+    Writes `profiles/<artifact>.json` (and `profiles/<artifact>@<n>.json` per further device of a pool) and
+    removes sample files of artifacts no longer in the manifest.
+    """
+    folder = build_dir / PROFILES_FOLDER
+    written: set[str] = set()
+    artifacts = []
+    for artifact in manifest["artifacts"]:
+        artifact = dict(artifact)
+        if artifact.get("latency"):
+            artifact["latency"] = _externalized(folder, artifact["name"], artifact["latency"], written)
+        if artifact.get("latency_by_device"):
+            artifact["latency_by_device"] = {
+                address: _externalized(folder, f"{artifact['name']}@{index}", profile, written)
+                for index, (address, profile) in enumerate(artifact["latency_by_device"].items())}
+        artifacts.append(artifact)
+    if folder.is_dir():
+        for stale in folder.glob("*.json"):
+            if stale.name not in written:
+                stale.unlink(missing_ok=True)
+    return {**manifest, "artifacts": artifacts}
+
+
+def _externalized(folder: Path, stem: str, profile: dict[str, Any], written: set[str]) -> dict[str, Any]:
+    samples = profile.get("samples_ms")
+    if not samples:  # Android's aggregates: nothing to move
+        return profile
+    name = f"{_safe(stem)}.json"
+    data = json.dumps({"artifact": stem, "samples_ms": samples}, separators=(",", ":")).encode()
+    fsutil.write_bytes(folder / name, data)
+    written.add(name)
+    reduced = {key: value for key, value in profile.items() if key != "samples_ms"}
+    reduced["samples"] = {"path": f"{PROFILES_FOLDER}/{name}", "sha256": fsutil.sha256_bytes(data),
+                          "count": len(samples)}
+    return reduced
+
+
+def _safe(stem: str) -> str:
+    """Artifact names are edgekit's own (`tflite-int8`); anything else is made a plain file name."""
+    return "".join(ch if ch.isalnum() or ch in "-_.@" else "_" for ch in stem).lstrip(".") or "profile"
+
+
+def with_samples(profile: Any, base_dir: Path, source: Optional[Path] = None) -> Any:
+    """`profile` with `samples_ms` read back from its sample file (checked against the recorded sha256); a
+    profile that holds its samples, or is not a profile object, comes back unchanged.
+
+    Raises:
+        InputFileError: the sample file is missing, outside `base_dir`, altered since the build, or not
+            the samples JSON.
+    """
+    if not isinstance(profile, dict) or "samples_ms" in profile or not isinstance(profile.get("samples"), dict):
+        return profile
+    reference = profile["samples"]
+    where = source or base_dir
+    relative = reference.get("path")
+    if not isinstance(relative, str) or Path(relative).is_absolute() or ".." in Path(relative).parts:
+        raise InputFileError(f"{where}: a latency sample reference {relative!r} that is not a path inside the "
+                             f"build folder")
+    path = base_dir / relative
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise InputFileError(f"{where}: its latency samples {relative} are missing (copy the build folder with "
+                             f"its {PROFILES_FOLDER}/ folder)") from None
+    if fsutil.sha256_bytes(data) != reference.get("sha256"):
+        raise InputFileError(f"{path}: changed since the build wrote it (its sha256 is not the manifest's)")
+    try:
+        samples = json.loads(data)["samples_ms"]
+    except (ValueError, KeyError, TypeError):
+        raise InputFileError(f"{path}: not an edgekit samples file") from None
+    return {**profile, "samples_ms": samples}
