@@ -1,0 +1,186 @@
+"""docs/configuration.md, generated from the pydantic schema of edgekit.yaml (`python -m edgekit.config.reference`).
+
+Keys, types, defaults and bounds come from the schema itself; each key's meaning comes from KEY_HELP below.
+tests/unit/test_config_reference.py fails when a schema key has no meaning here or when the committed file
+differs from what this module writes, so the reference cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import typing
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from edgekit.config.schema import EdgekitConfig
+
+DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+# What each key means, as a user needs it. One entry per key of the schema (a test checks both ways).
+KEY_HELP: dict[str, str] = {
+    "name": "Names the build and every artifact file (`<name>-int8.tflite`). `edgekit init` takes the folder's name.",
+    "task": "`classification` (integer class labels, top-1 accuracy) or `regression` (float targets, MAE/RMSE); "
+            "`auto` decides from the labels and the model's output layer, and refuses when they disagree.",
+    "data": "Where the samples come from and how they are split.",
+    "data.source": "`digits` (scikit-learn's 8×8 digits, built in), `npz` (arrays in one file), `images` (a folder "
+                   "with one sub-folder per class, streamed) or `tfrecord` (encoded images and int64 labels, "
+                   "streamed).",
+    "data.path": "The npz file, images folder or TFRecord file/folder, relative to edgekit.yaml.",
+    "data.image_size": "`[height, width]` (or one number for a square) that images are resized to; `images` and "
+                       "`tfrecord` only.",
+    "data.val_fraction": "Held out for validation during training (and for choosing between int8 ONNX methods).",
+    "data.test_fraction": "Held out for the final accuracy of every artifact.",
+    "data.seed": "The split and the representative samples depend on this alone.",
+    "data.bad_files": "Image files that cannot be read: `skip` them (counted and listed in the manifest) or "
+                      "`fail` the build.",
+    "data.max_bad_fraction": "With `bad_files: skip`, the build still fails when more than this fraction of the "
+                             "files is bad.",
+    "model": "The network: one of `builtin`, `file` or `factory`.",
+    "model.builtin": "`small_cnn`, `mobilenet_v2` or `mlp`, sized to the data (`small_cnn` when none of "
+                     "`builtin`, `file`, `factory` is given).",
+    "model.width": "Width multiplier of a builtin model.",
+    "model.file": "Your model: `.keras` or `.h5` (Keras 2 or Keras 3), or a SavedModel folder.",
+    "model.factory": "`package.module:function` returning a model; it gets `input_shape` and `num_classes` "
+                     "when its signature takes them.",
+    "model.trust_code": "Allow model files that carry code (an `.h5` Lambda layer, SavedModel custom objects) to "
+                        "be loaded: they run that code.",
+    "train": "Training of the dense float model.",
+    "train.epochs": "Epochs of training.",
+    "train.batch_size": "The global batch (split across replicas when distributed).",
+    "train.learning_rate": "Adam's learning rate.",
+    "train.precision": "`auto` (mixed_float16 on a GPU of compute capability ≥ 7.0, else float32), `float32`, "
+                       "`mixed_float16` or `mixed_bfloat16`.",
+    "train.distribute": "`auto` (every local GPU when there are several), `none`, `mirrored` or `multi_worker` "
+                        "(TF_CONFIG).",
+    "prune": "Magnitude pruning (tfmot) after training.",
+    "prune.enabled": "Prune the trained model.",
+    "prune.target_sparsity": "Fraction of weights set to zero in the pruned layers.",
+    "prune.epochs": "Epochs of fine-tuning while pruning.",
+    "prune.structure": "`unstructured`, or `\"2:4\"` (two of every four weights; quote it in YAML).",
+    "prune.exclude": "Layer names to leave dense.",
+    "qat": "int8 quantization-aware training; it keeps the pruning's zeros (PQAT).",
+    "qat.enabled": "Run QAT after training (and pruning).",
+    "qat.epochs": "Epochs of QAT.",
+    "qat.exclude": "Layer names to leave in float during QAT (the int8 converter still quantizes them).",
+    "qat.unsupported": "Layers tfmot has no rule for: `float` leaves them float during QAT (the converter "
+                       "calibrates them), `fail` stops the build naming them.",
+    "export": "The artifacts.",
+    "export.formats": "`tflite` and/or `onnx`.",
+    "export.quantization": "`float32`, `float16`, `dynamic`, `int8`; a list for every format, or a mapping per "
+                           "format (`{tflite: [float32, int8], onnx: [float32]}`).",
+    "export.representative_samples": "Training samples that calibrate full-integer int8.",
+    "export.onnx_opset": "ONNX opset of the ONNX artifacts.",
+    "export.int8_recovery": "When int8 fails the gate: `auto` builds mixed int8/float variants until it holds; "
+                            "`off` never; `always` builds them for every build.",
+    "evaluate": "The accuracy gate (exit 1 when it fails, after everything was written).",
+    "evaluate.max_accuracy_drop": "Largest accuracy loss of a compressed artifact against the dense float model.",
+    "evaluate.min_agreement": "Smallest top-1 agreement of a compressed artifact with the dense float model "
+                              "(classification).",
+    "evaluate.max_metric_increase": "Regression: largest relative MAE increase of a compressed artifact against "
+                                    "the dense float model.",
+    "profile": "Latency on the target.",
+    "profile.runs": "At least this many timed runs…",
+    "profile.warmup": "Untimed runs before them.",
+    "profile.min_seconds": "…and at least this long.",
+    "profile.threads": "Interpreter threads; null takes the target's default.",
+}
+
+
+def schema_keys(model: type[pydantic.BaseModel] = EdgekitConfig, prefix: str = "") -> list[str]:
+    """Every dotted key of the schema, sections before their keys, in declaration order."""
+    keys = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        keys.append(key)
+        section = _section_model(field.annotation)
+        if section is not None:
+            keys.extend(schema_keys(section, f"{key}."))
+    return keys
+
+
+def render() -> str:
+    """The text of docs/configuration.md."""
+    lines = [
+        "# edgekit.yaml reference",
+        "",
+        "Generated from the schema by `python -m edgekit.config.reference`; do not edit by hand.",
+        "Every key is optional: a missing key takes its default. An unknown key, a wrong type or a value out of",
+        "range is refused with its line number and a \"did you mean\" where a key is close. `edgekit init` writes",
+        "a commented starter file.",
+        "",
+    ]
+    lines += _rows(EdgekitConfig, "")
+    return "\n".join(lines) + "\n"
+
+
+def _rows(model: type[pydantic.BaseModel], prefix: str) -> list[str]:
+    top: list[str] = []
+    sections: list[str] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        section = _section_model(field.annotation)
+        if section is not None:
+            sections += ["", f"## `{key}`", "", KEY_HELP.get(key, ""), "",
+                         "| key | type | default | meaning |", "|---|---|---|---|"]
+            sections += [row for row in _rows(section, f"{key}.") if row.startswith("| `")]
+            continue
+        top.append(f"| `{key}` | {_type(field.annotation)}{_bounds(field)} | `{_default(field)}` | "
+                   f"{KEY_HELP.get(key, '')} |")
+    if prefix == "" and top:
+        top = ["## Top-level keys", "", "| key | type | default | meaning |", "|---|---|---|---|"] + top
+    return top + sections
+
+
+def _section_model(annotation: Any):
+    return annotation if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel) else None
+
+
+def _type(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    arguments = typing.get_args(annotation)
+    if origin is typing.Union:
+        named = [_type(argument) for argument in arguments if argument is not type(None)]
+        return " or ".join(named) + (" or null" if type(None) in arguments else "")
+    if origin in (list, tuple):
+        named = [_type(argument) for argument in arguments if argument is not Ellipsis]
+        return f"list of {', '.join(dict.fromkeys(named))}" if origin is list else f"[{', '.join(named)}]"
+    if origin is dict:
+        return f"mapping {_type(arguments[0])} → {_type(arguments[1])}"
+    if origin is typing.Annotated:
+        return _type(arguments[0])
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return " \\| ".join(f"`{member.value}`" for member in annotation)
+    return getattr(annotation, "__name__", str(annotation)).replace("Annotated", "")
+
+
+def _bounds(field) -> str:
+    bounds = []
+    for item in field.metadata:
+        for attribute, symbol in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
+            value = getattr(item, attribute, None)
+            if value is not None:
+                bounds.append(f"{symbol} {value}")
+    return f" ({', '.join(bounds)})" if bounds else ""
+
+
+def _default(field) -> str:
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, pydantic.BaseModel):
+        return "…"
+    return json.dumps(value, default=lambda item: item.value if isinstance(item, Enum) else str(item))
+
+
+def main() -> int:
+    from edgekit import fsutil
+
+    fsutil.write_text(DOC_PATH, render())
+    print(f"wrote {DOC_PATH}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
