@@ -81,7 +81,8 @@ def load_latency_set(path: Path) -> LatencySet:
         return _from_manifest(path, document)
     if isinstance(document, dict) and isinstance(document.get("profiles"), list):
         return _from_profiles(path, document["profiles"])
-    if isinstance(document, dict) and "samples_ms" in document and "model" in document:
+    if isinstance(document, dict) and ("samples_ms" in document or "samples" in document) and "model" in document:
+        document = with_samples(document, path.parent, path)  # a profile copied out of a manifest
         name = profile_name(path, document)
         return LatencySet(str(path), SetKind.PROFILE, {name: checked_profile(path, document, name)},
                           model_paths=_profiled_model(path, name, document))

@@ -5,6 +5,8 @@ import shutil
 
 import pytest
 
+from edgekit.profiling.samples import with_samples
+
 from tests.integration.helpers import run_cli
 
 pytestmark = pytest.mark.slow
@@ -29,8 +31,13 @@ def test_verdicts_land_in_the_build_folder_and_its_report(digits_build, tmp_path
 
 def test_profiles_outside_a_build_leave_no_verdict_file(digits_build, tmp_path):
     config, _, manifest = digits_build
-    for name in ("a", "b"):
-        (tmp_path / f"{name}.json").write_text(json.dumps(manifest["artifacts"][2]["latency"]))
+    latency = manifest["artifacts"][2]["latency"]
+    (tmp_path / "a.json").write_text(json.dumps(with_samples(latency, config.parent / "build" / "host")))
+    # copied out of the manifest without its samples file: named, not a traceback
+    (tmp_path / "b.json").write_text(json.dumps(latency))
+    result = run_cli("regress", tmp_path / "a.json", tmp_path / "b.json", "--timing", "recorded")
+    assert result.exit_code == 2 and f"its latency samples {latency['samples']['path']} are missing" in result.output
+    (tmp_path / "b.json").write_text((tmp_path / "a.json").read_text())
     result = run_cli("regress", tmp_path / "a.json", tmp_path / "b.json", "--timing", "recorded")
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "regress.json").exists()
