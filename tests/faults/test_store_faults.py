@@ -336,8 +336,14 @@ def test_a_negative_pid_on_this_host_is_not_asked_about():
     assert holder.pid is None and stale_reason(holder) is None
 
 
+owner_records = st.fixed_dictionaries({}, optional={key: json_values for key in ("token", "pid", "host", "user",
+                                                                                  "command", "since")})
+
+
 @FAULT_SETTINGS
-@given(text=st.one_of(st.text(max_size=80), json_values.map(json.dumps)),
+@given(text=st.one_of(st.text(max_size=80), json_values.map(json.dumps),
+                      owner_records.map(lambda record: json.dumps({**record, "host": locks._HOST})
+                                        if "pid" in record else json.dumps(record))),
        age=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)))
 def test_any_owner_record_is_described_and_judged(text, age):
     holder = Holder.parse(text, age)
