@@ -315,6 +315,15 @@ def test_a_damaged_report_key_or_gzip_cache_does_not_stop_a_rebuild(tmp_path):
     assert json.loads((build / "manifest.json").read_text())["name"] == "digits-cnn"
 
 
+@pytest.mark.parametrize("value", ["[]", "5", "null", '"worker"'])
+def test_a_tf_config_that_is_not_an_object_is_a_config_error(value):
+    from edgekit.errors import ConfigError
+    from edgekit.pipeline.distribute import read_tf_config
+
+    with pytest.raises(ConfigError, match=r"TF_CONFIG needs a \"cluster\" and a \"task\" object"):
+        read_tf_config({"TF_CONFIG": value})
+
+
 # ------------------------------------------------------------------------------------ lock files
 @pytest.mark.parametrize("record", [
     {"pid": -1, "host": "here", "since": "yesterday", "token": ["a"], "user": {"x": 1}, "command": 7},
