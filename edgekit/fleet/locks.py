@@ -346,8 +346,9 @@ class DeviceLock:
     def _break(self, holder: Holder, reason: str) -> None:
         console.warn(f"{self.adapter.address}: removing a stale device lock ({reason}): it was held by "
                      f"{holder.describe()}")
-        # The device removes the lock only if it still holds the record judged stale. A record longer than the
-        # 4 KiB a waiter is shown never matches: asked twice about one record, stop instead of asking for ever.
+        # The device removes the lock only if it still holds the record judged stale, as the waiter was shown it.
+        # Should one never match (a transport that alters what it carries), asking about the same record a second
+        # time would loop for ever: stop with a message instead.
         repeated = holder.text in self._broken
         self._broken.add(holder.text)
         answer = "failed" if repeated else self._device("break", holder.text)

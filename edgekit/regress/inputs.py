@@ -7,7 +7,6 @@ names its artifacts; a profile is named by its model's file name.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgekit.cli import main
-from edgekit.errors import BuildLocked, DeviceBusy, DeviceError, EdgekitError, InputFileError
+from edgekit.errors import BuildLocked, DeviceBusy, DeviceError, InputFileError
 from edgekit.fleet import locks
 from edgekit.fleet.locks import Deadline, Holder, LocalDeviceLock, WaitReporter, stale_reason
 from edgekit.pipeline.cache import StageCache
@@ -34,7 +34,7 @@ from edgekit.pipeline.lock import BuildLock
 from edgekit.regress import BaselineStore, GateThresholds, compare_sets, load_latency_set
 from edgekit.regress.junit import junit_xml
 from edgekit.safetext import finite_json, printable, xml_text
-from tests.regress_documents import DEVICE, latency_samples, manifest, profile, write
+from tests.regress_documents import latency_samples, manifest, profile, write
 
 ROOT = Path(__file__).resolve().parents[2]
 ESCAPE = "\x1b[2J\x1b]0;pwned\x07"  # clear the screen, set the window title
