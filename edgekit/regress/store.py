@@ -137,6 +137,7 @@ class BaselineStore:
             InputFileError: the store cannot be written (a writer only).
         """
         lock = self.root / LOCK_NAME
+        descriptor: Optional[int] = None
         try:
             if exclusive:
                 self.root.mkdir(parents=True, exist_ok=True)
@@ -147,13 +148,14 @@ class BaselineStore:
             if exclusive:
                 raise InputFileError(f"{self.root}: cannot write to the baseline store: "
                                      f"{error.strerror or error}") from None
-            yield  # a store this process cannot lock (read-only, or not there): read it as it is
-            return
+            # A store this process cannot lock (read-only, or without a lock file yet): read it as it is.
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            if descriptor is not None:
+                fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
         finally:
-            os.close(descriptor)  # closing drops the flock
+            if descriptor is not None:
+                os.close(descriptor)  # closing drops the flock
 
     def _keep_model(self, model: Path) -> str:
         """Copy a model into the store under its sha256 (once); returns its path relative to the store."""
