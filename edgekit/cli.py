@@ -6,7 +6,6 @@ Exit codes (DESIGN.md): 0 success, 1 a gate failed, 2 bad usage or input, 3 a de
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from pathlib import Path
 
@@ -105,7 +104,7 @@ def build(config_path, target, devices, ssh_config, remote_python, devices_file,
     if result.manifest is None:  # a non-chief worker of a multi-worker build: the chief reports
         return
     if as_json:
-        console.write_stdout(json.dumps(result.manifest, indent=2))
+        console.write_json(result.manifest)
     else:
         print_summary(result.manifest, result.build_dir)
     if result.gate_error is not None:
@@ -176,7 +175,7 @@ def profile(models, target, options, devices, devices_file, lock_timeout, runs, 
     if output:
         fsutil.write_json(output, document)
     if as_json:
-        console.write_stdout(json.dumps(document, indent=2))
+        console.write_json(document)
     elif pool.is_fleet:
         print_fleet(fleet)
     else:
@@ -217,7 +216,7 @@ def inspect_command(model, as_json, edgetpu):
 
     record = inspect_model(model, edgetpu=edgetpu)
     if as_json:
-        console.write_stdout(json.dumps(record, indent=2))
+        console.write_json(record)
     else:
         from edgekit.inspect.render import print_inspection
 
@@ -292,7 +291,7 @@ def regress(files, max_slowdown, alpha, junit, as_json, allow_device_change, fai
         write_junit(junit, report)
     record_in_build(report, files[-1])
     if as_json:
-        console.write_stdout(json.dumps(report.to_json(), indent=2))
+        console.write_json(report.to_json())
     else:
         print_report(report)
     if not report.passed:
@@ -327,7 +326,7 @@ def baseline_show(store, target, artifact, as_json):
 
     histories = BaselineStore(store).histories(target=target, artifact=artifact)
     if as_json:
-        console.write_stdout(json.dumps([history.to_json() for history in histories], indent=2))
+        console.write_json([history.to_json() for history in histories])
     else:
         print_histories(histories, str(store), artifact)
 

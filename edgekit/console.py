@@ -5,12 +5,16 @@ Colours are off when the stream is not a terminal (rich decides), and when NO_CO
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from edgekit.safetext import finite_json, printable, printable_message
 
 _state = {"quiet": False}
 
@@ -30,20 +34,28 @@ def is_quiet() -> bool:
     return _state["quiet"]
 
 
+def cell(value: Any) -> str:
+    """A value from a file, ready for a rich table cell or a markup message: control characters escaped (see
+    edgekit.safetext) and rich markup escaped (a name like `[/b]` would otherwise end the cell's markup)."""
+    return escape(printable(value))
+
+
 def info(message: str) -> None:
-    """A progress message (suppressed by --quiet)."""
+    """A progress message (suppressed by --quiet). It may hold rich markup; names in it go through `cell`."""
     if not _state["quiet"]:
-        err.print(message)
+        err.print(printable_message(message))
 
 
 def warn(message: str) -> None:
-    """Something the user should know; printed even in quiet mode."""
-    err.print(f"[yellow]warning:[/yellow] {message}")
+    """Something the user should know; printed even in quiet mode. Plain text (no markup)."""
+    err.print(f"[yellow]warning:[/yellow] {escape(printable_message(message))}")
 
 
 def error(message: str) -> None:
-    """The one message of a failed command."""
-    err.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True)
+    """The one message of a failed command. Plain text: the names it quotes come from files, so neither markup
+    nor terminal control characters in them take effect."""
+    err.print(f"[bold red]error:[/bold red] {escape(printable_message(message))}", markup=True, highlight=False,
+              soft_wrap=True)
 
 
 class Steps:
@@ -77,6 +89,12 @@ def steps(description: str, total: int) -> Iterator[Steps]:
     )
     with progress:
         yield Steps(progress, description, total)
+
+
+def write_json(document: Any) -> None:
+    """`document` as indented JSON on stdout; NaN and infinities are written as the strings "NaN", "Infinity"
+    and "-Infinity" (edgekit.safetext.finite_json), so the output is always valid JSON."""
+    write_stdout(json.dumps(finite_json(document), indent=2, allow_nan=False))
 
 
 def write_stdout(text: str) -> None:

@@ -27,6 +27,7 @@ import fcntl
 import getpass
 import hashlib
 import json
+import math
 import os
 import posixpath
 import re
@@ -44,6 +45,7 @@ from edgekit.adapters import Adapter, ConnectionOptions, open_adapter
 from edgekit.config.target import Target
 from edgekit.errors import DeviceBusy, DeviceDisconnected, DeviceError, EdgekitError
 from edgekit.pipeline.lock import BuildLock, process_alive
+from edgekit.safetext import printable
 
 LOCK_DIR_VARIABLE = "EDGEKIT_LOCK_DIR"
 DEVICE_LOCK_NAME = ".edgekit-device-lock"
@@ -57,6 +59,10 @@ _LOCAL_POLL_S = 0.2
 _DEVICE_POLL_FIRST_S = 1.0
 _DEVICE_POLL_MAX_S = 5.0
 _REMOTE_TIMEOUT_S = 60.0
+# Bounds of the numbers an owner record may hold: Linux pids stay below 2**22; `since` is a Unix time before the
+# year 3000 (time.localtime overflows not far beyond).
+_MAX_PID = 1 << 22
+_MAX_SINCE = 32_503_680_000.0
 _HOST = socket.gethostname()
 
 # Tokens of the device locks this process holds now (any thread): a lock of ours with another token is stale.
@@ -73,7 +79,11 @@ action=$1 lock=$2 text=$3
 case $lock in "~/"*) lock="$HOME/${lock#??}" ;; esac
 owner="$lock/owner.json"
 age() { now=$(date +%s); changed=$(stat -c %Y "$1" 2>/dev/null || echo "$now"); echo $((now - changed)); }
-ours() { [ "$(cat "$owner" 2>/dev/null)" = "$text" ]; }
+# The owner record as waiters see it and compare it: edgekit writes one short line of printable ASCII, so at most
+# 4 KiB of it, without control or non-ASCII bytes and without blanks around it (a record anyone else wrote can
+# make the answer neither undecodable nor huge, and still reads back as what a waiter was shown).
+shown() { head -c 4096 "$owner" 2>/dev/null | tr -d '\000-\037\177-\377' | sed 's/^ *//; s/ *$//'; }
+ours() { [ "$(shown)" = "$text" ]; }
 case $action in
 acquire)
   mkdir -p "$(dirname "$lock")" || exit 3
@@ -81,7 +91,7 @@ acquire)
     if printf '%s\n' "$text" > "$owner.partial" && mv -f "$owner.partial" "$owner"; then echo acquired; exit 0; fi
     rm -rf "$lock"; exit 3
   fi
-  if [ -f "$owner" ]; then echo "held $(age "$owner")"; cat "$owner"; else echo "held $(age "$lock")"; fi ;;
+  if [ -f "$owner" ]; then echo "held $(age "$owner")"; shown; else echo "held $(age "$lock")"; fi ;;
 beat) if ours && touch -c "$owner"; then echo ours; else echo lost; fi ;;
 release) if ours; then rm -rf "$lock" && echo released; else echo lost; fi ;;
 break)
@@ -94,7 +104,12 @@ esac
 
 @dataclass(frozen=True)
 class Holder:
-    """Who holds a lock, from its owner record; `age_s` is the time since its last heartbeat (device locks)."""
+    """Who holds a lock, from its owner record; `age_s` is the time since its last heartbeat (device locks).
+
+    The record is written by whoever holds the lock, on a board other users share: every field is checked
+    before use, and one of the wrong type or out of range reads as absent (an unknown holder), never as an
+    error that would stop every other run.
+    """
 
     record: dict
     age_s: Optional[float] = None
@@ -104,31 +119,46 @@ class Holder:
     def parse(cls, text: str, age_s: Optional[float] = None) -> "Holder":
         try:
             record = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             record = {}
+        if age_s is not None and not (math.isfinite(age_s) and age_s >= 0):
+            age_s = None  # a clock that says nothing useful: no age, so no staleness by age either
         return cls(record if isinstance(record, dict) else {}, age_s, text.strip())
+
+    def _text(self, key: str) -> Optional[str]:
+        value = self.record.get(key)
+        return value if isinstance(value, str) and value else None
 
     @property
     def token(self) -> Optional[str]:
-        return self.record.get("token")
+        return self._text("token")
 
     @property
     def host(self) -> Optional[str]:
-        return self.record.get("host")
+        return self._text("host")
 
     @property
     def pid(self) -> Optional[int]:
+        """A process id, or None: pids are positive, and 0 or a negative number would name a process group to
+        the liveness check."""
         pid = self.record.get("pid")
-        return pid if isinstance(pid, int) else None
+        return pid if isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid <= _MAX_PID else None
+
+    @property
+    def since(self) -> Optional[float]:
+        since = self.record.get("since")
+        if isinstance(since, bool) or not isinstance(since, (int, float)) or not 0 <= since <= _MAX_SINCE:
+            return None
+        return float(since)
 
     def describe(self) -> str:
         """`pid 4242 on ci-2 (edgekit build --device pi@shelf-1), since 12:01:02, last heartbeat 3 s ago`."""
         if not self.record:
             who = "an owner that has not written its record yet"
         else:
-            since = time.strftime("%H:%M:%S", time.localtime(self.record.get("since", 0)))
-            who = (f"pid {self.pid} on {self.host} as {self.record.get('user')} ({self.record.get('command')}), "
-                   f"since {since}")
+            since = "an unknown time" if self.since is None else time.strftime("%H:%M:%S", time.localtime(self.since))
+            who = (f"pid {self.pid or '?'} on {printable(self.host or '?')} as {printable(self._text('user') or '?')} "
+                   f"({printable(self._text('command') or '?')}), since {since}")
         return who if self.age_s is None else f"{who}, last heartbeat {self.age_s:.0f} s ago"
 
 
@@ -229,7 +259,7 @@ class LocalDeviceLock(BuildLock):
         """
         reporter = reporter or WaitReporter(str(self.path), Deadline(None))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        handle = open(self.path, "a+", encoding="utf-8", errors="replace")  # any bytes: the record is only shown
         try:
             while True:
                 try:
@@ -261,6 +291,7 @@ class DeviceLock:
         self.lost = False
         self._stop = threading.Event()
         self._heartbeat: Optional[threading.Thread] = None
+        self._broken: set[str] = set()  # owner records this process asked the device to remove
 
     @property
     def where(self) -> str:
@@ -315,7 +346,12 @@ class DeviceLock:
     def _break(self, holder: Holder, reason: str) -> None:
         console.warn(f"{self.adapter.address}: removing a stale device lock ({reason}): it was held by "
                      f"{holder.describe()}")
-        answer = self._device("break", holder.text)
+        # The device removes the lock only if it still holds the record judged stale, as the waiter was shown it.
+        # Should one never match (a transport that alters what it carries), asking about the same record a second
+        # time would loop for ever: stop with a message instead.
+        repeated = holder.text in self._broken
+        self._broken.add(holder.text)
+        answer = "failed" if repeated else self._device("break", holder.text)
         if answer == "failed":
             raise DeviceError(f"{self.adapter.address}: cannot remove the stale lock {self.path} on the device; "
                               f"remove it by hand (rm -r {self.path})")
@@ -363,9 +399,10 @@ def stale_reason(holder: Holder) -> Optional[str]:
 def _seconds(words: list[str]) -> Optional[float]:
     # A device whose `date` or `stat` cannot say how old the lock is: no age, so it never goes stale by age.
     try:
-        return float(words[0])
+        seconds = float(words[0])
     except (IndexError, ValueError):
         return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 # ---------------------------------------------------------------------------------------------- both

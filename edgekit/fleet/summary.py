@@ -9,6 +9,7 @@ from typing import Any, Optional
 from rich.table import Table
 
 from edgekit import console
+from edgekit.safetext import printable_message
 
 
 def fleet_statistics(medians: dict[str, Optional[float]]) -> Optional[dict[str, Any]]:
@@ -60,22 +61,22 @@ def print_fleet_table(target: str, fleet: dict[str, Optional[dict[str, Any]]], a
                       failures: list[dict[str, str]], *, names: str = "model") -> None:
     """A table: each model's median on every device that succeeded (`addresses`), the median of medians and the
     spread; then the devices that failed, each with its error."""
-    title = (f"fleet · {target} · {len(addresses)} of {len(addresses) + len(failures)} devices"
+    title = (f"fleet · {console.cell(target)} · {len(addresses)} of {len(addresses) + len(failures)} devices"
              + (f" ({len(failures)} failed)" if failures else ""))
     table = Table(title=title, title_justify="left")
     table.add_column(names, justify="left")
     for address in addresses:
-        table.add_column(f"{address} ms", justify="right")
+        table.add_column(f"{console.cell(address)} ms", justify="right")
     for column in ("median of medians", "min–max", "spread"):
         table.add_column(column, justify="right")
     for name, stats in fleet.items():
         if stats is None:
-            table.add_row(name, *["-"] * (len(addresses) + 3))
+            table.add_row(console.cell(name), *["-"] * (len(addresses) + 3))
             continue
         by_device = stats["median_ms_by_device"]
         spread = stats["relative_spread"]
         table.add_row(
-            name,
+            console.cell(name),
             *[_ms(by_device.get(address)) for address in addresses],
             _ms(stats["median_of_medians_ms"]),
             f"{_ms(stats['min_median_ms'])}–{_ms(stats['max_median_ms'])}",
@@ -83,7 +84,8 @@ def print_fleet_table(target: str, fleet: dict[str, Optional[dict[str, Any]]], a
         )
     console.out.print(table)
     for failure in failures:
-        console.out.print(f"failed: {failure['address']}: {failure['error']}", markup=False, soft_wrap=True)
+        console.out.print(printable_message(f"failed: {failure['address']}: {failure['error']}"), markup=False,
+                          soft_wrap=True)
 
 
 def _ms(value: Optional[float]) -> str:

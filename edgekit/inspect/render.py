@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
 
 from edgekit import console
+from edgekit.console import cell as escape  # names from the model file: markup and control characters escaped
 from edgekit.pipeline.summary import human_bytes
+from edgekit.safetext import printable
 
 
 def print_inspection(record: dict[str, Any]) -> None:
@@ -22,7 +23,7 @@ def print_inspection(record: dict[str, Any]) -> None:
     else:
         out.print(f"QuantizeLinear/DequantizeLinear nodes: {record['operators']['quantize_dequantize']}")
     weights = record["weights"]
-    by_dtype = ", ".join(f"{dtype} {human_bytes(size)}" for dtype, size in weights["by_dtype"].items()) or "none"
+    by_dtype = ", ".join(f"{escape(dtype)} {human_bytes(size)}" for dtype, size in weights["by_dtype"].items()) or "none"
     out.print(f"weights: {human_bytes(weights['bytes'])} ({by_dtype})")
     integer = "yes" if record["fully_integer"] else f"no ({record['float_tensor_count']} float tensors)"
     out.print(f"fully integer: {integer}")
@@ -40,9 +41,9 @@ def print_edgetpu(mapping: dict[str, Any]) -> None:
         runs_on = "[green]Edge TPU[/green]" if op["placement"] == "edgetpu" else "[red]CPU[/red]"
         table.add_row(str(op["index"]), escape(op["op"]), runs_on, escape("; ".join(op["reasons"] + op["notes"])))
     console.out.print(table)
-    console.out.print(edgetpu_verdict(mapping), markup=False, highlight=False)
+    console.out.print(printable(edgetpu_verdict(mapping)), markup=False, highlight=False)
     for note in mapping["notes"] + [mapping["estimate"]]:
-        console.out.print(f"note: {note}", markup=False, highlight=False)
+        console.out.print(f"note: {printable(note)}", markup=False, highlight=False)
 
 
 def edgetpu_verdict(mapping: dict[str, Any]) -> str:
@@ -84,7 +85,7 @@ def _io_table(record: dict[str, Any]) -> Table:
         for tensor in record[kind]:
             quantization = tensor.get("quantization") or {}
             shape = tensor.get("shape_signature") or tensor["shape"]
-            table.add_row(kind[:-1], escape(tensor["name"]), tensor["dtype"], escape(str(shape)),
+            table.add_row(kind[:-1], escape(tensor["name"]), escape(tensor["dtype"]), escape(str(shape)),
                           _values(quantization.get("scale")), _values(quantization.get("zero_point")))
     return table
 
@@ -111,7 +112,7 @@ def _dtype_table(record: dict[str, Any]) -> Table:
         table.add_column(column, justify="left" if column == "dtype" else "right")
     weight_bytes = record["weights"]["by_dtype"]
     for dtype, row in record["tensors"]["by_dtype"].items():
-        table.add_row(dtype, str(row["count"]), str(row["weights"]), str(row["activations"]),
+        table.add_row(escape(dtype), str(row["count"]), str(row["weights"]), str(row["activations"]),
                       human_bytes(weight_bytes.get(dtype, 0)))
     return table
 
@@ -121,6 +122,6 @@ def _largest_table(tensors: list[dict[str, Any]]) -> Table:
     for column in ("name", "kind", "dtype", "shape", "size"):
         table.add_column(column, justify="right" if column == "size" else "left")
     for tensor in tensors:
-        table.add_row(escape(tensor["name"]), tensor["kind"], tensor["dtype"], escape(str(tensor["shape"])),
+        table.add_row(escape(tensor["name"]), tensor["kind"], escape(tensor["dtype"]), escape(str(tensor["shape"])),
                       human_bytes(tensor["bytes"]))
     return table

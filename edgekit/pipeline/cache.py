@@ -8,7 +8,9 @@ Layout inside a build folder:
 
 A record is valid when its key matches and every file it lists has the recorded sha256; so a
 stage killed half-way (its files are written to a temporary folder first), a file edited by
-hand, or a changed input all make the stage run again.
+hand, or a changed input all make the stage run again. So does a record that is damaged (not
+UTF-8 JSON, not the shape `run` writes, a file outside the stage's folder, metadata that no
+longer matches its digest): a record is a cache, never an input that can stop a build.
 """
 
 from __future__ import annotations
@@ -110,18 +112,20 @@ class StageCache:
         return result
 
     def _load(self, name: str, key: str, destination: Path) -> Optional[StageResult]:
-        try:
-            record = json.loads((self.records / f"{name}.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        if record.get("key") != key:
+        """The recorded result of stage `name`, or None when there is none to reuse.
+
+        A record that cannot be read, is not the shape `run` writes, lists a file outside the stage's folder, or
+        whose files changed since is stale, never an error: the stage runs again and writes a new one.
+        """
+        record = _read_record(self.records / f"{name}.json")
+        if record is None or record["key"] != key:
             return None
         for relative, sha in record["files"].items():
             path = destination / relative
             if not path.is_file() or fsutil.sha256_file(path) != sha:
                 return None
-        return StageResult(name, key, destination, record["files"], record["meta"], record["seconds"], cached=True,
-                           digest=record["digest"])
+        return StageResult(name, key, destination, record["files"], record["meta"], float(record["seconds"]),
+                           cached=True, digest=record["digest"])
 
     def _drop_record(self, name: str) -> None:
         (self.records / f"{name}.json").unlink(missing_ok=True)
@@ -133,6 +137,35 @@ class StageCache:
             if owner is not None and owner != os.getpid() and process_alive(owner):
                 continue
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _read_record(path: Path) -> Optional[dict[str, Any]]:
+    """A stage record as `StageCache.run` writes it, or None for a missing, unreadable or malformed one."""
+    try:
+        record = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    kinds = {"key": str, "files": dict, "meta": dict, "digest": str}
+    if any(not isinstance(record.get(field), kind) for field, kind in kinds.items()):
+        return None
+    seconds = record.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < float("inf"):
+        return None
+    if not all(isinstance(sha, str) and _inside_folder(relative) for relative, sha in record["files"].items()):
+        return None
+    # The digest covers the files' hashes and the metadata: an edited record (meta that later stages would
+    # misread) no longer matches it.
+    if cache_key({"files": record["files"], "meta": record["meta"]}) != record["digest"]:
+        return None
+    return record
+
+
+def _inside_folder(relative: str) -> bool:
+    """Whether a recorded file name stays inside its stage folder (`run` records paths relative to it)."""
+    path = Path(relative)
+    return bool(relative) and "\0" not in relative and not path.is_absolute() and ".." not in path.parts
 
 
 def _digest(result: StageResult) -> str:

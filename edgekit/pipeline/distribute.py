@@ -111,7 +111,7 @@ def read_tf_config(environ: Optional[dict[str, str]] = None) -> dict[str, Any]:
         config = json.loads(raw)
     except json.JSONDecodeError as error:
         raise ConfigError(f"{TF_CONFIG} is not valid JSON ({error}); expected e.g. {example}") from None
-    cluster, task = config.get("cluster"), config.get("task")
+    cluster, task = (config.get("cluster"), config.get("task")) if isinstance(config, dict) else (None, None)
     if not isinstance(cluster, dict) or not isinstance(task, dict):
         raise ConfigError(f"{TF_CONFIG} needs a \"cluster\" and a \"task\" object; expected e.g. {example}")
     role, index = task.get("type"), task.get("index")

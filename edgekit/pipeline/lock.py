@@ -12,6 +12,9 @@ from pathlib import Path
 
 from edgekit.errors import BuildLocked
 
+# The latest Unix time a lock record may hold (the year 3000): time.localtime overflows not far beyond.
+_LAST_TIME = 32_503_680_000.0
+
 
 class BuildLock:
     """Held for the whole build. The kernel releases an flock when its process dies, even by SIGKILL,
@@ -28,7 +31,7 @@ class BuildLock:
             BuildLocked: another process holds it.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        handle = open(self.path, "a+", encoding="utf-8", errors="replace")  # any bytes: the record is only shown
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -61,12 +64,21 @@ class BuildLock:
 
 
 def _owner(text: str) -> str:
+    """The holder in words, from the record it wrote; fields of the wrong type or out of range read as unknown."""
     try:
         record = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return "owner unknown"
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("started", 0)))
-    return f"pid {record.get('pid')} on {record.get('host')}, started {started}"
+    if not isinstance(record, dict):
+        return "owner unknown"
+    pid, host, started = record.get("pid"), record.get("host"), record.get("started")
+    pid = pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else "?"
+    host = host if isinstance(host, str) else "?"
+    if isinstance(started, (int, float)) and not isinstance(started, bool) and 0 <= started <= _LAST_TIME:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
+    else:
+        started = "at an unknown time"
+    return f"pid {pid} on {host}, started {started}"
 
 
 def process_alive(pid: int) -> bool:

@@ -115,17 +115,20 @@ def _gzip_bytes(ctx: BuildContext, path: Path, sha256: str) -> int:
     the time of a rebuild served from the cache)."""
     sizes_file = ctx.build_dir / STATE_FOLDER / "gzip_bytes.json"
     sizes = ctx.memo.setdefault("gzip_bytes", _read_json(sizes_file))
-    if sha256 not in sizes:
+    known = sizes.get(sha256)
+    if isinstance(known, bool) or not isinstance(known, int) or known <= 0:  # a cache: a bad entry is recomputed
         sizes[sha256] = fsutil.gzip_bytes(path)
         fsutil.write_json(sizes_file, sizes)
     return sizes[sha256]
 
 
 def _read_json(path: Path) -> dict:
+    """A JSON object this module wrote before, or {} when it is missing or damaged (both are caches)."""
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        content = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return {}
+    return content if isinstance(content, dict) else {}
 
 
 def _artifact_sparsity(ctx: BuildContext, exported: dict[str, Any]) -> Optional[float]:

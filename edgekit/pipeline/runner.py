@@ -176,7 +176,7 @@ def _write_report(build_dir: Path) -> Optional[Path]:
     key = sha256_bytes(b"".join(path.read_bytes() for path in inputs if path.exists()) + __version__.encode())
     key_file = build_dir / STATE_FOLDER / "report.sha256"
     report = build_dir / REPORT_NAME
-    if report.exists() and key_file.exists() and key_file.read_text() == key:
+    if report.exists() and key_file.is_file() and key_file.read_bytes() == key.encode():  # bytes: any content is fine
         return report
     path = write_report(build_dir)
     write_text(key_file, key)

@@ -51,9 +51,9 @@ def summary_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
     """Print the summary table, the gate's verdict and where the files are."""
     device = manifest.get("device") or {}
-    title = f"{manifest['name']} · target {manifest['target']}"
+    title = console.cell(f"{manifest['name']} · target {manifest['target']}")
     if device:
-        title += f" · {device.get('address')} ({device.get('machine')}, {device.get('cpu')})"
+        title += console.cell(f" · {device.get('address')} ({device.get('machine')}, {device.get('cpu')})")
     if "devices" in manifest:
         title += f" · latency on the first of {len(manifest['devices'])} devices; the fleet below"
     table = Table(title=title, title_justify="left")
@@ -62,7 +62,7 @@ def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
         table.add_column(column, justify="left" if column == "artifact" else "right")
     for row in summary_rows(manifest):
         table.add_row(
-            row["name"],
+            console.cell(row["name"]),
             human_bytes(row["bytes"]),
             human_bytes(row["gzip_bytes"]),
             "-" if row["sparsity"] is None else f"{row['sparsity']:.0%}",

@@ -118,13 +118,14 @@ def print_profiles(profiles: list[dict[str, Any]]) -> None:
     table = Table(title_justify="left")
     if profiles:
         device = profiles[0]["device"]
-        table.title = (f"{profiles[0]['target']} · {device.get('address')} · {device.get('machine')} · "
-                       f"{device.get('runtime')} {device.get('runtime_version')} · threads {profiles[0]['threads']}")
+        table.title = console.cell(f"{profiles[0]['target']} · {device.get('address')} · {device.get('machine')} · "
+                                   f"{device.get('runtime')} {device.get('runtime_version')} · threads "
+                                   f"{profiles[0]['threads']}")
     for column in ("model", "runs", "median ms", "p90 ms", "p99 ms", "mean ± std ms", "min ms", "init ms", "first ms"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for profile in profiles:
         table.add_row(
-            Path(profile["model"]["path"]).name,
+            console.cell(Path(profile["model"]["path"]).name),
             str(profile["runs"]),
             _cell(profile.get("median_ms")),
             _cell(profile.get("p90_ms")),

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from edgekit import fsutil
 from edgekit.errors import InputFileError
+from edgekit.finite import is_latency
 
 PROFILES_FOLDER = "profiles"
 
@@ -91,4 +92,6 @@ def with_samples(profile: Any, base_dir: Path, source: Optional[Path] = None) ->
         samples = json.loads(data)["samples_ms"]
     except (ValueError, KeyError, TypeError):
         raise InputFileError(f"{path}: not an edgekit samples file") from None
+    if not isinstance(samples, list) or not all(is_latency(value) for value in samples):
+        raise InputFileError(f"{path}: \"samples_ms\" holds something that is not a latency in milliseconds")
     return {**profile, "samples_ms": samples}

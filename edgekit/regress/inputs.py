@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from edgekit import fsutil
 from edgekit.errors import InputFileError
+from edgekit.finite import MAX_SAMPLE_MS, MIN_SAMPLE_MS, is_latency
 from edgekit.profiling.samples import with_samples
 
 MANIFEST_FILE = "manifest.json"
@@ -111,6 +112,8 @@ def read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise InputFileError(f"{path}: not JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+    except RecursionError:
+        raise InputFileError(f"{path}: not an edgekit file (JSON nested too deeply to read)") from None
 
 
 def profile_name(path: Path, profile: dict[str, Any]) -> str:
@@ -123,10 +126,12 @@ def profile_name(path: Path, profile: dict[str, Any]) -> str:
 
 
 def checked_profile(path: Path, profile: Any, name: str) -> dict[str, Any]:
-    """`profile` itself, once it is known to hold latency samples.
+    """`profile` itself, once it is known to hold latency samples and the fields the gate reads have their types.
 
     Raises:
-        InputFileError: not an object, or without samples (Android's benchmark_model reports aggregates only).
+        InputFileError: not an object, without samples (Android's benchmark_model reports aggregates only), a
+            sample that is not a finite number from MIN_SAMPLE_MS to MAX_SAMPLE_MS, or a "target", "device" or
+            "model" of the wrong type.
     """
     if not isinstance(profile, dict):
         raise InputFileError(f"{path}: the latency of {name!r} is not a profile object")
@@ -136,9 +141,27 @@ def checked_profile(path: Path, profile: Any, name: str) -> dict[str, Any]:
         why = f" ({source})" if source else ""
         raise InputFileError(f"{path}: {name!r} has no latency samples (\"samples_ms\" is empty{why}); the gate "
                              f"tests per-run samples, so profile with edgekit's own profiler")
-    if not all(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 for value in samples):
-        raise InputFileError(f"{path}: {name!r} has latency samples that are not positive numbers")
+    for index, value in enumerate(samples):
+        if not is_latency(value):
+            raise InputFileError(f"{path}: {name!r} has a latency sample that is not a positive number of "
+                                 f"milliseconds from {MIN_SAMPLE_MS:g} to {MAX_SAMPLE_MS:g}: samples_ms[{index}] is "
+                                 f"{_shown(value)}")
+    for key, expected, kinds in (("target", "a string", (str,)), ("device", "an object", (dict,)),
+                                 ("model", "an object", (dict,))):
+        if profile.get(key) is not None and not isinstance(profile[key], kinds):
+            raise InputFileError(f"{path}: the profile of {name!r} has a \"{key}\" that is not {expected}: "
+                                 f"{_shown(profile[key])}")
+    sha256 = (profile.get("model") or {}).get("sha256")
+    if sha256 is not None and not isinstance(sha256, str):
+        raise InputFileError(f"{path}: the profile of {name!r} has a model sha256 that is not a string: "
+                             f"{_shown(sha256)}")
     return profile
+
+
+def _shown(value: Any) -> str:
+    """A value from a file in a message: its JSON form, cut short."""
+    text = json.dumps(value)  # as the file spells it: Infinity, NaN, "0.5", true
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _from_profiles(path: Path, entries: list[Any]) -> LatencySet:
@@ -172,17 +195,41 @@ def _from_manifest(path: Path, manifest: dict[str, Any]) -> LatencySet:
             unprofiled.append(name)
             continue
         profiles[name] = checked_profile(path, latency, name)
-        if isinstance(artifact.get("path"), str):  # relative to the build folder, where the manifest is
-            found = locate_model([path.parent / artifact["path"]], artifact.get("sha256"))
+        relative = artifact_path(path, artifact)
+        if relative is not None:
+            found = locate_model([path.parent / relative], artifact.get("sha256"))
             model_paths.update({name: found} if found else {})
     if not profiles:
         raise InputFileError(f"{path}: no artifact has a latency profile (was the build profiled? artifacts: "
                              f"{', '.join(unprofiled) or 'none'})")
+    for key, expected, kinds in (("target", "a string", (str,)), ("device", "an object", (dict,))):
+        if manifest.get(key) is not None and not isinstance(manifest[key], kinds):
+            raise InputFileError(f"{path}: \"{key}\" is not {expected}: {_shown(manifest[key])}")
     for profile in profiles.values():  # manifests record the target and device once, at the top
         profile.setdefault("target", manifest.get("target"))
         profile.setdefault("device", manifest.get("device"))
     return LatencySet(str(path), SetKind.MANIFEST, profiles, unprofiled=unprofiled, model_paths=model_paths)
 
+
+def artifact_path(manifest_path: Path, artifact: dict[str, Any]) -> Optional[Path]:
+    """An artifact's recorded "path": relative to the build folder (where the manifest is), and inside it.
+
+    Raises:
+        InputFileError: the path is not a string, is absolute, or climbs out of the build folder with `..`: a
+            manifest edgekit wrote never does, and following it would read (and re-time) files elsewhere.
+    """
+    recorded = artifact.get("path")
+    if recorded is None:
+        return None
+    name = artifact.get("name")
+    if not isinstance(recorded, str) or not recorded or "\0" in recorded:
+        raise InputFileError(f"{manifest_path}: artifact {name!r} has a \"path\" that is not a file name: "
+                             f"{_shown(recorded)}")
+    relative = Path(recorded)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise InputFileError(f"{manifest_path}: artifact {name!r} has the path {recorded!r}, outside its build "
+                             f"folder; artifact paths are relative to the folder of the manifest and stay inside it")
+    return relative
 
 
 def locate_model(candidates: list[Path], sha256: Optional[str]) -> Optional[Path]:

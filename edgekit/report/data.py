@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from edgekit.errors import InputFileError
+from edgekit.finite import is_finite
 from edgekit.pipeline.summary import summary_rows
+from edgekit.report.checks import check_manifest
 
 MANIFEST_NAME = "manifest.json"
 REGRESS_NAME = "regress.json"
@@ -37,8 +39,11 @@ def load_manifest(build_dir: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputFileError(f"{path} cannot be read as JSON: {error}") from None
+    except RecursionError:
+        raise InputFileError(f"{path} cannot be read as JSON: nested too deeply") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), list):
         raise InputFileError(f"{path} is not an edgekit manifest: it has no \"artifacts\" list")
+    check_manifest(path, manifest)
     return manifest
 
 
@@ -132,17 +137,30 @@ def load_verdicts(build_dir: Path) -> Optional[Verdicts]:
         content = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         return Verdicts([], None, None, None, None, problem=f"{REGRESS_NAME} cannot be read as JSON: {error}")
+    except RecursionError:
+        return Verdicts([], None, None, None, None, problem=f"{REGRESS_NAME} cannot be read as JSON: nested too deeply")
     header = content if isinstance(content, dict) else {}
     rows = content if isinstance(content, list) else header.get("artifacts", header.get("rows"))
     if not isinstance(rows, list) or not all(isinstance(row, dict) and "artifact" in row for row in rows):
         return Verdicts([], None, None, None, None,
                         problem=f"{REGRESS_NAME} holds no list of rows with an \"artifact\" each")
     normalized = []
-    for row in rows:
-        low, high = row.get("ratio_ci") or (row.get("ci_low"), row.get("ci_high"))
-        normalized.append({**row, "ci_low": low, "ci_high": high})
-    return Verdicts(rows=normalized, passed=header.get("passed"), baseline=header.get("baseline"),
-                    max_slowdown=header.get("max_slowdown"), alpha=header.get("alpha"))
+    for index, row in enumerate(rows):
+        interval = row.get("ratio_ci") or [row.get("ci_low"), row.get("ci_high")]
+        if not isinstance(interval, list) or len(interval) != 2 or not all(_number_or_none(v) for v in interval):
+            return Verdicts([], None, None, None, None, problem=f"{REGRESS_NAME}: row {index + 1} has a ratio CI "
+                                                                f"that is not two numbers")
+        normalized.append({**row, "ci_low": interval[0], "ci_high": interval[1]})
+    facts = {key: header.get(key) for key in ("passed", "baseline", "max_slowdown", "alpha")}
+    if not (facts["passed"] is None or isinstance(facts["passed"], bool)) or not all(
+            _number_or_none(facts[key]) for key in ("max_slowdown", "alpha")):
+        return Verdicts([], None, None, None, None, problem=f"{REGRESS_NAME}: \"passed\" is not true or false, or "
+                                                            f"\"max_slowdown\" or \"alpha\" is not a number")
+    return Verdicts(rows=normalized, **facts)
+
+
+def _number_or_none(value: Any) -> bool:
+    return value is None or is_finite(value)
 
 
 def training_curves(manifest: dict[str, Any]) -> list[tuple[str, dict[str, list[float]]]]:
@@ -151,8 +169,9 @@ def training_curves(manifest: dict[str, Any]) -> list[tuple[str, dict[str, list[
     curves = []
     for stage in ("train", "prune", "qat"):
         metrics = history.get(stage) or {}
-        values = {key: [float(value) for value in series] for key, series in metrics.items()
-                  if isinstance(series, list) and series}
+        # Checked by check_manifest: numbers; a NaN or infinite loss (a diverged run) is drawn as a gap.
+        values = {str(key): [float(value) if math.isfinite(value) else math.nan for value in series]
+                  for key, series in metrics.items() if isinstance(series, list) and series}
         if values:
             curves.append((stage, values))
     return curves

@@ -10,6 +10,7 @@ import io
 from typing import Optional, Sequence
 
 from edgekit.report.data import ArtifactRow
+from edgekit.safetext import printable
 
 # One colour per quantization, so the same kind of artifact looks the same in every plot.
 QUANTIZATION_COLOURS = {"float32": "#4c72b0", "float16": "#55a868", "dynamic": "#dd8452", "int8": "#c44e52"}
@@ -20,6 +21,12 @@ _RC = {"svg.hashsalt": "edgekit-report", "svg.fonttype": "none", "font.size": 9,
        "axes.spines.right": False}
 # Point areas (pt²) for the smallest and the largest model in the trade-off plot.
 _MIN_AREA, _MAX_AREA = 40.0, 900.0
+
+
+def label(text: object) -> str:
+    """A name from the manifest as plot text: control characters escaped (the SVG must stay valid XML) and `$`
+    escaped (matplotlib reads text between two `$` as math, and refuses math it cannot parse)."""
+    return printable(text).replace("$", r"\$")
 
 
 def colour(row: ArtifactRow) -> str:
@@ -39,8 +46,8 @@ def tradeoff_svg(rows: Sequence[ArtifactRow]) -> Optional[str]:
             axes.scatter(row.median_ms, row.accuracy, s=area, color=colour(row), alpha=0.55,
                          edgecolors="black" if row.pareto else "none", linewidths=1.6 if row.pareto else 0, zorder=3)
         for cluster in _clusters(points):
-            label = ", ".join(f"{row.name} ★" if row.pareto else row.name for row in cluster)
-            axes.annotate(label, (cluster[0].median_ms, cluster[0].accuracy), xytext=(9, 6), textcoords="offset points",
+            names = ", ".join(f"{label(row.name)} ★" if row.pareto else label(row.name) for row in cluster)
+            axes.annotate(names, (cluster[0].median_ms, cluster[0].accuracy), xytext=(9, 6), textcoords="offset points",
                           fontsize=8, fontweight="bold" if any(row.pareto for row in cluster) else "normal")
         front = sorted((row for row in points if row.pareto), key=lambda row: row.median_ms)
         if len(front) > 1:
@@ -85,7 +92,7 @@ def latency_svg(rows: Sequence[ArtifactRow]) -> Optional[str]:
         for box, row in zip(boxes["boxes"], measured):
             box.set_facecolor(colour(row))
             box.set_alpha(0.6)
-        axes.set_yticks(range(1, len(measured) + 1), [row.name for row in measured])
+        axes.set_yticks(range(1, len(measured) + 1), [label(row.name) for row in measured])
         for position, row in enumerate(measured, start=1):
             axes.annotate(f"{row.median_ms:.4g} ms", (row.median_ms, position + 0.32), fontsize=7, ha="center")
         # A slow tail (a busy machine) or a 100x gap between artifacts would squash the boxes on a linear axis.
@@ -102,13 +109,15 @@ def sparsity_svg(layers: dict[str, float], target: Optional[float]) -> Optional[
     """Zero fraction of each pruned layer's kernel, with the configured target."""
     if not layers:
         return None
-    names = list(layers)
+    names = [label(name) for name in layers]
+    values = list(layers.values())
     with _style():
         figure, axes = _figure(7.5, 0.8 + 0.32 * len(names))
-        axes.barh(names, [layers[name] for name in names], color="#4c72b0", alpha=0.75)
-        for position, name in enumerate(names):
-            axes.annotate(f"{layers[name]:.0%}", (layers[name], position), xytext=(3, -3), textcoords="offset points",
-                          fontsize=7)
+        # Bars at positions, labelled after: two layer names that read alike once escaped stay two bars.
+        axes.barh(range(len(values)), values, color="#4c72b0", alpha=0.75)
+        axes.set_yticks(range(len(values)), names)
+        for position, value in enumerate(values):
+            axes.annotate(f"{value:.0%}", (value, position), xytext=(3, -3), textcoords="offset points", fontsize=7)
         if target is not None:
             axes.axvline(target, color="#c44e52", linestyle="--", linewidth=1, label=f"target {target:.0%}")
             axes.legend(loc="lower right", frameon=False)

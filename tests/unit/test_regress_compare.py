@@ -102,8 +102,9 @@ def test_thresholds_reach_every_row(tmp_path):
     ('{"model": {"path": "m.tflite"}, "samples_ms": []}', r"bad.json: 'm.tflite' has no latency samples"),
     ('{"model": {"path": "m.tflite"}, "samples_ms": [], "samples_source": "benchmark_model reports aggregates only"}',
      r"has no latency samples \(\"samples_ms\" is empty \(benchmark_model reports aggregates only\)\)"),
-    ('{"model": {"path": "m.tflite"}, "samples_ms": [1.0, "fast"]}', r"'m.tflite' has latency samples that are not "
-                                                                    r"positive numbers"),
+    ('{"model": {"path": "m.tflite"}, "samples_ms": [1.0, "fast"]}', r"'m.tflite' has a latency sample that is not "
+                                                                    r"a positive number of milliseconds from 1e-06 "
+                                                                    r"to 8.64e\+07: samples_ms\[1\] is \"fast\""),
     ('{"model": {}, "samples_ms": [1.0]}', r"bad.json: a profile without \"model\""),
     ('{"profiles": []}', r"bad.json: \"profiles\" is empty"),
     ('{"artifacts": [{"name": "keras-dense", "latency": null}]}',

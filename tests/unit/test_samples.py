@@ -44,6 +44,13 @@ def test_altered_missing_or_escaping_sample_files_are_refused(tmp_path):
     file.write_text(file.read_text().replace("1.0", "9.0"))
     with pytest.raises(InputFileError, match="changed since the build wrote it"):
         with_samples(latency, tmp_path)
+    # a forged pair (file and manifest sha256 changed together) still holds only finite latencies
+    forged = json.dumps({"artifact": "tflite-int8", "samples_ms": [1.0, float("inf")]}).encode()
+    file.write_bytes(forged)
+    from edgekit.fsutil import sha256_bytes
+
+    with pytest.raises(InputFileError, match="not a latency in milliseconds"):
+        with_samples({**latency, "samples": {**latency["samples"], "sha256": sha256_bytes(forged)}}, tmp_path)
     file.unlink()
     with pytest.raises(InputFileError, match="latency samples profiles/tflite-int8.json are missing"):
         with_samples(latency, tmp_path)
