@@ -229,7 +229,6 @@ class ProfileConfig(StrictModel):
 
 class EdgekitConfig(StrictModel):
     name: str = "model"
-    task: Task = Task.AUTO
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
@@ -238,6 +237,7 @@ class EdgekitConfig(StrictModel):
     export: ExportConfig = ExportConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     profile: ProfileConfig = ProfileConfig()
+    task: Task = Task.AUTO
 
     @pydantic.field_validator("name")
     @classmethod
