@@ -136,3 +136,16 @@ def test_task_and_labels_that_do_not_fit_are_refused_before_training(tmp_path):
     result, _ = build(config)
     assert result.exit_code == 2, result.output
     assert "task 'regression' needs float targets; data.source 'digits' gives class labels" in result.output
+
+
+@pytest.mark.parametrize("builtin, input_shape", [("mlp", (8,)), ("small_cnn", (8, 8, 1))])
+def test_builtins_regress_through_a_linear_head(tmp_path, builtin, input_shape):
+    from edgekit.config.loader import load_config
+    from edgekit.config.schema import ModelConfig, Task
+    from edgekit.models.task import build_task_model
+
+    loaded = load_config(write_config(tmp_path, "name: b\n"))
+    model = build_task_model(ModelConfig(builtin=builtin, width=0.25), loaded, input_shape, Task.REGRESSION, 3)
+    head = model.layers[-1]
+    assert tuple(model.outputs[0].shape[1:]) == (3,)
+    assert head.name == "regression" and head.activation.__name__ == "linear"
