@@ -77,7 +77,8 @@ def _gate(gate: Optional[dict[str, Any]]) -> str:
                  escape(str(check.get("message", "")))] for check in failed]
         detail = _table(["artifact", "failed check", "value", "limit", "why"], body, css="facts")
     else:
-        detail = "<ul>" + "".join(f"<li>{escape(str(failure))}</li>" for failure in gate.get("failures") or []) + "</ul>"
+        items = "".join(f"<li>{escape(str(failure))}</li>" for failure in gate.get("failures") or [])
+        detail = f"<ul>{items}</ul>"
     return f"<p><span class=\"badge fail\">accuracy gate failed</span></p>{detail}" + warnings
 
 
