@@ -85,10 +85,12 @@ def _regression_gate(artifacts, config: EvaluateConfig, chance: Optional[float])
     checks = []
     for artifact in _compressed(artifacts):
         name, mae = artifact["name"], artifact["metrics"]["mae"]
-        increase = (mae - baseline) / baseline if baseline > 0 else (0.0 if mae <= 0 else float("inf"))
+        # A float model with no error at all leaves no relative increase to state (and JSON has no infinity).
+        increase = (mae - baseline) / baseline if baseline > 0 else None
+        above = f"{increase:.1%}" if increase is not None else f"{mae - baseline:.4g}"
         checks.append(_row(name, Check.METRIC_INCREASE, increase, config.max_metric_increase,
                            mae <= limit + EPSILON,
-                           f"{name} MAE {mae:.4g} is {increase:.1%} above the dense float model's {baseline:.4g} "
+                           f"{name} MAE {mae:.4g} is {above} above the dense float model's {baseline:.4g} "
                            f"(evaluate.max_metric_increase is {config.max_metric_increase}: at most {limit:.4g})"))
     warnings = []
     if chance is not None and baseline >= chance * (1 - CONSTANT_MARGIN):
@@ -109,7 +111,8 @@ def _compressed(artifacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [artifact for artifact in artifacts if artifact["name"] != DENSE_FLOAT]
 
 
-def _row(artifact: str, check: Check, value: float, limit: float, passed: bool, message: str) -> dict[str, Any]:
+def _row(artifact: str, check: Check, value: Optional[float], limit: float, passed: bool,
+         message: str) -> dict[str, Any]:
     return {"artifact": artifact, "check": check.value, "value": value, "limit": limit, "passed": bool(passed),
             "message": message}
 
