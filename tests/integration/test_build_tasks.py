@@ -60,6 +60,13 @@ def test_regression_model_end_to_end_through_prune_qat_int8_and_onnx(tmp_path):
         assert record["metrics"]["mae"] <= dense["metrics"]["mae"] * 1.5
     int8 = artifact(manifest, "tflite-int8")
     assert 0 < int8["agreement_mae"] < 0.5 * constant  # int8 outputs follow the float model's
+    from ai_edge_litert.interpreter import Interpreter
+
+    # int8 in and out: the evaluator quantized the inputs and dequantized the outputs, as an app must.
+    interpreter = Interpreter(model_path=str(config.parent / "build" / "host" / int8["path"]))
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    output = interpreter.get_output_details()[0]
+    assert output["dtype"] == np.int8 and output["quantization"][0] > 0 and tuple(output["shape"][1:]) == (2,)
     pruned = artifact(manifest, "keras-pruned")
     for exported in ("tflite-float32", "onnx-float32"):  # conversions of the pruned model compute what it does
         assert artifact(manifest, exported)["metrics"]["mae"] == pytest.approx(pruned["metrics"]["mae"], abs=1e-4)
