@@ -50,6 +50,8 @@ _STARTER_TEMPLATE = """\
 # edgekit.yaml: one file describes the whole way from data to checked, profiled artifacts.
 # Run `edgekit build --target host` next to this file. Every key below shows its default.
 name: {name:<24} # names the build and every artifact file
+task: auto                       # auto | classification | regression; auto: integer class ids (N,) classify,
+                                 # float targets (N,) or (N, k) regress (npz only; the model ends in Dense(k))
 
 data:
   source: digits                 # digits: scikit-learn's 8x8 digits, built in (no files needed)
@@ -94,7 +96,10 @@ export:
   onnx_opset: 17
 
 evaluate:
-  max_accuracy_drop: 0.01        # the build fails (exit 1) when int8 loses more than this vs the dense float model
+  max_accuracy_drop: 0.01        # the build fails (exit 1) when a compressed artifact (pruned, TFLite, ONNX)
+                                 # loses more accuracy than this vs the dense float model ...
+  min_agreement: 0.9             # ... or gives the float model's top-1 answer on less than this share of the test split
+  max_metric_increase: 0.1       # regression: an artifact's MAE at most 10 % above the dense float model's
 
 profile:
   runs: 100                      # at least this many timed runs ...

@@ -23,6 +23,19 @@ class DataSource(str, Enum):
 STREAMING_SOURCES = (DataSource.IMAGES, DataSource.TFRECORD)
 
 
+class Task(str, Enum):
+    """What the model predicts. `auto` decides from the labels: integer class ids of shape (N,) make a
+    classification, float targets of shape (N,) or (N, k) a regression."""
+
+    AUTO = "auto"
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+
+# Sources whose labels are class ids by construction (digits' classes, one folder or record label per class).
+CLASSIFICATION_SOURCES = (DataSource.DIGITS, DataSource.IMAGES, DataSource.TFRECORD)
+
+
 class Builtin(str, Enum):
     SMALL_CNN = "small_cnn"
     MOBILENET_V2 = "mobilenet_v2"
@@ -198,7 +211,13 @@ class ExportConfig(StrictModel):
 
 
 class EvaluateConfig(StrictModel):
+    # Classification: every compressed artifact's accuracy within this of the dense float model's ...
     max_accuracy_drop: float = Field(0.01, ge=0.0, le=1.0)
+    # ... and its top-1 predictions the same as the dense float model's on at least this share of the test split.
+    min_agreement: float = Field(0.9, ge=0.0, le=1.0)
+    # Regression: every compressed artifact's MAE at most this much above the dense float model's, relative
+    # (0.1: 10 % higher).
+    max_metric_increase: float = Field(0.1, ge=0.0)
 
 
 class ProfileConfig(StrictModel):
@@ -218,6 +237,7 @@ class EdgekitConfig(StrictModel):
     export: ExportConfig = ExportConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     profile: ProfileConfig = ProfileConfig()
+    task: Task = Task.AUTO
 
     @pydantic.field_validator("name")
     @classmethod
@@ -228,3 +248,10 @@ class EdgekitConfig(StrictModel):
                 f"name must be 1-64 letters, digits, '.', '_' or '-' (it names the artifact files), got {value!r}"
             )
         return value
+
+    @pydantic.model_validator(mode="after")
+    def _task_fits_the_source(self):
+        if self.task is Task.REGRESSION and self.data.source in CLASSIFICATION_SOURCES:
+            raise ValueError(f"task 'regression' needs float targets; data.source '{self.data.source.value}' "
+                             f"gives class labels: use data.source npz with float targets y of shape (N,) or (N, k)")
+        return self

@@ -7,13 +7,17 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from edgekit.config.schema import Task
 from edgekit.data.preprocessing import Preprocessing
 
 SPLITS = ("train", "val", "test")
 
 
 class Splits(abc.ABC):
-    """Train/val/test splits of a classification data set, preprocessed one way for every stage.
+    """Train/val/test splits of a data set, preprocessed one way for every stage.
+
+    Labels are integer class ids (classification) or float32 targets of shape (N, k) (regression, in-memory
+    sources only).
 
     Implementations: `Dataset` (numpy arrays in memory: digits, npz) and the streaming ones in
     `edgekit.data.streaming` (image folders, TFRecord files), which never hold the data set in memory.
@@ -22,10 +26,17 @@ class Splits(abc.ABC):
     class_names: list[str]
     preprocessing: Preprocessing
     source: str
+    # Streaming sources (one class per folder or record label) are classifications; `Dataset` may be either.
+    task: Task = Task.CLASSIFICATION
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the model's output: the number of classes, or of regression targets."""
+        return self.num_classes
 
     @property
     @abc.abstractmethod
@@ -55,6 +66,7 @@ class Splits(abc.ABC):
     def summary(self) -> dict[str, Any]:
         """For the manifest."""
         return {
+            "task": self.task.value,
             "source": self.source,
             "train": self.size("train"),
             "val": self.size("val"),
@@ -62,4 +74,5 @@ class Splits(abc.ABC):
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
             "class_names": self.class_names,
+            **({"targets": self.num_outputs} if self.task is Task.REGRESSION else {}),
         }

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import fsutil
-from edgekit.config.schema import DataConfig, DataSource
+from edgekit.config.schema import DataConfig, DataSource, Task
 from edgekit.data.base import SPLITS, Splits
 from edgekit.data.preprocessing import Layout, Preprocessing, preprocessing_for
 from edgekit.data.sources import RawData, load_digits, load_npz
@@ -20,7 +20,8 @@ from edgekit.errors import DataError
 
 @dataclass
 class Dataset(Splits):
-    """Splits held in memory: preprocessed float32 inputs and int64 labels (digits, npz)."""
+    """Splits held in memory: preprocessed float32 inputs, and int64 class ids or float32 targets of shape
+    (N, k) (digits, npz)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -31,10 +32,15 @@ class Dataset(Splits):
     class_names: list[str]
     preprocessing: Preprocessing
     source: str
+    task: Task = Task.CLASSIFICATION
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    @property
+    def num_outputs(self) -> int:
+        return int(self.y_train.shape[1]) if self.task is Task.REGRESSION else self.num_classes
 
     def size(self, split: str) -> int:
         return int(len(getattr(self, f"y_{split}")))
@@ -70,7 +76,8 @@ class Dataset(Splits):
 
     def save(self, path: Path) -> None:
         """Write the splits and their description to one .npz (atomically)."""
-        meta = {"class_names": self.class_names, "preprocessing": self.preprocessing.to_dict(), "source": self.source}
+        meta = {"class_names": self.class_names, "preprocessing": self.preprocessing.to_dict(), "source": self.source,
+                "task": self.task.value}
         with fsutil.atomic_path(path) as temporary:
             with open(temporary, "wb") as handle:
                 np.savez(handle, meta=np.array(json.dumps(meta)),
@@ -85,28 +92,33 @@ class Dataset(Splits):
         prep = meta["preprocessing"]
         preprocessing = Preprocessing(scale=prep["scale"], offset=prep["offset"], layout=Layout(prep["layout"]),
                                       raw_dtype=prep["raw_dtype"], add_channel_axis=prep["add_channel_axis"])
-        return cls(class_names=meta["class_names"], preprocessing=preprocessing, source=meta["source"], **arrays)
+        return cls(class_names=meta["class_names"], preprocessing=preprocessing, source=meta["source"],
+                   task=Task(meta.get("task", Task.CLASSIFICATION.value)), **arrays)
 
 
-def load_raw(config: DataConfig, resolve) -> RawData:
-    """The raw samples of an in-memory source (digits, npz); `resolve` makes config paths absolute."""
+def load_raw(config: DataConfig, resolve, task: Task = Task.AUTO) -> RawData:
+    """The raw samples of an in-memory source (digits, npz); `resolve` makes config paths absolute.
+
+    `task` (the config's) says how npz labels are read; digits are always classes."""
     if config.source is DataSource.DIGITS:
         return load_digits()
     if config.source is DataSource.NPZ:
-        return load_npz(resolve(config.path))
+        return load_npz(resolve(config.path), task)
     raise ValueError(f"{config.source.value} is a streaming source; see edgekit.data.streaming")
 
 
 def build_dataset(config: DataConfig, raw: RawData) -> Dataset:
     """Split (unless the source has explicit splits), preprocess, and check the result.
 
-    The split is stratified by class and depends only on `config.seed`.
+    A classification split is stratified by class, a regression split is a plain seeded shuffle; both
+    depend only on `config.seed`.
 
     Raises:
         DataError: too few samples for the split, or a split left empty.
     """
+    split = stratified_split if raw.task is Task.CLASSIFICATION else shuffled_split
     if raw.x_test is None:
-        train_idx, val_idx, test_idx = stratified_split(raw.y, config.val_fraction, config.test_fraction, config.seed)
+        train_idx, val_idx, test_idx = split(raw.y, config.val_fraction, config.test_fraction, config.seed)
         x_train, y_train = raw.x[train_idx], raw.y[train_idx]
         x_val, y_val = raw.x[val_idx], raw.y[val_idx]
         x_test, y_test = raw.x[test_idx], raw.y[test_idx]
@@ -115,7 +127,7 @@ def build_dataset(config: DataConfig, raw: RawData) -> Dataset:
         if raw.x_val is not None:
             x_train, y_train, x_val, y_val = raw.x, raw.y, raw.x_val, raw.y_val
         else:
-            train_idx, val_idx, _ = stratified_split(raw.y, config.val_fraction, 0.0, config.seed)
+            train_idx, val_idx, _ = split(raw.y, config.val_fraction, 0.0, config.seed)
             x_train, y_train = raw.x[train_idx], raw.y[train_idx]
             x_val, y_val = raw.x[val_idx], raw.y[val_idx]
     for split, labels in (("train", y_train), ("test", y_test)):
@@ -123,12 +135,32 @@ def build_dataset(config: DataConfig, raw: RawData) -> Dataset:
             raise DataError(f"the {split} split is empty ({len(raw.y)} samples, fractions val {config.val_fraction}, "
                             f"test {config.test_fraction})")
     preprocessing = preprocessing_for(raw.x, value_range=raw.value_range)
+    labels = _class_ids if raw.task is Task.CLASSIFICATION else _targets
     return Dataset(
-        x_train=preprocessing.apply(x_train), y_train=y_train.astype(np.int64),
-        x_val=preprocessing.apply(x_val), y_val=y_val.astype(np.int64),
-        x_test=preprocessing.apply(x_test), y_test=y_test.astype(np.int64),
-        class_names=raw.class_names, preprocessing=preprocessing, source=config.source.value,
+        x_train=preprocessing.apply(x_train), y_train=labels(y_train),
+        x_val=preprocessing.apply(x_val), y_val=labels(y_val),
+        x_test=preprocessing.apply(x_test), y_test=labels(y_test),
+        class_names=raw.class_names, preprocessing=preprocessing, source=config.source.value, task=raw.task,
     )
+
+
+def _class_ids(y: np.ndarray) -> np.ndarray:
+    return y.astype(np.int64)
+
+
+def _targets(y: np.ndarray) -> np.ndarray:
+    """float32 targets of shape (N, k): one target of shape (N,) becomes (N, 1), as the model's output is."""
+    return y.astype(np.float32).reshape(len(y), *(y.shape[1:] or (1,)))
+
+
+def shuffled_split(
+    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index arrays (train, val, test) of a seeded shuffle, for float targets (there are no classes to stratify)."""
+    order = np.random.default_rng(seed).permutation(len(labels))
+    n_test = int(round(len(labels) * test_fraction))
+    n_val = int(round(len(labels) * val_fraction))
+    return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
 
 
 def stratified_split(

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from edgekit.config.schema import DataConfig, DataSource
+from edgekit.config.schema import DataConfig, DataSource, Task
 from edgekit.data.base import Splits
 from edgekit.data.dataset import Dataset, build_dataset, load_raw
 
@@ -15,8 +15,11 @@ LISTING_FILE = "listing.npz"
 RECORDS_FILE = "records.json"
 
 
-def create_splits(config: DataConfig, resolve: Callable[[str], Path], folder: Path) -> tuple[Splits, dict[str, Any]]:
+def create_splits(config: DataConfig, resolve: Callable[[str], Path], folder: Path,
+                  task: Task = Task.AUTO) -> tuple[Splits, dict[str, Any]]:
     """Load and split the configured source, writing what reopens it into `folder`.
+
+    `task` is the config's: how npz labels are read (see `edgekit.data.sources.load_npz`).
 
     Returns:
         (splits, meta) where meta says how to reopen them (see `open_splits`).
@@ -33,7 +36,7 @@ def create_splits(config: DataConfig, resolve: Callable[[str], Path], folder: Pa
         index = index_tfrecords(resolve(config.path), config)
         (folder / RECORDS_FILE).write_text(json.dumps(index.to_dict()))
         return TFRecordSplits(index, config.image_size), {"kind": "tfrecord"}
-    dataset = build_dataset(config, load_raw(config, resolve))
+    dataset = build_dataset(config, load_raw(config, resolve, task))
     dataset.save(folder / MEMORY_FILE)
     return dataset, {"kind": "memory"}
 

@@ -10,6 +10,7 @@ from typing import Optional
 
 import numpy as np
 
+from edgekit.config.schema import Task
 from edgekit.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -27,6 +28,8 @@ class RawData:
     y_test: Optional[np.ndarray] = None
     x_val: Optional[np.ndarray] = None
     y_val: Optional[np.ndarray] = None
+    # classification (y: integer class ids) or regression (y: float targets); never auto
+    task: Task = Task.CLASSIFICATION
 
 
 def load_digits() -> RawData:
@@ -38,11 +41,16 @@ def load_digits() -> RawData:
                    class_names=[str(name) for name in digits.target_names], value_range=16.0)
 
 
-def load_npz(path: Path) -> RawData:
+def load_npz(path: Path, task: Task = Task.AUTO) -> RawData:
     """An npz with x_train, y_train, x_test, y_test (optionally x_val, y_val), or x and y to be split.
 
+    Args:
+        task: classification wants integer class ids of shape (N,); regression takes numbers of shape (N,)
+            or (N, k) as float targets; auto decides from the labels: integer ids of shape (N,) are classes,
+            anything else numeric is a regression target.
+
     Raises:
-        DataError: missing file, not an npz, missing or inconsistent arrays, labels that are not class ids.
+        DataError: missing file, not an npz, missing or inconsistent arrays, labels the task cannot use.
     """
     if not path.is_file():
         raise DataError(f"{path}: no such npz file")
@@ -69,30 +77,83 @@ def load_npz(path: Path) -> RawData:
         pairs.append(("x_test", raw.x_test, raw.y_test))
     if raw.x_val is not None:
         pairs.append(("x_val", raw.x_val, raw.y_val))
+    raw.task = labels_task(path, [("y" + name[1:], y) for name, _, y in pairs], task)
     for name, x, y in pairs:
-        _check_pair(path, name, x, y)
+        _check_pair(path, name, x, y, raw.task)
     shapes = {x.shape[1:] for _, x, _ in pairs}
     if len(shapes) > 1:
         raise DataError(f"{path}: the splits have different sample shapes: {sorted(shapes)}")
+    if raw.task is Task.REGRESSION:
+        widths = {y.shape[1:] for _, _, y in pairs}
+        if len(widths) > 1:
+            raise DataError(f"{path}: the splits have targets of different shapes: "
+                            f"{', '.join(f'{name} {y.shape}' for name, _, y in pairs)}")
+        return raw
     labels = np.concatenate([y for _, _, y in pairs])
     raw.class_names = [str(label) for label in range(int(labels.max()) + 1)]
     return raw
 
 
-def _check_pair(path: Path, name: str, x: np.ndarray, y: np.ndarray) -> None:
+def labels_task(path: Path, labels: list[tuple[str, np.ndarray]], task: Task) -> Task:
+    """The task these labels are for: `task` itself unless it is auto, else what the labels are.
+
+    Raises:
+        DataError: under auto, some label arrays are class ids and others float targets.
+    """
+    if task is not Task.AUTO:
+        return task
+    kinds = {name: _is_class_ids(y) for name, y in labels}
+    if len(set(kinds.values())) > 1:
+        ids = [name for name, is_ids in kinds.items() if is_ids]
+        other = [name for name, is_ids in kinds.items() if not is_ids]
+        raise DataError(f"{path}: {', '.join(ids)} hold integer class ids but {', '.join(other)} do not "
+                        f"({', '.join(f'{name} {y.dtype} {y.shape}' for name, y in labels)}); store every split "
+                        f"the same way, and set `task: classification` or `task: regression` to say which")
+    return Task.CLASSIFICATION if all(kinds.values()) else Task.REGRESSION
+
+
+def _is_class_ids(y: np.ndarray) -> bool:
+    return y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
+
+
+def _check_pair(path: Path, name: str, x: np.ndarray, y: np.ndarray, task: Task) -> None:
     label_name = "y" + name[1:]
     if x.ndim not in (2, 3, 4):
         raise DataError(f"{path}: {name} has shape {x.shape}; expected (N, features), (N, H, W) or (N, H, W, C)")
     if not (np.issubdtype(x.dtype, np.number)):
         raise DataError(f"{path}: {name} has dtype {x.dtype}; expected numbers")
-    if y.ndim != 1:
-        raise DataError(f"{path}: {label_name} has shape {y.shape}; labels must be integer class ids of shape (N,)")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{path}: {label_name} has dtype {y.dtype}; labels must be integer class ids")
+    if task is Task.REGRESSION:
+        _check_targets(path, label_name, y)
+    else:
+        _check_class_ids(path, label_name, y)
     if len(y) != len(x):
         raise DataError(f"{path}: {name} has {len(x)} samples but {label_name} has {len(y)} labels")
+
+
+def _check_class_ids(path: Path, label_name: str, y: np.ndarray) -> None:
+    # Float labels here mean task is classification by config (auto would have chosen regression).
+    hint = " (for float targets to predict, set `task: regression`)"
+    if y.ndim != 1:
+        raise DataError(f"{path}: {label_name} has shape {y.shape}; labels must be integer class ids of shape (N,)"
+                        + (hint if np.issubdtype(y.dtype, np.number) else ""))
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{path}: {label_name} has dtype {y.dtype}; labels must be integer class ids"
+                        + (hint if np.issubdtype(y.dtype, np.floating) else ""))
     if len(y) and y.min() < 0:
         raise DataError(f"{path}: {label_name} has a negative label ({y.min()}); class ids start at 0")
+
+
+def _check_targets(path: Path, label_name: str, y: np.ndarray) -> None:
+    if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
+        raise DataError(f"{path}: {label_name} has shape {y.shape}; regression targets must have shape (N,) "
+                        f"or (N, k)")
+    if not np.issubdtype(y.dtype, np.number):
+        raise DataError(f"{path}: {label_name} has dtype {y.dtype}; regression targets must be numbers")
+    finite = np.isfinite(y.astype(np.float64))
+    if not finite.all():
+        where = np.argwhere(~finite)[0]
+        raise DataError(f"{path}: {label_name} has a value that is not finite ({y[tuple(where)]} at index "
+                        f"{tuple(int(i) for i in where)}); regression targets must be finite numbers")
 
 
 def image_files(folder: Path) -> tuple[list[tuple[Path, int]], list[str]]:

@@ -1,8 +1,9 @@
 """Every artifact judged on the test split by its own runtime.
 
-Keras for .keras, LiteRT (ai-edge-litert) for .tflite, onnxruntime for .onnx. Accuracy is top-1
-against the labels; agreement is top-1 agreement with the dense float model's predictions. The
-split is read batch by batch, so a streamed data set is never held in memory.
+Keras for .keras, LiteRT (ai-edge-litert) for .tflite, onnxruntime for .onnx. Classification: accuracy is
+top-1 against the labels; agreement is top-1 agreement with the dense float model's predictions.
+Regression: MAE and RMSE against the targets; "agreement" is the MAE between the artifact's outputs and the
+dense float model's. The split is read batch by batch, so a streamed data set is never held in memory.
 """
 
 from __future__ import annotations
@@ -106,10 +107,45 @@ def classify(run: Runner, data: Splits, split: str) -> tuple[np.ndarray, np.ndar
     return np.concatenate(predicted), np.concatenate(labels)
 
 
-def max_abs_difference(first: Runner, second: Runner, data: Splits, split: str) -> float:
-    """The largest absolute difference between two models' outputs over `split`."""
-    return max((float(np.max(np.abs(first(x) - second(x)))) for x, _ in data.batches(split, EVALUATION_BATCH)),
-               default=0.0)
+def predict(run: Runner, data: Splits, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(outputs, targets) of every sample of `split` for a regression, both float32 of shape (N, k)."""
+    outputs, targets = [], []
+    for x, y in data.batches(split, EVALUATION_BATCH):
+        outputs.append(np.asarray(run(x), dtype=np.float32).reshape(len(y), -1))
+        targets.append(y)
+    if not outputs:
+        return np.empty((0, data.num_outputs), np.float32), np.empty((0, data.num_outputs), np.float32)
+    return np.concatenate(outputs), np.concatenate(targets)
+
+
+def regression_scores(outputs: np.ndarray, targets: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """MAE and RMSE against `targets` (over every target of every sample), and the MAE to the `reference`
+    outputs (the dense float model's): a regression's "agreement"."""
+    error = outputs - targets.reshape(outputs.shape)
+    return {"mae": float(np.mean(np.abs(error))), "rmse": float(np.sqrt(np.mean(error ** 2))),
+            "agreement_mae": float(np.mean(np.abs(outputs - reference)))}
+
+
+def majority_accuracy(labels: np.ndarray) -> float:
+    """Accuracy of always answering the most frequent class of `labels` (the chance level a classifier must beat)."""
+    return float(np.bincount(labels).max() / len(labels)) if len(labels) else 0.0
+
+
+def constant_mae(targets: np.ndarray) -> float:
+    """MAE of always answering each target's median over `targets`: the best constant answer, which a regressor
+    must beat."""
+    return float(np.mean(np.abs(targets - np.median(targets, axis=0)))) if len(targets) else 0.0
+
+
+def max_abs_difference(first: Runner, second: Runner, data: Splits, split: str) -> tuple[float, float]:
+    """(the largest absolute difference between two models' outputs over `split`, the largest absolute output
+    of `second`)."""
+    difference = magnitude = 0.0
+    for x, _ in data.batches(split, EVALUATION_BATCH):
+        expected = second(x)
+        difference = max(difference, float(np.max(np.abs(first(x) - expected))))
+        magnitude = max(magnitude, float(np.max(np.abs(expected))))
+    return difference, magnitude
 
 
 def top1_scores(predicted: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> tuple[float, float]:

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from edgekit import __version__, fsutil
-from edgekit.config.schema import Quantization
+from edgekit.config.schema import Quantization, Task
 from edgekit.errors import AccuracyGateFailed, DevicesFailed, EdgekitError
 from edgekit.fleet.pool import devices_failed
 from edgekit.fleet.summary import fleet_by_name
 from edgekit.pipeline.cache import STATE_FOLDER
 from edgekit.pipeline.context import STAGES, BuildContext
+from edgekit.pipeline.gate import accuracy_gate
 
 MANIFEST_NAME = "manifest.json"
 REGRESS_NAME = "regress.json"  # written by `edgekit regress` against this build
@@ -21,7 +22,9 @@ REGRESS_NAME = "regress.json"  # written by `edgekit regress` against this build
 def build_manifest(ctx: BuildContext) -> dict[str, Any]:
     """The manifest of a finished build (every stage result is in ctx.results)."""
     results = ctx.results
-    scores = results["evaluate"].meta["scores"]
+    evaluation = results["evaluate"].meta
+    scores = evaluation["scores"]
+    task = Task(evaluation.get("task", Task.CLASSIFICATION.value))
     profile_meta = results["profile"].meta if "profile" in results else {}
     profiles = profile_meta.get("profiles", {})
     sparsity = dict(results["prune"].meta["sparsity"]) if "prune" in results else None
@@ -35,6 +38,7 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
     manifest = {
         "edgekit_version": __version__,
         "name": ctx.config.name,
+        "task": task.value,
         "target": ctx.target.name,
         "device": device,
         **_fleet_devices(profile_meta),
@@ -56,7 +60,8 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
     if "profile" in results and "not_run" in results["profile"].meta:
         manifest["profile_not_run"] = results["profile"].meta["not_run"]
     _add_latency_by_device(artifacts, profile_meta)
-    manifest["gate"] = accuracy_gate(artifacts, ctx.config.evaluate.max_accuracy_drop)
+    chance = evaluation.get("constant_mae" if task is Task.REGRESSION else "majority_accuracy")
+    manifest["gate"] = accuracy_gate(artifacts, ctx.config.evaluate, task, chance)
     return manifest
 
 
@@ -102,12 +107,20 @@ def _artifact_record(ctx: BuildContext, stage: str, entry: dict[str, Any], score
         "gzip_bytes": _gzip_bytes(ctx, path, result.files[entry["file"]]),
         "sha256": result.files[entry["file"]],
         "sparsity": sparsity,
-        "accuracy": scores[entry["name"]]["accuracy"],
-        "agreement": scores[entry["name"]]["agreement"],
+        **_scores(scores[entry["name"]]),
         "latency": latency,
     }
     record.update({key: value for key, value in entry.items() if key not in record and key != "file"})
     return record
+
+
+def _scores(score: dict[str, float]) -> dict[str, Any]:
+    """A classification's accuracy and agreement (the DESIGN.md keys); a regression keeps those keys, null, and
+    adds its metrics (MAE, RMSE on the test split) and agreement_mae (MAE to the dense float model's outputs)."""
+    if "mae" not in score:
+        return {"accuracy": score["accuracy"], "agreement": score["agreement"]}
+    return {"accuracy": None, "agreement": None, "metrics": {"mae": score["mae"], "rmse": score["rmse"]},
+            "agreement_mae": score["agreement_mae"]}
 
 
 def _gzip_bytes(ctx: BuildContext, path: Path, sha256: str) -> int:
@@ -135,20 +148,6 @@ def _artifact_sparsity(ctx: BuildContext, exported: dict[str, Any]) -> Optional[
     """Zero fraction of the kernels an artifact was converted from (zeros stay zeros through conversion;
     int8 weights are symmetric, so 0.0 quantizes to exactly 0)."""
     return ctx.results[exported["source"]].meta["kernel_sparsity"]
-
-
-def accuracy_gate(artifacts: list[dict[str, Any]], max_drop: float) -> dict[str, Any]:
-    """Every int8 artifact must stay within `max_drop` of the dense float model's accuracy."""
-    baseline = next(a["accuracy"] for a in artifacts if a["name"] == "keras-dense")
-    failures = []
-    for artifact in artifacts:
-        if artifact["quantization"] != Quantization.INT8.value:
-            continue
-        drop = baseline - artifact["accuracy"]
-        if drop > max_drop + 1e-12:
-            failures.append(f"{artifact['name']} accuracy {artifact['accuracy']:.4f} is {drop:.4f} below the dense "
-                            f"float model's {baseline:.4f} (evaluate.max_accuracy_drop is {max_drop})")
-    return {"passed": not failures, "max_accuracy_drop": max_drop, "baseline_accuracy": baseline, "failures": failures}
 
 
 def final_error(manifest: dict[str, Any]) -> Optional[EdgekitError]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from edgekit import console
 from edgekit._tf import keras, tfmot
-from edgekit.config.schema import PruneConfig, PruneStructure
+from edgekit.config.schema import PruneConfig, PruneStructure, Task
 from edgekit.data.base import Splits
 from edgekit.errors import ConfigError
 from edgekit.pipeline.precision import make_optimizer
@@ -75,8 +75,8 @@ def prunable_layer_names(model, config: PruneConfig) -> list[str]:
 
 
 def prune_model(model, data: Splits, config: PruneConfig, *, batch_size: int, learning_rate: float,
-                from_logits: bool, seed: int) -> tuple[Any, dict[str, Any]]:
-    """Prune and fine-tune `model` (not modified); returns the stripped model and what happened.
+                from_logits: bool, seed: int, task: Task = Task.CLASSIFICATION) -> tuple[Any, dict[str, Any]]:
+    """Prune and fine-tune `model` (not modified) with `task`'s loss; returns the stripped model and what happened.
 
     Returns:
         (model, info) where info has "history", "schedule", "sparsity" (overall and per layer).
@@ -102,7 +102,7 @@ def prune_model(model, data: Splits, config: PruneConfig, *, batch_size: int, le
     # The wrappers share their layers' weights, so they wrap a private copy: the input model stays as it was.
     private = copy_model(model)
     copy = keras().models.clone_model(private, clone_function=wrap)
-    compile_classifier(copy, make_optimizer(learning_rate, "float32"), from_logits=from_logits)
+    compile_classifier(copy, make_optimizer(learning_rate, "float32"), from_logits=from_logits, task=task)
     history = fit(copy, data, epochs=config.epochs, batch_size=batch_size, label="prune", seed=seed,
                   callbacks=[sparsity_api.UpdatePruningStep()])
     stripped = sparsity_api.strip_pruning(copy)

@@ -7,7 +7,7 @@ import warnings
 from typing import Any
 
 from edgekit._tf import keras, tfmot
-from edgekit.config.schema import QatConfig
+from edgekit.config.schema import QatConfig, Task
 from edgekit.config.yamlsource import did_you_mean
 from edgekit.data.base import Splits
 from edgekit.errors import ConfigError, QuantizationError
@@ -84,7 +84,8 @@ def _unsupported_error(layers: list[str]) -> QuantizationError:
 
 
 def train_quantization_aware(model, data: Splits, config: QatConfig, *, pruned_layers: list[str],
-                             batch_size: int, learning_rate: float, from_logits: bool, seed: int) -> tuple[Any, dict[str, Any]]:
+                             batch_size: int, learning_rate: float, from_logits: bool, seed: int,
+                             task: Task = Task.CLASSIFICATION) -> tuple[Any, dict[str, Any]]:
     """QAT fine-tuning of `model`; returns the QAT model (with fake-quant wrappers) and its history.
 
     Runs in float32: the fake-quantization ranges are float32 variables, and tfmot's wrappers are
@@ -92,7 +93,7 @@ def train_quantization_aware(model, data: Splits, config: QatConfig, *, pruned_l
     """
     pruned = bool(pruned_layers)
     qat_model = quantize_aware_model(model, config, pruned=pruned)
-    compile_classifier(qat_model, make_optimizer(learning_rate, "float32"), from_logits=from_logits)
+    compile_classifier(qat_model, make_optimizer(learning_rate, "float32"), from_logits=from_logits, task=task)
     history = fit(qat_model, data, epochs=config.epochs, batch_size=batch_size, label="qat", seed=seed)
     info = {"history": history, "scheme": "pqat" if pruned else "qat", "excluded": list(config.exclude),
             "kernel_sparsity": measure_sparsity(qat_model)["overall"]}

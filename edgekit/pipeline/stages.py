@@ -11,26 +11,31 @@ import numpy as np
 from rich.markup import escape as markup_escape
 
 from edgekit import console, fsutil
-from edgekit.config.schema import DataSource, ExportFormat, Quantization
+from edgekit.config.schema import DataSource, ExportFormat, Quantization, Task
 from edgekit.data.base import Splits
 from edgekit.data.loading import create_splits, open_splits
 from edgekit.data.sources import source_fingerprint
 from edgekit.errors import ExportError
 from edgekit.pipeline.cache import StageResult
 from edgekit.pipeline.context import BuildContext
-from edgekit.pipeline.evaluate import TFLiteRunner, classify, keras_runner, max_abs_difference, top1_scores
+from edgekit.pipeline.evaluate import (TFLiteRunner, classify, constant_mae, keras_runner, majority_accuracy,
+                                       max_abs_difference, predict, regression_scores, top1_scores)
 
-# Float ONNX must reproduce the Keras outputs to this absolute difference (probabilities in [0, 1]).
+# Float ONNX must reproduce the Keras outputs to this absolute difference (probabilities in [0, 1]); regression
+# outputs are unbounded, so there it is relative to the largest output (float32 rounding grows with the value).
 ONNX_TOLERANCE = 1e-4
+# Bumped when what the evaluate stage records changes, so cached evaluations are made again.
+EVALUATION_RECORD = 2
 
 
 # ------------------------------------------------------------------------------------------------ data
 def data_stage(ctx: BuildContext):
     config = ctx.config.data
-    material = {"data": config, "source": _data_source_fingerprint(ctx), "tools": {"numpy": ctx.tools["numpy"]}}
+    material = {"data": config, "source": _data_source_fingerprint(ctx), "tools": {"numpy": ctx.tools["numpy"]},
+                "task": ctx.config.task}
 
     def produce(work: Path) -> dict[str, Any]:
-        splits, how = create_splits(config, ctx.loaded.resolve, work)
+        splits, how = create_splits(config, ctx.loaded.resolve, work, ctx.config.task)
         ctx.memo["dataset"] = splits
         return {**how, "summary": splits.summary(), "preprocessing": splits.preprocessing.to_dict(),
                 "fingerprint": splits.fingerprint()}
@@ -39,10 +44,16 @@ def data_stage(ctx: BuildContext):
     if "dataset" not in ctx.memo:
         ctx.memo["dataset"] = open_splits(config, result.meta, result.folder)
     summary = result.meta["summary"]
+    labels = (f"{summary['targets']} float target(s) (regression)" if "targets" in summary
+              else f"{summary['num_classes']} classes")
     console.info(f"data: {summary['source']}, {summary['train']} train / {summary['val']} val / "
-                 f"{summary['test']} test, "
-                 f"input {tuple(summary['input_shape'])}, {summary['num_classes']} classes")
+                 f"{summary['test']} test, input {tuple(summary['input_shape'])}, {labels}")
     return result
+
+
+def build_task(ctx: BuildContext) -> Task:
+    """The task the data stage resolved (classification or regression, never auto)."""
+    return Task(ctx.results["data"].meta["summary"].get("task", Task.CLASSIFICATION.value))
 
 
 def _data_source_fingerprint(ctx: BuildContext) -> str | None:
@@ -59,7 +70,8 @@ def dataset(ctx: BuildContext) -> Splits:
 
 # ------------------------------------------------------------------------------------------------ train
 def train_stage(ctx: BuildContext):
-    from edgekit.models import build_model, outputs_probabilities
+    from edgekit.models import outputs_probabilities
+    from edgekit.models.task import build_task_model
     from edgekit.pipeline.precision import choose_precision, make_optimizer, with_policy
     from edgekit.pipeline.prune import measure_sparsity
     from edgekit.pipeline.training import compile_classifier, fit
@@ -80,13 +92,14 @@ def train_stage(ctx: BuildContext):
                          f"({distribution.reason}); batch_size {config.train.batch_size} is the global batch")
         data = dataset(ctx)
         keras().utils.set_random_seed(ctx.seed)
-        model = build_model(config.model, ctx.loaded, data.input_shape, data.num_classes)
-        from_logits = not outputs_probabilities(model)
+        task = build_task(ctx)
+        model = build_task_model(config.model, ctx.loaded, data.input_shape, task, data.num_outputs, config.task)
+        from_logits = task is Task.CLASSIFICATION and not outputs_probabilities(model)
         console.info(f"train: {model.name}, {model.count_params():,} parameters, precision {precision.policy} "
                      f"({precision.reason})")
         training_model = model if precision.policy == "float32" else with_policy(model, precision.policy)
         compile_classifier(training_model, make_optimizer(config.train.learning_rate, precision.policy),
-                           from_logits=from_logits)
+                           from_logits=from_logits, task=task)
         history = fit(training_model, data, epochs=config.train.epochs, batch_size=config.train.batch_size,
                       label="train", seed=ctx.seed)
         # Exported and fine-tuned in float32: the mixed policy only speeds up training.
@@ -96,7 +109,7 @@ def train_stage(ctx: BuildContext):
         return {"history": history, "precision": precision.policy, "precision_reason": precision.reason,
                 "distribute": distribution.record(), "kernel_sparsity": measure_sparsity(dense)["overall"],
                 "parameters": int(dense.count_params()), "from_logits": from_logits, "model_name": dense.name,
-                "file": file_name}
+                "task": task.value, "file": file_name}
 
     return ctx.cache.run("train", material, distributed(ctx, produce))
 
@@ -173,7 +186,8 @@ def prune_stage(ctx: BuildContext):
         dense = load_keras(ctx, "train", "dense")
         pruned, info = prune_model(dense, dataset(ctx), config.prune, batch_size=config.train.batch_size,
                                    learning_rate=config.train.learning_rate,
-                                   from_logits=ctx.results["train"].meta["from_logits"], seed=ctx.seed)
+                                   from_logits=ctx.results["train"].meta["from_logits"], seed=ctx.seed,
+                                   task=build_task(ctx))
         save_model(pruned, work / file_name)
         ctx.memo["pruned"] = pruned
         from edgekit.pipeline.prune import measure_sparsity
@@ -201,7 +215,7 @@ def qat_stage(ctx: BuildContext):
         model, info = train_quantization_aware(
             source, dataset(ctx), config.qat, pruned_layers=pruned_layers, batch_size=config.train.batch_size,
             learning_rate=config.train.learning_rate, from_logits=ctx.results["train"].meta["from_logits"],
-            seed=ctx.seed)
+            seed=ctx.seed, task=build_task(ctx))
         save_qat_model(model, work / file_name)
         ctx.memo["qat"] = model
         return {**info, "file": file_name}
@@ -231,7 +245,8 @@ def export_stage(ctx: BuildContext):
                          f"training split has {len(representative)} samples: calibrating int8 on all of them")
         exporter = Exporter(float_model=load_keras(ctx, float_stage, float_key), float_stage=float_stage,
                             qat_model=load_keras(ctx, "qat", "qat") if has_qat else None,
-                            representative=representative, data=data, opset=config.export.onnx_opset)
+                            representative=representative, data=data, opset=config.export.onnx_opset,
+                            task=build_task(ctx))
         combinations = config.export.combinations()
         artifacts = []
         with console.steps("export", len(combinations)) as progress:
@@ -252,13 +267,14 @@ class Exporter:
     (which model it came from, how it was made, and what was checked)."""
 
     def __init__(self, *, float_model, float_stage: str, qat_model, representative: np.ndarray, data: Splits,
-                 opset: int):
+                 opset: int, task: Task = Task.CLASSIFICATION):
         self.float_model = float_model
         self.float_stage = float_stage
         self.qat_model = qat_model
         self.representative = representative
         self.data = data
         self.opset = opset
+        self.task = task
         self._float_onnx: bytes | None = None
         self._onnx_difference: float | None = None
 
@@ -286,11 +302,12 @@ class Exporter:
 
         if self._float_onnx is None:
             model_bytes = convert_onnx(self.float_model, self.opset)
-            difference = max_abs_difference(OnnxRunner(model_bytes), keras_runner(self.float_model), self.data,
-                                            "test")
-            if difference > ONNX_TOLERANCE:
+            difference, magnitude = max_abs_difference(OnnxRunner(model_bytes), keras_runner(self.float_model),
+                                                       self.data, "test")
+            tolerance = ONNX_TOLERANCE * (max(1.0, magnitude) if self.task is Task.REGRESSION else 1.0)
+            if difference > tolerance:
                 raise ExportError(f"the float ONNX export differs from the Keras model by up to {difference:.3g} "
-                                  f"(tolerance {ONNX_TOLERANCE}); not writing an artifact that computes something else")
+                                  f"(tolerance {tolerance:.3g}); not writing an artifact that computes something else")
             self._float_onnx, self._onnx_difference = model_bytes, difference
         return self._float_onnx
 
@@ -301,7 +318,8 @@ class Exporter:
         kept (on a tie, the smaller file). tf2onnx keeps the ranges QAT learned, but writes the weights
         in float with QuantizeLinear/DequantizeLinear after them (a float-sized file); onnxruntime's
         post-training calibration stores int8 weights (a quarter of the size) but fits its ranges to the
-        representative samples only. Which wins depends on the model, so we measure instead of assuming;
+        representative samples only. Which wins depends on the model, so we measure instead of assuming
+        (a regression keeps the lower validation MAE);
         the test split is not used for the choice, so it stays an honest estimate.
         """
         from edgekit.export.onnx import OnnxRunner, convert_onnx, qdq_node_count, quantize_onnx_static
@@ -312,6 +330,11 @@ class Exporter:
         details: dict[str, Any] = {}
         if len(candidates) == 1 or not self.data.size("val"):
             method = "tf2onnx-qat" if "tf2onnx-qat" in candidates else "ort-static"
+        elif self.task is Task.REGRESSION:
+            errors = {name: float(np.mean(np.abs(np.subtract(*predict(OnnxRunner(model_bytes), self.data, "val")))))
+                      for name, model_bytes in candidates.items()}
+            method = min(candidates, key=lambda name: (errors[name], len(candidates[name])))
+            details["val_mae_by_method"] = errors
         else:
             scores = {name: float(np.mean(np.equal(*classify(OnnxRunner(model_bytes), self.data, "val"))))
                       for name, model_bytes in candidates.items()}
@@ -328,7 +351,8 @@ def evaluate_stage(ctx: BuildContext):
 
     keras_stages = [stage for stage in ("train", "prune") if stage in ctx.results]
     material = {"export": ctx.results["export"].digest, "keras": [ctx.results[s].digest for s in keras_stages],
-                "data": ctx.results["data"].digest, "tools": ctx.tools}
+                "data": ctx.results["data"].digest, "tools": ctx.tools, "record": EVALUATION_RECORD}
+    task = build_task(ctx)
 
     def produce(work: Path) -> dict[str, Any]:
         data = dataset(ctx)
@@ -343,14 +367,23 @@ def evaluate_stage(ctx: BuildContext):
             else:
                 runners[artifact["name"]] = lambda path=path: OnnxRunner(path.read_bytes())
         scores: dict[str, dict[str, float]] = {}
-        reference = None
+        reference = labels = None
         with console.steps("evaluate", len(runners)) as progress:
             for name, make_runner in runners.items():
-                predicted, labels = classify(make_runner(), data, "test")
-                reference = predicted if reference is None else reference  # keras-dense comes first
-                scores[name] = dict(zip(("accuracy", "agreement"), top1_scores(predicted, labels, reference)))
+                if task is Task.REGRESSION:
+                    outputs, labels = predict(make_runner(), data, "test")
+                    reference = outputs if reference is None else reference  # keras-dense comes first
+                    scores[name] = regression_scores(outputs, labels, reference)
+                else:
+                    predicted, labels = classify(make_runner(), data, "test")
+                    reference = predicted if reference is None else reference
+                    scores[name] = dict(zip(("accuracy", "agreement"), top1_scores(predicted, labels, reference)))
                 progress.advance(description=f"evaluate: {name}")
-        return {"scores": scores, "test_samples": data.size("test")}
+        # What a model that ignores its input scores: the float model must do clearly better for the gate's
+        # comparisons with it to mean anything.
+        chance = ({"constant_mae": constant_mae(labels)} if task is Task.REGRESSION
+                  else {"majority_accuracy": majority_accuracy(labels)})
+        return {"scores": scores, "test_samples": data.size("test"), "task": task.value, **chance}
 
     return ctx.cache.run("evaluate", material, produce)
 

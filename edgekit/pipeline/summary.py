@@ -1,4 +1,4 @@
-"""The table a build ends with: size, accuracy and latency of every artifact side by side."""
+"""The table a build ends with: size, accuracy (or a regression's MAE) and latency of every artifact side by side."""
 
 from __future__ import annotations
 
@@ -25,8 +25,19 @@ def human_bytes(count: Optional[int]) -> str:
     return f"{value:.1f} GiB"
 
 
+def is_regression(manifest: dict[str, Any]) -> bool:
+    """Whether the manifest is a regression build's (older manifests have no "task": classifications)."""
+    return manifest.get("task") == "regression"
+
+
 def summary_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per artifact with the derived columns (Δ accuracy vs dense float, speedup vs float32 TFLite)."""
+    """One row per artifact with the derived columns (Δ accuracy vs dense float, speedup vs float32 TFLite).
+
+    A regression's rows have "mae", "rmse", "agreement_mae", and "delta" is the relative MAE increase over the
+    dense float model's; their "accuracy" and "agreement" are None.
+    """
+    if is_regression(manifest):
+        return _regression_rows(manifest)
     artifacts = manifest["artifacts"]
     baseline = manifest["gate"]["baseline_accuracy"]
     reference = next((a["latency"]["median_ms"] for a in artifacts
@@ -39,13 +50,30 @@ def summary_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
             "bytes": artifact["bytes"],
             "gzip_bytes": artifact["gzip_bytes"],
             "accuracy": artifact["accuracy"],
-            "delta": None if artifact["accuracy"] is None else artifact["accuracy"] - baseline,
+            "delta": None if artifact["accuracy"] is None or baseline is None else artifact["accuracy"] - baseline,
             "agreement": artifact["agreement"],
             "median_ms": median,
             "speedup": reference / median if reference and median else None,
             "sparsity": artifact.get("sparsity"),
         })
     return rows
+
+
+def _regression_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    baseline = manifest["gate"].get("baseline_metric")
+    for row, artifact in zip(_classification_rows_without_scores(manifest), manifest["artifacts"]):
+        metrics = artifact.get("metrics") or {}
+        mae = metrics.get("mae")
+        rows.append({**row, "mae": mae, "rmse": metrics.get("rmse"), "agreement_mae": artifact.get("agreement_mae"),
+                     "delta": None if mae is None or not baseline else (mae - baseline) / baseline})
+    return rows
+
+
+def _classification_rows_without_scores(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows' columns other than accuracy: name, sizes, latency, speedup, sparsity."""
+    scoreless = [{**artifact, "accuracy": None, "agreement": None} for artifact in manifest["artifacts"]]
+    return summary_rows({"artifacts": scoreless, "gate": {"baseline_accuracy": None}})
 
 
 def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
@@ -57,18 +85,23 @@ def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
     if "devices" in manifest:
         title += f" · latency on the first of {len(manifest['devices'])} devices; the fleet below"
     table = Table(title=title, title_justify="left")
-    for column in ("artifact", "size", "gzip", "sparsity", "accuracy", "Δ vs float", "agreement", "median ms",
-                   "speedup"):
+    regression = is_regression(manifest)
+    scores = ("MAE", "Δ vs float", "RMSE", "MAE to float") if regression else ("accuracy", "Δ vs float", "agreement")
+    for column in ("artifact", "size", "gzip", "sparsity", *scores, "median ms", "speedup"):
         table.add_column(column, justify="left" if column == "artifact" else "right")
     for row in summary_rows(manifest):
+        dense = row["name"] == "keras-dense"
+        if regression:
+            cells = [_number(row["mae"], "{:.4g}"), "-" if dense else _number(row["delta"], "{:+.1%}"),
+                     _number(row["rmse"], "{:.4g}"), _number(row["agreement_mae"], "{:.4g}")]
+        else:
+            cells = [f"{row['accuracy']:.4f}", "-" if dense else f"{row['delta']:+.4f}", f"{row['agreement']:.4f}"]
         table.add_row(
             console.cell(row["name"]),
             human_bytes(row["bytes"]),
             human_bytes(row["gzip_bytes"]),
             "-" if row["sparsity"] is None else f"{row['sparsity']:.0%}",
-            f"{row['accuracy']:.4f}",
-            "-" if row["name"] == "keras-dense" else f"{row['delta']:+.4f}",
-            f"{row['agreement']:.4f}",
+            *cells,
             "-" if row["median_ms"] is None else f"{row['median_ms']:.4g}",
             "-" if row["speedup"] is None else f"{row['speedup']:.2f}×",
         )
@@ -79,12 +112,26 @@ def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
     if cached:
         console.out.print(f"cached stages: {', '.join(cached)}")
     gate = manifest["gate"]
+    for warning in gate.get("warnings") or []:
+        console.out.print(f"[bold yellow]warning:[/bold yellow] {warning}")
     if gate["passed"]:
-        console.out.print(f"accuracy gate: passed (int8 within {gate['max_accuracy_drop']} of "
-                          f"{gate['baseline_accuracy']:.4f})")
+        console.out.print(f"accuracy gate: passed ({gate_passed_text(gate)})")
     console.out.print(f"manifest: {build_dir / 'manifest.json'}")
     if (build_dir / "report.html").exists():
         console.out.print(f"report:   {build_dir / 'report.html'}")
+
+
+def gate_passed_text(gate: dict[str, Any]) -> str:
+    """What a passed gate checked, in words: 'every compressed artifact within 0.01 of 0.9700, agreement >= 0.9'."""
+    if gate.get("task") == "regression":
+        return (f"every compressed artifact's MAE at most {gate['max_metric_increase']:.0%} above the dense float "
+                f"model's {gate['baseline_metric']:.4g}")
+    text = f"every compressed artifact within {gate['max_accuracy_drop']} of {gate['baseline_accuracy']:.4f}"
+    return text + (f", agreement ≥ {gate['min_agreement']}" if "min_agreement" in gate else "")
+
+
+def _number(value: Optional[float], pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
 
 
 def print_manifest_fleet(manifest: dict[str, Any]) -> None:

@@ -8,17 +8,22 @@ import numpy as np
 
 from edgekit import console
 from edgekit._tf import keras
+from edgekit.config.schema import Task
 from edgekit.data.base import Splits
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+REGRESSION_HISTORY_KEYS = ("loss", "mae", "val_loss", "val_mae")
 
 
-def compile_classifier(model, optimizer, *, from_logits: bool) -> None:
-    """Sparse categorical cross-entropy on logits or on probabilities.
+def compile_classifier(model, optimizer, *, from_logits: bool, task: Task = Task.CLASSIFICATION) -> None:
+    """Sparse categorical cross-entropy on logits or on probabilities; for regression, mean squared error.
 
     `from_logits` is decided once on the plain model (`outputs_probabilities`): pruning and
-    quantization wrappers hide the output layer's activation.
+    quantization wrappers hide the output layer's activation. A regression ignores it.
     """
+    if task is Task.REGRESSION:
+        model.compile(optimizer=optimizer, loss=keras().losses.MeanSquaredError(), metrics=["mae"])
+        return
     loss = keras().losses.SparseCategoricalCrossentropy(from_logits=from_logits)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
 
@@ -31,10 +36,13 @@ def fit(model, data: Splits, *, epochs: int, batch_size: int, label: str,
         keras().utils.set_random_seed(seed)
         history = model.fit(**data.fit_arguments(batch_size, seed), epochs=epochs, verbose=0,
                             callbacks=[*(callbacks or []), bar])
-    result = {key: [float(value) for value in history.history.get(key, [])] for key in HISTORY_KEYS}
-    summary = f"{label}: accuracy {result['accuracy'][-1]:.4f}"
-    if result["val_accuracy"]:
-        summary += f", validation accuracy {result['val_accuracy'][-1]:.4f}"
+    metric = "mae" if "mae" in history.history else "accuracy"
+    keys = REGRESSION_HISTORY_KEYS if metric == "mae" else HISTORY_KEYS
+    result = {key: [float(value) for value in history.history.get(key, [])] for key in keys}
+    name = "MAE" if metric == "mae" else "accuracy"
+    summary = f"{label}: {name} {result[metric][-1]:.4f}"
+    if result[f"val_{metric}"]:
+        summary += f", validation {name} {result[f'val_{metric}'][-1]:.4f}"
     console.info(f"  {summary}")
     return result
 
@@ -53,9 +61,10 @@ def epoch_progress_callback(progress, label: str):
     class EpochProgress(keras().callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            text = f"{label}: epoch {epoch + 1}, acc {logs.get('accuracy', float('nan')):.3f}"
-            if "val_accuracy" in logs:
-                text += f", val {logs['val_accuracy']:.3f}"
+            metric, short = ("mae", "MAE") if "mae" in logs else ("accuracy", "acc")
+            text = f"{label}: epoch {epoch + 1}, {short} {logs.get(metric, float('nan')):.3f}"
+            if f"val_{metric}" in logs:
+                text += f", val {logs[f'val_{metric}']:.3f}"
             progress.advance(description=text)
 
     return EpochProgress()

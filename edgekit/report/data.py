@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from edgekit.errors import InputFileError
 from edgekit.finite import is_finite
-from edgekit.pipeline.summary import summary_rows
+from edgekit.pipeline.summary import is_regression, summary_rows
 from edgekit.report.checks import check_manifest
 
 MANIFEST_NAME = "manifest.json"
@@ -65,18 +65,33 @@ class ArtifactRow:
     speedup: Optional[float]  # float32 TFLite median / this median
     samples_ms: tuple[float, ...]
     pareto: bool
+    # A regression's scores (accuracy, delta and agreement are None then; delta is the relative MAE increase).
+    mae: Optional[float] = None
+    rmse: Optional[float] = None
+    agreement_mae: Optional[float] = None
+
+    @property
+    def score(self) -> Optional[float]:
+        """What the trade-off plot shows: accuracy, or a regression's MAE."""
+        return self.accuracy if self.accuracy is not None else self.mae
 
 
 def artifact_rows(manifest: dict[str, Any]) -> list[ArtifactRow]:
     """The summary rows, computed as the terminal table computes them (edgekit.pipeline.summary)."""
     artifacts = [artifact for artifact in manifest["artifacts"] if isinstance(artifact, dict) and "name" in artifact]
-    baseline = dense_float_accuracy(manifest)
+    regression = is_regression(manifest)
+    baseline = dense_float_mae(manifest) if regression else dense_float_accuracy(manifest)
     # summary_rows reads the baseline from the gate; a manifest without one gets NaN deltas, shown as "-".
+    baseline_key = "baseline_metric" if regression else "baseline_accuracy"
     normalized = {**manifest, "artifacts": [_with_defaults(artifact) for artifact in artifacts],
-                  "gate": {"baseline_accuracy": math.nan if baseline is None else baseline}}
-    front = pareto_front([(row["name"], row["median_ms"], row["accuracy"]) for row in summary_rows(normalized)])
+                  "gate": {baseline_key: math.nan if baseline is None else baseline}}
+    summary = summary_rows(normalized)
+    # A regression's best artifact has the lowest MAE: negated, "higher is better" holds for both tasks.
+    front = pareto_front([(row["name"], row["median_ms"],
+                           (None if row["mae"] is None else -row["mae"]) if regression else row["accuracy"])
+                          for row in summary])
     rows = []
-    for artifact, row in zip(artifacts, summary_rows(normalized)):
+    for artifact, row in zip(artifacts, summary):
         latency = artifact.get("latency") or {}
         rows.append(ArtifactRow(
             name=str(row["name"]), format=str(artifact.get("format", "")),
@@ -85,8 +100,16 @@ def artifact_rows(manifest: dict[str, Any]) -> list[ArtifactRow]:
             delta=_finite(row["delta"]), agreement=row["agreement"], median_ms=row["median_ms"],
             p90_ms=latency.get("p90_ms"), speedup=row["speedup"],
             samples_ms=tuple(float(value) for value in latency.get("samples_ms") or ()),
-            pareto=row["name"] in front))
+            pareto=row["name"] in front, mae=row.get("mae"), rmse=row.get("rmse"),
+            agreement_mae=row.get("agreement_mae")))
     return rows
+
+
+def dense_float_mae(manifest: dict[str, Any]) -> Optional[float]:
+    """A regression's reference: the dense float model's MAE."""
+    dense = next((a for a in manifest["artifacts"] if isinstance(a, dict) and a.get("name") == DENSE_FLOAT), None)
+    mae = ((dense or {}).get("metrics") or {}).get("mae")
+    return float(mae) if mae is not None else (manifest.get("gate") or {}).get("baseline_metric")
 
 
 def dense_float_accuracy(manifest: dict[str, Any]) -> Optional[float]:

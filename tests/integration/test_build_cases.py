@@ -112,7 +112,7 @@ def test_mixed_bfloat16_training_is_recorded(tmp_path):
         qat: {enabled: false}
         export: {formats: [tflite], quantization: [float32, int8]}
         profile: {runs: 5, warmup: 1, min_seconds: 0}
-        evaluate: {max_accuracy_drop: 1.0}
+        evaluate: {max_accuracy_drop: 1.0, min_agreement: 0.0}
     """)
     result, manifest = build(config)
     assert result.exit_code == 0, result.output
@@ -147,7 +147,7 @@ def test_factory_and_images_source(tmp_path):
         qat: {enabled: false}
         export: {formats: [tflite], quantization: [int8]}
         profile: {runs: 5, warmup: 1, min_seconds: 0}
-        evaluate: {max_accuracy_drop: 1.0}
+        evaluate: {max_accuracy_drop: 1.0, min_agreement: 0.0}
     """)
     result, manifest = build(config)
     assert result.exit_code == 0, result.output

@@ -24,7 +24,7 @@ prune: {enabled: true, epochs: 1}
 qat: {enabled: true, epochs: 200}
 export: {formats: [tflite], quantization: [float32, int8]}
 profile: {runs: 5, warmup: 1, min_seconds: 0}
-evaluate: {max_accuracy_drop: 1.0}
+evaluate: {max_accuracy_drop: 1.0, min_agreement: 0.0}
 """
 
 

@@ -141,7 +141,7 @@ def test_build_from_tfrecords(tmp_path):
         qat: {enabled: false}
         export: {formats: [tflite, onnx], quantization: [float32, int8]}
         profile: {runs: 5, warmup: 1, min_seconds: 0}
-        evaluate: {max_accuracy_drop: 1.0}
+        evaluate: {max_accuracy_drop: 1.0, min_agreement: 0.0}
     """)
     result, manifest = build(config)
     assert result.exit_code == 0, result.output

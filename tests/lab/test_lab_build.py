@@ -14,7 +14,7 @@ train: {epochs: 2, batch_size: 64}
 prune: {enabled: false}
 qat: {enabled: false}
 export: {formats: [tflite], quantization: [float32, int8], representative_samples: 50}
-evaluate: {max_accuracy_drop: 1.0}
+evaluate: {max_accuracy_drop: 1.0, min_agreement: 0.0}
 profile: {runs: 10, warmup: 1, min_seconds: 0.0}
 """
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgekit.config.schema import DataConfig, DataSource
+from edgekit.config.schema import DataConfig, DataSource, Task
 from edgekit.data import Dataset, build_dataset, preprocessing_for, stratified_split
 from edgekit.data.preprocessing import Layout
 from edgekit.data.sources import load_digits, load_npz
@@ -82,13 +82,64 @@ def test_npz_with_explicit_splits(tmp_path):
     [
         ({"a": np.zeros(3)}, r"expected arrays x_train, y_train, x_test, y_test .* found a"),
         ({"x": np.zeros((4, 2)), "y": np.zeros(3, np.int64)}, r"x has 4 samples but y has 3 labels"),
-        ({"x": np.zeros((4, 2)), "y": np.zeros(4, np.float32)}, r"y has dtype float32; labels must be integer class ids"),
+        ({"x": np.zeros((4, 2)), "y": np.zeros(4, np.float32)},
+         r"y has dtype float32; labels must be integer class ids \(for float targets to predict, set `task: regression`\)"),
         ({"x": np.zeros((4, 2)), "y": np.zeros((4, 2), np.int64)}, r"y has shape \(4, 2\); labels must be"),
         ({"x": np.zeros(4), "y": np.zeros(4, np.int64)}, r"x has shape \(4,\); expected \(N, features\)"),
         ({"x": np.zeros((4, 2)), "y": np.array([0, 1, -1, 0])}, r"negative label"),
     ],
 )
 def test_bad_npz_files_are_named_with_the_problem(tmp_path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError, match=message):
+        load_npz(path, Task.CLASSIFICATION)
+
+
+def test_auto_task_reads_integer_ids_as_classes_and_floats_as_targets(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "c.npz", x=rng.random((40, 3)), y=rng.integers(0, 3, 40))
+    np.savez(tmp_path / "r.npz", x=rng.random((40, 3)), y=rng.random(40).astype(np.float32))
+    np.savez(tmp_path / "k.npz", x=rng.random((40, 3)), y=rng.integers(0, 5, (40, 2)))
+    assert load_npz(tmp_path / "c.npz").task is Task.CLASSIFICATION
+    assert load_npz(tmp_path / "r.npz").task is Task.REGRESSION
+    assert load_npz(tmp_path / "k.npz").task is Task.REGRESSION  # (N, k) numbers are targets
+    assert load_npz(tmp_path / "c.npz", Task.REGRESSION).task is Task.REGRESSION  # integer targets when asked
+
+
+def test_regression_split_is_a_seeded_shuffle_of_float_targets(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "r.npz"
+    np.savez(path, x=rng.random((100, 3)), y=rng.random(100) * 10)
+    config = DataConfig(source=DataSource.NPZ, path=str(path))
+    data = build_dataset(config, load_npz(path))
+    assert data.task is Task.REGRESSION and data.num_outputs == 1
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (70, 10, 20)
+    assert data.y_test.dtype == np.float32 and data.y_test.shape == (20, 1)
+    assert data.summary()["task"] == "regression" and data.summary()["targets"] == 1
+    again = Dataset.load(_saved(data, tmp_path / "saved.npz"))
+    assert again.task is Task.REGRESSION and again.fingerprint() == data.fingerprint()
+    assert np.array_equal(build_dataset(config, load_npz(path)).y_test, data.y_test)
+
+
+def _saved(data, path):
+    data.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"x": np.zeros((4, 2)), "y": np.array([0.0, np.nan, 1.0, 2.0])},
+         r"y has a value that is not finite \(nan at index \(1,\)\)"),
+        ({"x": np.zeros((4, 2)), "y": np.zeros((4, 2, 2))}, r"y has shape \(4, 2, 2\); regression targets must have"),
+        ({"x_train": np.zeros((4, 2)), "y_train": np.zeros(4, np.int64), "x_test": np.zeros((2, 2)),
+          "y_test": np.zeros(2, np.float32)}, r"y_train hold integer class ids but y_test do not"),
+        ({"x_train": np.zeros((4, 2)), "y_train": np.zeros((4, 2)), "x_test": np.zeros((2, 2)),
+          "y_test": np.zeros((2, 3))}, r"the splits have targets of different shapes"),
+    ],
+)
+def test_bad_regression_targets_are_named(tmp_path, arrays, message):
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays)
     with pytest.raises(DataError, match=message):

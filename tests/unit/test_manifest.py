@@ -2,13 +2,14 @@
 
 import pytest
 
+from edgekit.config.schema import EvaluateConfig
 from edgekit.pipeline.manifest import accuracy_gate, gate_error
 from edgekit.pipeline.summary import human_bytes, summary_rows
 
 
-def artifact(name, quantization, accuracy, median=None, bytes_=1000):
+def artifact(name, quantization, accuracy, median=None, bytes_=1000, agreement=1.0):
     return {"name": name, "format": name.split("-")[0], "quantization": quantization, "accuracy": accuracy,
-            "agreement": 1.0, "bytes": bytes_, "gzip_bytes": bytes_ // 2, "sparsity": 0.5,
+            "agreement": agreement, "bytes": bytes_, "gzip_bytes": bytes_ // 2, "sparsity": 0.5,
             "latency": None if median is None else {"median_ms": median}}
 
 
@@ -21,7 +22,7 @@ ARTIFACTS = [
 
 
 def test_gate_fails_each_int8_artifact_that_drops_too_far_naming_both_numbers():
-    gate = accuracy_gate(ARTIFACTS, max_drop=0.01)
+    gate = accuracy_gate(ARTIFACTS, EvaluateConfig(max_accuracy_drop=0.01))
     assert not gate["passed"] and gate["baseline_accuracy"] == 0.97
     assert gate["failures"] == ["tflite-int8 accuracy 0.9550 is 0.0150 below the dense float model's 0.9700 "
                                 "(evaluate.max_accuracy_drop is 0.01)"]
@@ -29,8 +30,8 @@ def test_gate_fails_each_int8_artifact_that_drops_too_far_naming_both_numbers():
     assert error.exit_code == 1 and "accuracy gate failed: tflite-int8 accuracy 0.9550" in str(error)
 
 
-def test_gate_passes_within_the_threshold_and_ignores_float_artifacts():
-    gate = accuracy_gate(ARTIFACTS, max_drop=0.02)
+def test_gate_passes_within_the_threshold():
+    gate = accuracy_gate(ARTIFACTS, EvaluateConfig(max_accuracy_drop=0.02))
     assert gate["passed"] and gate["failures"] == []
     assert gate_error({"gate": gate}) is None
 
