@@ -14,7 +14,7 @@ train: {epochs: 2, batch_size: 64}
 prune: {enabled: false}
 qat: {enabled: false}
 export: {formats: [tflite, onnx], quantization: [float32, int8], representative_samples: 50}
-evaluate: {max_accuracy_drop: 0.05}
+evaluate: {max_accuracy_drop: 0.05, min_agreement: 0.5}
 """
 
 
