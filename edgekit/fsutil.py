@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import json
@@ -135,3 +136,79 @@ def gzip_bytes(path: Path | str) -> int:
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     compressor_input = b"".join(p.read_bytes() for p in files)
     return len(gzip.compress(compressor_input, compresslevel=9, mtime=0))
+
+
+# errno values of a write that failed for lack of space, and of one that was not allowed
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+_NOT_ALLOWED = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+@contextlib.contextmanager
+def output_errors(folder: Path | str, what: str = "output") -> Iterator[None]:
+    """Turn a failed write under `folder` into DiskFull or OutputNotWritable, with one message.
+
+    Other errors pass through. An EdgekitError raised because of such a write (a converter that failed for
+    lack of space, say) is turned too: the disk, not the converter, is what the user must fix.
+
+    Raises:
+        DiskFull: no space left (exit 3).
+        OutputNotWritable: a read-only or foreign folder (exit 2).
+    """
+    from edgekit.errors import DiskFull, EdgekitError, OutputNotWritable
+
+    folder = Path(folder)
+    try:
+        yield
+    except (OSError, EdgekitError) as error:
+        cause = _write_failure(error)
+        if cause is None:
+            raise
+        target = getattr(cause, "filename", None) or folder
+        if isinstance(cause, OSError) and cause.errno in _NOT_ALLOWED:
+            if not (_is_within(Path(target), folder) or _is_within(folder, Path(target))):
+                raise  # reading an input that is not ours to read: its own error says so
+            raise OutputNotWritable(f"cannot write the {what} into {folder}: {target} is not writable "
+                                    f"({os.strerror(cause.errno)}); choose a writable folder") from None
+        raise DiskFull(f"no space left on the file system of {folder} (writing {target}); nothing already written "
+                       f"was changed: free some space and run again (finished steps are reused)") from None
+    except Exception as error:
+        # TensorFlow reports a full disk as its own error type (tf.errors.ResourceExhaustedError, ...)
+        if type(error).__module__.startswith("tensorflow") and "No space left on device" in str(error):
+            raise DiskFull(f"no space left on the file system of {folder}; nothing already written was changed: "
+                           f"free some space and run again (finished steps are reused)") from None
+        raise
+
+
+def _write_failure(error: BaseException) -> OSError | None:
+    """The OSError of a full disk or a forbidden write in `error` or in the errors it was raised from."""
+    seen = 0
+    current: BaseException | None = error
+    while current is not None and seen < 16:
+        if isinstance(current, OSError) and current.errno in (_NO_SPACE | _NOT_ALLOWED):
+            return current
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    """`path` is `folder` or below it."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+def check_writable(path: Path | str, what: str = "output") -> None:
+    """Fail now, before any long work, when a file cannot be written at `path` (its folder is created).
+
+    Raises:
+        OutputNotWritable, DiskFull: see `output_errors`.
+    """
+    path = Path(path)
+    with output_errors(path.parent, what):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
+        os.close(handle)
+        os.unlink(name)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from edgekit import __version__, console
+from edgekit import __version__, console, fsutil
 from edgekit.fsutil import sha256_bytes, write_text
 from edgekit.adapters import ConnectionOptions
 from edgekit.adapters.registry import adapter_class
@@ -83,7 +83,9 @@ def run_build(request: BuildRequest) -> BuildResult:
         # while the others train would leave them waiting forever. So with several workers, train,
         # prune and QAT always run.
         fresh = ("train", "prune", "qat")
-    with BuildLock(build_dir / STATE_FOLDER / "build.lock"):
+    # A full disk or a read-only --out is one message (DiskFull, exit 3; OutputNotWritable, exit 2); every file is
+    # written to a temporary name and renamed, so what the last build wrote stays whole and is reused next time.
+    with fsutil.output_errors(build_dir, "build"), BuildLock(build_dir / STATE_FOLDER / "build.lock"):
         cache = StageCache(build_dir, force_from=request.force, order=STAGES, always_run=fresh)
         cache.clean_stale_temporaries()
         ctx = BuildContext(loaded=loaded, target=target, build_dir=build_dir, cache=cache, connection=connection,
@@ -143,7 +145,7 @@ def _connection(request: BuildRequest, target, config_folder: Path) -> DevicePoo
     choice = DeviceChoice(devices=request.devices, devices_file=request.devices_file,
                           default_file=config_folder / INVENTORY_NAME,
                           options=ConnectionOptions(ssh_config=request.ssh_config, remote_python=request.remote_python),
-                          lock_timeout_s=request.lock_timeout_s)
+                          lock_timeout_s=request.lock_timeout_s, default_file_may_run_programs=True)
     pool = choose_devices(target, choice)
     if pool.first.address is None and target.adapter != "local":
         raise ConfigError(f"target {target.name} is reached over {target.adapter}: give --device "

@@ -12,6 +12,7 @@ import numpy as np
 from edgekit import console, fsutil
 from edgekit.config.schema import DataSource, ExportFormat, Quantization
 from edgekit.data.base import Splits
+from edgekit.data.imagecheck import describe_counts
 from edgekit.data.loading import create_splits, open_splits
 from edgekit.data.sources import source_fingerprint
 from edgekit.errors import ExportError
@@ -41,6 +42,9 @@ def data_stage(ctx: BuildContext):
     console.info(f"data: {summary['source']}, {summary['train']} train / {summary['val']} val / "
                  f"{summary['test']} test, "
                  f"input {tuple(summary['input_shape'])}, {summary['num_classes']} classes")
+    issues = describe_counts(summary)
+    if issues:
+        console.warn(f"data: {issues}")
     return result
 
 
