@@ -42,11 +42,11 @@ def refuse_code(path: Path) -> None:
 
 def code_layers(path: Path) -> list[str]:
     """'Lambda layer 'name'' for every layer of the stored model configuration that carries Python code."""
-    found = []
+    found: dict[str, None] = {}  # a SavedModel records a layer in its model's config and again on its own
     for config in _stored_configs(path):
-        found.extend(f"{node['class_name']} layer '{_layer_name(node)}'" for node in _walk(config)
+        found.update((f"{node['class_name']} layer '{_layer_name(node)}'", None) for node in _walk(config)
                      if node.get("class_name") in CODE_LAYERS)
-    return found
+    return list(found)
 
 
 def _stored_configs(path: Path) -> list[Any]:
@@ -90,7 +90,7 @@ def _saved_model_configs(path: Path) -> list[Any]:
     from edgekit._tf import keras
 
     keras()
-    from tf_keras.src.protobuf import saved_metadata_pb2
+    from tf_keras.protobuf import saved_metadata_pb2
 
     proto = saved_metadata_pb2.SavedMetadata()
     try:
