@@ -232,7 +232,7 @@ class ProfileConfig(StrictModel):
     runs: int = Field(100, ge=1, le=MAX_RUNS)
     warmup: int = Field(10, ge=0, le=MAX_RUNS)
     min_seconds: float = Field(1.0, ge=0.0, le=MAX_SECONDS)
-    threads: Optional[Annotated[int, Field(ge=1, le=MAX_THREADS)]] = None
+    threads: Optional[Annotated[int, Field(gt=0, le=MAX_THREADS)]] = None
 
 
 class EdgekitConfig(StrictModel):

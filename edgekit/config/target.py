@@ -55,7 +55,7 @@ class Target(StrictModel):
     adapter: str
     arch: str
     runtime: str = "ai_edge_litert"
-    threads: int = Field(1, ge=1, le=MAX_THREADS)
+    threads: int = Field(1, gt=0, le=MAX_THREADS)
     delegate: Delegate = Delegate.XNNPACK
     delegate_library: Optional[str] = None
     # key=value options for the delegate library (libedgetpu: {device: usb} picks the USB accelerator)
