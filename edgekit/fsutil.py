@@ -15,11 +15,13 @@ from typing import Any, Iterator
 
 
 @contextlib.contextmanager
-def atomic_path(destination: Path | str, *, directory: bool = False) -> Iterator[Path]:
+def atomic_path(destination: Path | str, *, directory: bool = False,
+                previous: list[Path] | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `destination`; rename it into place when the block succeeds.
 
     A crash or kill inside the block leaves `destination` as it was (a stale temporary may remain;
-    it carries the `.tmp-` marker so it can be cleaned up).
+    it carries the `.tmp-` marker so it can be cleaned up). With `previous` (directories only), the
+    directory replaced is kept aside and its path appended there, for the caller to restore or remove.
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +38,9 @@ def atomic_path(destination: Path | str, *, directory: bool = False) -> Iterator
         # (a report published from CI, artifacts copied by another user), so use the umask's modes.
         os.chmod(temporary, (0o777 if directory else 0o666) & ~_UMASK)
         if directory:
-            replace_directory(temporary, destination)
+            aside = replace_directory(temporary, destination, keep_previous=previous is not None)
+            if aside is not None and previous is not None:
+                previous.append(aside)
         else:
             os.replace(temporary, destination)
     except BaseException:
@@ -57,20 +61,26 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def replace_directory(source: Path, destination: Path) -> None:
+def replace_directory(source: Path, destination: Path, *, keep_previous: bool = False) -> Path | None:
     """Move directory `source` to `destination`, replacing what was there.
 
     Directories cannot be swapped atomically with rename(2), so the old one is first renamed
     aside: at every moment `destination` is either the old tree or the new one, never a mix.
+
+    Returns:
+        With `keep_previous`, the old tree's path aside (`.<name>.old-<pid>`), else None.
     """
     if destination.exists():
         aside = destination.with_name(f".{destination.name}.old-{os.getpid()}")
         shutil.rmtree(aside, ignore_errors=True)
         os.replace(destination, aside)
         os.replace(source, destination)
+        if keep_previous:
+            return aside
         shutil.rmtree(aside, ignore_errors=True)
     else:
         os.replace(source, destination)
+    return None
 
 
 def write_bytes(path: Path | str, data: bytes) -> None:
@@ -177,6 +187,15 @@ def output_errors(folder: Path | str, what: str = "output") -> Iterator[None]:
             raise DiskFull(f"no space left on the file system of {folder}; nothing already written was changed: "
                            f"free some space and run again (finished steps are reused)") from None
         raise
+
+
+def is_write_failure(error: BaseException) -> bool:
+    """Whether `error` comes from a full disk or a forbidden write (see `output_errors`)."""
+    from edgekit.errors import OutputError
+
+    if isinstance(error, OutputError) or _write_failure(error) is not None:
+        return True
+    return type(error).__module__.startswith("tensorflow") and "No space left on device" in str(error)
 
 
 def _write_failure(error: BaseException) -> OSError | None:

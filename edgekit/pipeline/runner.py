@@ -86,18 +86,32 @@ def run_build(request: BuildRequest) -> BuildResult:
     # A full disk or a read-only --out is one message (DiskFull, exit 3; OutputNotWritable, exit 2); every file is
     # written to a temporary name and renamed, so what the last build wrote stays whole and is reused next time.
     with fsutil.output_errors(build_dir, "build"), BuildLock(build_dir / STATE_FOLDER / "build.lock"):
-        cache = StageCache(build_dir, force_from=request.force, order=STAGES, always_run=fresh)
+        cache = StageCache(build_dir, force_from=request.force, order=STAGES, always_run=fresh, keep_previous=True)
         cache.clean_stale_temporaries()
-        ctx = BuildContext(loaded=loaded, target=target, build_dir=build_dir, cache=cache, connection=connection,
-                           tools=tools, chosen_distribution=distribution, pool=pool)
-        console.info(f"edgekit build [bold]{loaded.config.name}[/bold] → {build_dir} (target {target.name})")
-        _run_training_stages(ctx)
-        _run_stage(ctx, "export", stages.export_stage)
-        _run_stage(ctx, "evaluate", stages.evaluate_stage)
-        _run_stage(ctx, "profile", stages.profile_stage)
-        manifest = build_manifest(ctx)
-        manifest_path = write_manifest(build_dir, manifest)
-        report_path = _write_report(build_dir)
+        try:
+            return _build_in(cache, loaded, target, build_dir, connection, tools, distribution, pool)
+        except BaseException as error:
+            if fsutil.is_write_failure(error):
+                cache.roll_back()  # the last build's outputs and records, as its manifest describes them
+            raise
+        finally:
+            cache.finish()
+
+
+def _build_in(cache: StageCache, loaded, target, build_dir: Path, connection, tools, distribution,
+              pool: DevicePool) -> BuildResult:
+    """The stages, the manifest and the report, into `build_dir` (held by the caller's lock)."""
+    ctx = BuildContext(loaded=loaded, target=target, build_dir=build_dir, cache=cache, connection=connection,
+                       tools=tools, chosen_distribution=distribution, pool=pool)
+    console.info(f"edgekit build [bold]{loaded.config.name}[/bold] → {build_dir} (target {target.name})")
+    _run_training_stages(ctx)
+    _run_stage(ctx, "export", stages.export_stage)
+    _run_stage(ctx, "evaluate", stages.evaluate_stage)
+    _run_stage(ctx, "profile", stages.profile_stage)
+    manifest = build_manifest(ctx)
+    manifest_path = write_manifest(build_dir, manifest)
+    cache.finish()  # the new manifest describes the new outputs: nothing to roll back to any more
+    report_path = _write_report(build_dir)
     return BuildResult(manifest=manifest, build_dir=build_dir, manifest_path=manifest_path, report_path=report_path,
                        gate_error=final_error(manifest))
 

@@ -569,3 +569,29 @@ def test_read_only_output_folders_are_one_message_exit_2(tmp_path, small_disk):
     one_message(result, 2, "cannot write the profile into", "Read-only file system")
     assert time.perf_counter() - started < 20  # refused before profiling, not after
     assert OutputNotWritable.exit_code == 2
+
+
+def test_a_build_that_fails_on_a_write_puts_back_what_it_replaced(tmp_path):
+    # A stage replaced its folder, then a later write failed (the disk filled up): the last build's outputs and
+    # records come back, so its manifest still describes the folder, and its stages are reused next time.
+    from edgekit.pipeline.cache import StageCache
+
+    def produce(content):
+        def write(work):
+            (work / "model.tflite").write_text(content)
+            return {"content": content}
+        return write
+
+    first = StageCache(tmp_path, keep_previous=True)
+    first.run("export", {"v": 1}, produce("first"))
+    first.finish()
+    assert not list(tmp_path.glob(".*.old-*"))
+    second = StageCache(tmp_path, keep_previous=True)
+    second.run("export", {"v": 2}, produce("second"))
+    second.run("profile", {"v": 2}, produce("new stage"))
+    assert (tmp_path / "export" / "model.tflite").read_text() == "second"
+    second.roll_back()
+    assert (tmp_path / "export" / "model.tflite").read_text() == "first"
+    assert not (tmp_path / "profile").exists() and not list(tmp_path.rglob(".*.old-*"))
+    again = StageCache(tmp_path).run("export", {"v": 1}, produce("unused"))
+    assert again.cached and again.meta == {"content": "first"}
