@@ -12,6 +12,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 import textwrap
 import time
 import tracemalloc
@@ -595,3 +596,37 @@ def test_a_build_that_fails_on_a_write_puts_back_what_it_replaced(tmp_path):
     assert not (tmp_path / "profile").exists() and not list(tmp_path.rglob(".*.old-*"))
     again = StageCache(tmp_path).run("export", {"v": 1}, produce("unused"))
     assert again.cached and again.meta == {"content": "first"}
+
+
+def test_sigkill_with_outputs_set_aside_then_the_next_build_cleans_up_and_reuses(tmp_path):
+    # A build killed (SIGKILL) after a stage replaced its folder, its predecessor still set aside: the next build
+    # removes what the dead process set aside and reuses the stage it finished.
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from edgekit.pipeline.cache import StageCache
+
+        def produce(content):
+            def write(work):
+                (work / "model.tflite").write_text(content)
+                return {{"content": content}}
+            return write
+
+        root = Path({str(tmp_path)!r})
+        first = StageCache(root, keep_previous=True)
+        first.run("export", {{"v": 1}}, produce("first"))
+        first.finish()
+        second = StageCache(root, keep_previous=True)
+        second.run("export", {{"v": 2}}, produce("second"))
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    process = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2])
+    assert process.returncode == -9
+    assert [p.name for p in tmp_path.glob(".*.old-*")] and [p.name for p in tmp_path.rglob(".export.json.old-*")]
+    from edgekit.pipeline.cache import StageCache
+
+    cache = StageCache(tmp_path, keep_previous=True)
+    cache.clean_stale_temporaries()
+    assert not list(tmp_path.rglob(".*.old-*"))
+    result = cache.run("export", {"v": 2}, lambda work: pytest.fail("the finished stage ran again"))
+    assert result.cached and (tmp_path / "export" / "model.tflite").read_text() == "second"
