@@ -164,7 +164,8 @@ class StageCache:
 
     def clean_stale_temporaries(self) -> None:
         """Remove temporary folders and files left by a build that was killed."""
-        for path in [*self.build_dir.glob(".*.tmp-*"), *self.build_dir.glob(".*.old-*"), *self.records.glob(".*.old-*")]:
+        leftovers = [*self.build_dir.glob(".*.tmp-*"), *self.build_dir.glob(".*.old-*"), *self.records.glob(".*.old-*")]
+        for path in leftovers:
             owner = _pid_in(path.name)
             if owner is not None and owner != os.getpid() and process_alive(owner):
                 continue
