@@ -165,6 +165,8 @@ def profile(models, target, options, devices, devices_file, lock_timeout, runs, 
     from edgekit.profiling.run import print_profiles
 
     options.extra["op_profiling"] = op_profile
+    if output:
+        fsutil.check_writable(output, "profile")  # now, not after minutes of profiling
     pool = choose_devices(load_target(target), DeviceChoice(devices=devices, devices_file=devices_file,
                                                             default_file=Path(INVENTORY_NAME), options=options,
                                                             lock_timeout_s=lock_timeout))
@@ -172,14 +174,15 @@ def profile(models, target, options, devices, devices_file, lock_timeout, runs, 
                                cooldown=cooldown)
     fleet = profile_pool(list(models), pool, settings, interleave=interleave)
     document = profile_document(fleet)
-    if output:
-        fsutil.write_json(output, document)
     if as_json:
         console.write_json(document)
     elif pool.is_fleet:
         print_fleet(fleet)
     else:
         print_profiles(fleet.profiles)
+    if output:  # after printing: a write that fails still leaves the measurements on screen
+        with fsutil.output_errors(output.parent, "profile"):
+            fsutil.write_json(output, document)
     if fleet.error() is not None:
         raise fleet.error()
 

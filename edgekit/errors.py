@@ -57,6 +57,22 @@ class InputFileError(EdgekitError):
     """An input file (profile, manifest, baseline) is missing or not what edgekit wrote."""
 
 
+class OutputError(EdgekitError):
+    """A file could not be written; what was written before is left as it was (every write is atomic)."""
+
+    exit_code = ExitCode.DEVICE_FAILED
+
+
+class DiskFull(OutputError):
+    """No space left (or the quota is used up) on the file system being written: the machine failed, exit 3."""
+
+
+class OutputNotWritable(OutputError):
+    """The output folder is read-only or not ours: a wrong --out or --output, so bad usage, exit 2."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
 class GateFailed(EdgekitError):
     """A quality gate failed: accuracy dropped too far, or latency regressed."""
 

@@ -63,11 +63,14 @@ data:
   val_fraction: 0.1              # held out for validation during training
   test_fraction: 0.2             # held out for the final accuracy of every artifact
   seed: 0                        # the split and the representative samples depend only on this
+  bad_files: skip                # images: skip | fail, for files that cannot be decoded (all are listed)
+  max_bad_fraction: 0.01         # images: with skip, fail when more than this fraction cannot be decoded
 
 model:
   builtin: small_cnn             # small_cnn | mobilenet_v2 | mlp
   width: 1.0                     # width multiplier of the builtin model
   # file: model.keras            # or your own model (.keras, .h5 or a SavedModel folder)
+  # trust_code: false            # true: load a model file even when it carries code (Lambda layers)
   # factory: "mypkg.models:build" # or a function returning an uncompiled tf_keras model
 
 train:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Optional, Union
+from typing import Annotated, Optional, Union
 
 import pydantic
 from pydantic import Field
@@ -74,13 +74,36 @@ SUPPORTED_QUANTIZATION = {
 }
 
 
+# Upper bounds of numbers read from edgekit.yaml. Each is far beyond any sensible value; past them a value is a
+# typo (an extra zero, 1e32) that would otherwise fail deep in TensorFlow or run for ever.
+MAX_IMAGE_SIDE = 8192  # a 8192×8192×3 float32 sample is 800 MB: no edge model takes more
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 1 << 20
+MAX_SAMPLES = 1_000_000  # representative samples are held in memory at once
+MAX_RUNS = 10_000_000
+MAX_SECONDS = 86_400.0  # a day: of timing per artifact, of waiting for a device
+MAX_THREADS = 1024
+ImageSide = Annotated[int, Field(ge=1, le=MAX_IMAGE_SIDE)]
+
+
+class BadFiles(str, Enum):
+    """What the images source does with a file it cannot decode."""
+
+    SKIP = "skip"  # leave it out, counted and listed (the build fails past data.max_bad_fraction)
+    FAIL = "fail"  # stop the build at the first one
+
+
 class DataConfig(StrictModel):
     source: DataSource = DataSource.DIGITS
     path: Optional[str] = None
-    image_size: Optional[tuple[pydantic.PositiveInt, pydantic.PositiveInt]] = None
+    image_size: Optional[tuple[ImageSide, ImageSide]] = None
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    seed: int = 0
+    # numpy's generators take seeds of 0 .. 2**32 - 1 here
+    seed: int = Field(0, ge=0, lt=2**32)
+    # images only: skip undecodable files (failing past max_bad_fraction of them), or fail at the first
+    bad_files: BadFiles = BadFiles.SKIP
+    max_bad_fraction: float = Field(0.01, ge=0.0, le=1.0)
 
     @pydantic.field_validator("image_size", mode="before")
     @classmethod
@@ -111,6 +134,9 @@ class ModelConfig(StrictModel):
     width: float = Field(1.0, gt=0.0, le=4.0)
     file: Optional[str] = None
     factory: Optional[str] = None
+    # model.file: allow a file whose loading runs Python code stored in it (Lambda layers in .h5, .keras or a
+    # SavedModel). Off: such a file is refused before it is loaded. Only for files you made or trust.
+    trust_code: bool = False
 
     @pydantic.model_validator(mode="after")
     def _one_source(self):
@@ -132,9 +158,10 @@ class Distribute(str, Enum):
 
 
 class TrainConfig(StrictModel):
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(64, ge=1)  # the global batch: split across replicas when distributed
-    learning_rate: float = Field(0.001, gt=0.0)
+    epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH_SIZE)  # the global batch: split across replicas when distributed
+    # above 10, every optimizer edgekit uses diverges at once
+    learning_rate: float = Field(0.001, gt=0.0, le=10.0)
     precision: Precision = Precision.AUTO
     distribute: Distribute = Distribute.AUTO
 
@@ -142,7 +169,7 @@ class TrainConfig(StrictModel):
 class PruneConfig(StrictModel):
     enabled: bool = True
     target_sparsity: float = Field(0.5, gt=0.0, lt=1.0)
-    epochs: int = Field(2, ge=1)
+    epochs: int = Field(2, ge=1, le=MAX_EPOCHS)
     structure: PruneStructure = PruneStructure.UNSTRUCTURED
     exclude: list[str] = []
 
@@ -166,7 +193,7 @@ class PruneConfig(StrictModel):
 
 class QatConfig(StrictModel):
     enabled: bool = True
-    epochs: int = Field(2, ge=1)
+    epochs: int = Field(2, ge=1, le=MAX_EPOCHS)
     # Layers left in float during QAT (the int8 converter still quantizes them post-training).
     exclude: list[str] = []
 
@@ -181,7 +208,7 @@ class ExportConfig(StrictModel):
         Quantization.DYNAMIC,
         Quantization.INT8,
     ]
-    representative_samples: int = Field(200, ge=1)
+    representative_samples: int = Field(200, ge=1, le=MAX_SAMPLES)
     onnx_opset: int = Field(17, ge=13, le=21)
 
     @pydantic.model_validator(mode="after")
@@ -221,10 +248,10 @@ class EvaluateConfig(StrictModel):
 
 
 class ProfileConfig(StrictModel):
-    runs: int = Field(100, ge=1)
-    warmup: int = Field(10, ge=0)
-    min_seconds: float = Field(1.0, ge=0.0)
-    threads: Optional[pydantic.PositiveInt] = None
+    runs: int = Field(100, ge=1, le=MAX_RUNS)
+    warmup: int = Field(10, ge=0, le=MAX_RUNS)
+    min_seconds: float = Field(1.0, ge=0.0, le=MAX_SECONDS)
+    threads: Optional[Annotated[int, Field(gt=0, le=MAX_THREADS)]] = None
 
 
 class EdgekitConfig(StrictModel):

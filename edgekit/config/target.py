@@ -8,10 +8,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional
 
-import pydantic
 from pydantic import Field
 
-from edgekit.config.schema import ExportFormat, Quantization
+from edgekit.config.schema import MAX_SECONDS, MAX_THREADS, ExportFormat, Quantization
 from edgekit.config.validation import StrictModel, validate
 from edgekit.config.yamlsource import did_you_mean, load_yaml
 from edgekit.errors import ConfigError
@@ -56,7 +55,7 @@ class Target(StrictModel):
     adapter: str
     arch: str
     runtime: str = "ai_edge_litert"
-    threads: pydantic.PositiveInt = 1
+    threads: int = Field(1, gt=0, le=MAX_THREADS)
     delegate: Delegate = Delegate.XNNPACK
     delegate_library: Optional[str] = None
     # key=value options for the delegate library (libedgetpu: {device: usb} picks the USB accelerator)
@@ -64,7 +63,7 @@ class Target(StrictModel):
     accepts: Accepts = Accepts()
     python: str = "python3"
     workdir: str = "/tmp/edgekit"
-    connect_timeout_s: float = Field(15.0, gt=0.0)
+    connect_timeout_s: float = Field(15.0, gt=0.0, le=MAX_SECONDS)
     cpu_mask: Optional[str] = None
     benchmark_binary: Optional[BenchmarkBinary] = None
     # what the device needs installed, in one line; shown by `targets show` and when the runtime is missing

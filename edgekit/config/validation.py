@@ -14,9 +14,10 @@ ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
 class StrictModel(pydantic.BaseModel):
-    """A config section: unknown keys are errors, values are validated when assigned too."""
+    """A config section: unknown keys are errors, numbers must be finite, values are validated when assigned too."""
 
-    model_config = pydantic.ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    # allow_inf_nan: `.inf` and `.nan` are valid YAML floats, and no edgekit setting means either.
+    model_config = pydantic.ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
 
 
 def validate(model: type[ModelT], located: LocatedYaml, *, what: str = "configuration") -> ModelT:

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from edgekit.config.yamlbounds import BoundedLoader, YamlLimitExceeded
 from edgekit.errors import ConfigError
 
 KeyPath = tuple[Any, ...]
@@ -49,8 +50,11 @@ def load_yaml(path: Path | str, *, what: str = "configuration") -> LocatedYaml:
 
 def parse_yaml(text: str, *, source: str, what: str = "configuration") -> LocatedYaml:
     """Parse YAML text (see `load_yaml`)."""
+    loader = BoundedLoader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = loader.get_single_node()
+    except YamlLimitExceeded as error:
+        raise ConfigError(f"{source}, line {error.problem_mark.line + 1}: {error.problem}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
@@ -59,13 +63,21 @@ def parse_yaml(text: str, *, source: str, what: str = "configuration") -> Locate
         if context and context_mark is not None:
             problem += f" ({context} started on line {context_mark.line + 1})"
         raise ConfigError(f"{source}{where}: not valid YAML: {problem}") from None
+    finally:
+        loader.dispose()
     if root is None:
         return LocatedYaml({}, {}, source)
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{source}: the {what} must be a mapping of keys to values, got a {_node_kind(root)}")
     lines: dict[KeyPath, int] = {}
     _collect_lines(root, (), lines, source)
-    data = yaml.SafeLoader(text).get_single_data()
+    try:
+        # Constructed from the node just checked: its size and depth are bounded, and it holds no cycle.
+        data = loader.construct_document(root)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}{where}: not valid YAML: {getattr(error, 'problem', None) or error}") from None
     return LocatedYaml(data, lines, source)
 
 

@@ -156,26 +156,6 @@ def _check_targets(path: Path, label_name: str, y: np.ndarray) -> None:
                         f"{tuple(int(i) for i in where)}); regression targets must be finite numbers")
 
 
-def image_files(folder: Path) -> tuple[list[tuple[Path, int]], list[str]]:
-    """(file, class id) for every image under `folder`/<class>/, and the class names in sorted order.
-
-    Raises:
-        DataError: no such folder, fewer than two class folders, or a class without images.
-    """
-    if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder of images (expected one sub-folder per class)")
-    class_folders = sorted(child for child in folder.iterdir() if child.is_dir() and not child.name.startswith("."))
-    if len(class_folders) < 2:
-        raise DataError(f"{folder}: found {len(class_folders)} class folder(s); a classifier needs at least 2")
-    files: list[tuple[Path, int]] = []
-    for class_id, class_folder in enumerate(class_folders):
-        images = sorted(p for p in class_folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not images:
-            raise DataError(f"{class_folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in this class folder")
-        files.extend((image, class_id) for image in images)
-    return files, [class_folder.name for class_folder in class_folders]
-
-
 def source_fingerprint(path: Path) -> str:
     """A cheap fingerprint of a data file or folder: names, sizes and modification times.
 

@@ -7,6 +7,7 @@ pipelines with prefetching. Memory grows with the shuffle buffer, not with the n
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 import json
@@ -20,7 +21,7 @@ from edgekit.config.schema import DataConfig
 from edgekit.data.base import SPLITS, Splits
 from edgekit.data.dataset import stratified_split
 from edgekit.data.preprocessing import Layout, Preprocessing
-from edgekit.data.sources import image_files
+from edgekit.data.imagecheck import FileNote, check_image_folder, summarize
 from edgekit._tf import tf as tensorflow
 from edgekit.errors import DataError
 
@@ -110,6 +111,8 @@ class ImageListing:
     labels: np.ndarray
     splits: np.ndarray
     class_names: list[str]
+    # files left out, converted or suspicious (see edgekit.data.imagecheck)
+    notes: list[FileNote] = dataclasses.field(default_factory=list)
 
     def save(self, path: Path) -> None:
         from edgekit import fsutil
@@ -117,14 +120,16 @@ class ImageListing:
         with fsutil.atomic_path(path) as temporary:
             with open(temporary, "wb") as handle:
                 np.savez(handle, paths=self.paths, labels=self.labels, splits=self.splits,
-                         meta=np.array(json.dumps({"root": str(self.root), "class_names": self.class_names})))
+                         meta=np.array(json.dumps({"root": str(self.root), "class_names": self.class_names,
+                                                   "notes": [note.to_dict() for note in self.notes]})))
 
     @classmethod
     def load(cls, path: Path) -> "ImageListing":
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
             return cls(root=Path(meta["root"]), paths=archive["paths"], labels=archive["labels"],
-                       splits=archive["splits"], class_names=meta["class_names"])
+                       splits=archive["splits"], class_names=meta["class_names"],
+                       notes=[FileNote.from_dict(note) for note in meta.get("notes", [])])
 
     def digest(self) -> str:
         digest = hashlib.sha256()
@@ -134,26 +139,20 @@ class ImageListing:
 
 
 def list_images(folder: Path, config: DataConfig) -> ImageListing:
-    """List an image folder and split it (stratified, seeded), checking each file's header.
+    """List an image folder and split it (stratified, seeded), decoding each image once to sort out bad ones.
 
     Raises:
-        DataError: see `image_files`; a file whose header is not an image is named.
+        DataError: see `edgekit.data.imagecheck.check_image_folder`.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    files, class_names = image_files(folder)
-    for path, _ in files:
-        try:
-            with Image.open(path):  # reads the header only: cheap, and names a broken file now, not mid-epoch
-                pass
-        except (UnidentifiedImageError, OSError) as error:
-            raise DataError(f"{path}: cannot decode this image ({error})") from None
+    checked = check_image_folder(folder, config)
+    files, class_names = checked.files, checked.class_names
     labels = np.array([label for _, label in files], dtype=np.int64)
     train, val, test = stratified_split(labels, config.val_fraction, config.test_fraction, config.seed)
     splits = np.zeros(len(files), dtype=np.int8)
     splits[val], splits[test] = 1, 2
     paths = np.array([str(path.relative_to(folder)) for path, _ in files])
-    return ImageListing(root=folder, paths=paths, labels=labels, splits=splits, class_names=class_names)
+    return ImageListing(root=folder, paths=paths, labels=labels, splits=splits, class_names=class_names,
+                        notes=checked.notes)
 
 
 class ImageFolderSplits(StreamingSplits):
@@ -163,6 +162,10 @@ class ImageFolderSplits(StreamingSplits):
         sizes = {name: int(np.count_nonzero(listing.splits == index)) for index, name in enumerate(SPLITS)}
         super().__init__(listing.class_names, image_size, sizes, "images", listing.digest())
         self.listing = listing
+
+    def summary(self) -> dict[str, Any]:
+        """For the manifest: the splits, and every file skipped, converted or suspicious."""
+        return {**super().summary(), **summarize(self.listing.notes, len(self.listing.paths))}
 
     def dataset(self, split: str, *, shuffle_seed: Optional[int] = None):
         tf = tensorflow()

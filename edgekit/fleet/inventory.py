@@ -84,6 +84,9 @@ class DeviceChoice:
     # everything else about reaching a device (--ssh-config, --remote-python, ...), shared by all of them
     options: ConnectionOptions = field(default_factory=ConnectionOptions)
     lock_timeout_s: Optional[float] = None
+    # May `default_file` name programs to run (remote_python)? A build's devices.yaml sits next to the
+    # edgekit.yaml being built, part of that project; `profile` finds one in whatever folder it runs in.
+    default_file_may_run_programs: bool = False
 
 
 def load_inventory(path: Path) -> dict[str, list[InventoryDevice]]:
@@ -126,6 +129,17 @@ def _refuse_repeated_addresses(located: LocatedYaml, name: str, addresses: list[
         first_line[address] = line
 
 
+def _refuse_implicit_programs(path: Path, target: Target, entries: list[InventoryDevice]) -> None:
+    """A devices.yaml nobody named must not choose a program to run: for a target on this machine,
+    remote_python is run here, so a file lying in the current folder would run what it likes."""
+    named = [entry for entry in entries if entry.remote_python]
+    if named:
+        raise ConfigError(
+            f"{path}: found in the current folder, not named with --devices, and it names a program to run for "
+            f"target {target.name} (remote_python: {named[0].remote_python} for {named[0].address}); edgekit never "
+            f"runs a program from a file it only found: if you trust this file, pass --devices {path}")
+
+
 def choose_devices(target: Target, choice: DeviceChoice) -> DevicePool:
     """The devices to profile on: every `--device`, else the target's devices in the inventory file.
 
@@ -151,6 +165,8 @@ def choose_devices(target: Target, choice: DeviceChoice) -> DevicePool:
             listed = ", ".join(inventory) or "none"
             raise ConfigError(f"{inventory_file}: no devices for target {target.name} (targets listed: {listed})")
         source = str(inventory_file)
+        if not choice.devices_file and not choice.default_file_may_run_programs:
+            _refuse_implicit_programs(inventory_file, target, entries)
         if entries:
             console.info(f"devices of {target.name} from {inventory_file}: "
                          f"{', '.join(entry.address for entry in entries)}")

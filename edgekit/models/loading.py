@@ -12,6 +12,7 @@ from edgekit._tf import keras
 from edgekit.config.loader import LoadedConfig
 from edgekit.config.schema import ModelConfig
 from edgekit.errors import ModelError
+from edgekit.models.trust import refuse_code
 from edgekit.models.zoo import BUILTINS
 
 
@@ -24,23 +25,29 @@ def build_model(config: ModelConfig, loaded: LoadedConfig, input_shape: tuple[in
     if config.builtin is not None:
         model = BUILTINS[config.builtin](tuple(input_shape), num_classes, config.width)
     elif config.file is not None:
-        model = load_model_file(loaded.resolve(config.file))
+        model = load_model_file(loaded.resolve(config.file), trust_code=config.trust_code)
     else:
         model = call_factory(config.factory, loaded.directory, input_shape, num_classes)
     check_fits(model, input_shape, num_classes)
     return model
 
 
-def load_model_file(path: Path):
-    """A .keras, .h5 or SavedModel folder, loaded without its training configuration."""
+def load_model_file(path: Path, *, trust_code: bool = False):
+    """A .keras, .h5 or SavedModel folder, loaded without its training configuration.
+
+    Unless `trust_code`, a file that would run Python code stored in it (a Lambda layer) is refused before
+    it is loaded (see `edgekit.models.trust`).
+    """
     if not path.exists():
         raise ModelError(f"{path}: no such model file")
     if path.is_file() and path.suffix not in (".keras", ".h5", ".hdf5"):
         raise ModelError(f"{path}: expected a .keras or .h5 file, or a SavedModel folder")
     if path.is_dir() and not (path / "saved_model.pb").exists():
         raise ModelError(f"{path}: a folder must be a SavedModel (it has no saved_model.pb)")
+    if not trust_code:
+        refuse_code(path)
     try:
-        model = keras().models.load_model(path, compile=False)
+        model = keras().models.load_model(path, compile=False, safe_mode=not trust_code)
     except Exception as error:  # Keras raises anything from ValueError to OSError to KeyError here
         raise ModelError(f"{path}: cannot load this model with tf_keras: {type(error).__name__}: {error}") from None
     if not isinstance(model, keras().Model):

@@ -69,15 +69,20 @@ class StageCache:
     """Runs stages, or reuses their recorded outputs when nothing that shapes them changed."""
 
     def __init__(self, build_dir: Path, *, force_from: Optional[str] = None, order: tuple[str, ...] = (),
-                 always_run: tuple[str, ...] = ()):
+                 always_run: tuple[str, ...] = (), keep_previous: bool = False):
         """
         Args:
             build_dir: the build folder.
             force_from: ignore the cache for this stage and every later one in `order`.
             always_run: stages that never reuse the cache (their results are still recorded).
+            keep_previous: keep the outputs and records a run replaces, until `finish` removes them or
+                `roll_back` puts them back (a build that ran out of disk leaves the last build whole).
         """
         self.build_dir = build_dir
         self.records = build_dir / STATE_FOLDER / "stages"
+        self._keep_previous = keep_previous
+        # (path now, what it replaced set aside or None when it was new), in the order they were replaced
+        self._replaced: list[tuple[Path, Optional[Path]]] = []
         self._forced: set[str] = set(always_run)
         if force_from is not None:
             self._forced |= set(order[order.index(force_from):])
@@ -97,9 +102,13 @@ class StageCache:
                 return cached
         self._drop_record(name)
         started = time.perf_counter()
-        with fsutil.atomic_path(destination, directory=True) as work:
+        previous: list[Path] = []
+        with fsutil.atomic_path(destination, directory=True,
+                                previous=previous if self._keep_previous else None) as work:
             meta = produce(work)
             files = {str(p.relative_to(work)): fsutil.sha256_file(p) for p in sorted(work.rglob("*")) if p.is_file()}
+        if self._keep_previous:
+            self._replaced.append((destination, previous[0] if previous else None))
         seconds = time.perf_counter() - started
         if not files:
             shutil.rmtree(destination, ignore_errors=True)
@@ -128,11 +137,39 @@ class StageCache:
                            cached=True, digest=record["digest"])
 
     def _drop_record(self, name: str) -> None:
-        (self.records / f"{name}.json").unlink(missing_ok=True)
+        record = self.records / f"{name}.json"
+        if self._keep_previous:
+            aside = record.with_name(f".{record.name}.old-{os.getpid()}")
+            try:
+                os.replace(record, aside)
+            except FileNotFoundError:
+                aside = None
+            self._replaced.append((record, aside))
+        else:
+            record.unlink(missing_ok=True)
+
+    def finish(self) -> None:
+        """The build is done: remove what `keep_previous` set aside."""
+        for _, aside in self._replaced:
+            if aside is not None:
+                shutil.rmtree(aside, ignore_errors=True) if aside.is_dir() else aside.unlink(missing_ok=True)
+        self._replaced.clear()
+
+    def roll_back(self) -> None:
+        """Put back every output and record this cache replaced (renames only: it works on a full disk)."""
+        for path, aside in reversed(self._replaced):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            if aside is not None:
+                os.replace(aside, path)
+        self._replaced.clear()
 
     def clean_stale_temporaries(self) -> None:
         """Remove temporary folders and files left by a build that was killed."""
-        for path in list(self.build_dir.glob(".*.tmp-*")) + list(self.build_dir.glob(".*.old-*")):
+        leftovers = [*self.build_dir.glob(".*.tmp-*"), *self.build_dir.glob(".*.old-*"), *self.records.glob(".*.old-*")]
+        for path in leftovers:
             owner = _pid_in(path.name)
             if owner is not None and owner != os.getpid() and process_alive(owner):
                 continue

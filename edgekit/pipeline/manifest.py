@@ -175,7 +175,7 @@ def write_manifest(build_dir: Path, manifest: dict[str, Any]) -> Path:
     """
     path = build_dir / MANIFEST_NAME
     previous = _read_json(path)
+    fsutil.write_json(path, manifest)  # first: a write that fails (a full disk) leaves both files as they were
     if previous.get("artifacts") != manifest["artifacts"]:
         (build_dir / REGRESS_NAME).unlink(missing_ok=True)
-    fsutil.write_json(path, manifest)
     return path

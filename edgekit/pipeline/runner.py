@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from edgekit import __version__, console
+from edgekit import __version__, console, fsutil
 from edgekit.fsutil import sha256_bytes, write_text
 from edgekit.adapters import ConnectionOptions
 from edgekit.adapters.registry import adapter_class
@@ -22,7 +22,7 @@ from edgekit.pipeline.cache import STATE_FOLDER, StageCache
 from edgekit.pipeline.context import STAGES, BuildContext
 from edgekit.pipeline.lock import BuildLock
 from edgekit.pipeline.manifest import build_manifest, final_error, write_manifest
-from edgekit.profiling.samples import externalize_samples
+from edgekit.profiling.samples import externalize_samples, remove_stale_samples
 
 
 @dataclass
@@ -86,22 +86,39 @@ def run_build(request: BuildRequest) -> BuildResult:
         # while the others train would leave them waiting forever. So with several workers, train,
         # prune and QAT always run.
         fresh = ("train", "prune", "qat")
-    with BuildLock(build_dir / STATE_FOLDER / "build.lock"):
-        cache = StageCache(build_dir, force_from=request.force, order=STAGES, always_run=fresh)
+    # A full disk or a read-only --out is one message (DiskFull, exit 3; OutputNotWritable, exit 2); every file is
+    # written to a temporary name and renamed, so what the last build wrote stays whole and is reused next time.
+    with fsutil.output_errors(build_dir, "build"), BuildLock(build_dir / STATE_FOLDER / "build.lock"):
+        cache = StageCache(build_dir, force_from=request.force, order=STAGES, always_run=fresh, keep_previous=True)
         cache.clean_stale_temporaries()
-        ctx = BuildContext(loaded=loaded, target=target, build_dir=build_dir, cache=cache, connection=connection,
-                           tools=tools, chosen_distribution=distribution, pool=pool)
-        console.info(f"edgekit build [bold]{loaded.config.name}[/bold] → {build_dir} (target {target.name})")
-        _run_training_stages(ctx)
-        _run_stage(ctx, "export", stages.export_stage)
-        _run_stage(ctx, "evaluate", stages.evaluate_stage)
-        if _has_device(ctx):
-            _run_stage(ctx, "profile", stages.profile_stage)
-        else:
-            ctx.results["profile"] = stages.profile_not_run(ctx, request.config_path)
-        manifest = externalize_samples(build_dir, build_manifest(ctx))
-        manifest_path = write_manifest(build_dir, manifest)
-        report_path = _write_report(build_dir)
+        try:
+            return _build_in(cache, request, loaded, target, build_dir, connection, tools, distribution, pool)
+        except BaseException as error:
+            if fsutil.is_write_failure(error):
+                cache.roll_back()  # the last build's outputs and records, as its manifest describes them
+            raise
+        finally:
+            cache.finish()
+
+
+def _build_in(cache: StageCache, request: BuildRequest, loaded, target, build_dir: Path, connection, tools, distribution,
+              pool: DevicePool) -> BuildResult:
+    """The stages, the manifest and the report, into `build_dir` (held by the caller's lock)."""
+    ctx = BuildContext(loaded=loaded, target=target, build_dir=build_dir, cache=cache, connection=connection,
+                       tools=tools, chosen_distribution=distribution, pool=pool)
+    console.info(f"edgekit build [bold]{loaded.config.name}[/bold] → {build_dir} (target {target.name})")
+    _run_training_stages(ctx)
+    _run_stage(ctx, "export", stages.export_stage)
+    _run_stage(ctx, "evaluate", stages.evaluate_stage)
+    if _has_device(ctx):
+        _run_stage(ctx, "profile", stages.profile_stage)
+    else:
+        ctx.results["profile"] = stages.profile_not_run(ctx, request.config_path)
+    manifest = externalize_samples(build_dir, build_manifest(ctx))
+    manifest_path = write_manifest(build_dir, manifest)
+    remove_stale_samples(build_dir, manifest)
+    cache.finish()  # the new manifest describes the new outputs: nothing to roll back to any more
+    report_path = _write_report(build_dir)
     return BuildResult(manifest=manifest, build_dir=build_dir, manifest_path=manifest_path, report_path=report_path,
                        gate_error=final_error(manifest))
 
@@ -149,7 +166,7 @@ def _connection(request: BuildRequest, target, config_folder: Path) -> DevicePoo
     choice = DeviceChoice(devices=request.devices, devices_file=request.devices_file,
                           default_file=config_folder / INVENTORY_NAME,
                           options=ConnectionOptions(ssh_config=request.ssh_config, remote_python=request.remote_python),
-                          lock_timeout_s=request.lock_timeout_s)
+                          lock_timeout_s=request.lock_timeout_s, default_file_may_run_programs=True)
     pool = choose_devices(target, choice)
     if pool.first.address is None and target.adapter != "local" and request.require_device:
         raise ConfigError(f"target {target.name} is reached over {target.adapter} and --require-device is set: "

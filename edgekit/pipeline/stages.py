@@ -13,6 +13,7 @@ from rich.markup import escape as markup_escape
 from edgekit import console, fsutil
 from edgekit.config.schema import DataSource, ExportFormat, Quantization, Task
 from edgekit.data.base import Splits
+from edgekit.data.imagecheck import describe_counts
 from edgekit.data.loading import create_splits, open_splits
 from edgekit.data.sources import source_fingerprint
 from edgekit.errors import ExportError
@@ -48,6 +49,9 @@ def data_stage(ctx: BuildContext):
               else f"{summary['num_classes']} classes")
     console.info(f"data: {summary['source']}, {summary['train']} train / {summary['val']} val / "
                  f"{summary['test']} test, input {tuple(summary['input_shape'])}, {labels}")
+    issues = describe_counts(summary)
+    if issues:
+        console.warn(f"data: {issues}")
     return result
 
 

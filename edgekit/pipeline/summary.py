@@ -8,6 +8,7 @@ from typing import Any, Optional
 from rich.table import Table
 
 from edgekit import console
+from edgekit.data.imagecheck import describe_counts
 from edgekit.fleet.summary import print_fleet_table
 
 REFERENCE_LATENCY = "tflite-float32"
@@ -108,6 +109,9 @@ def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
     console.out.print(table)
     if "devices" in manifest:
         print_manifest_fleet(manifest)
+    issues = describe_counts(manifest.get("data") or {})
+    if issues:
+        console.out.print(issues)
     cached = [stage["name"] for stage in manifest["stages"] if stage["cached"]]
     if cached:
         console.out.print(f"cached stages: {', '.join(cached)}")

@@ -1,8 +1,9 @@
 """Latency samples beside the manifest, not inside it.
 
 A profile's per-run samples are most of its bytes (242,694 samples made a 23 MB manifest for a 2 µs model), so
-a build writes each artifact's samples to `profiles/<artifact>.json` in the build folder and the manifest keeps
-the statistics and a reference: `"samples": {"path": "profiles/tflite-int8.json", "sha256": ..., "count": N}`.
+a build writes each artifact's samples to `profiles/<artifact>-<sha256 prefix>.json` in the build folder and the
+manifest keeps the statistics and a reference: `"samples": {"path": "profiles/tflite-int8-….json", "sha256": ...,
+"count": N}`.
 Readers that need the samples (regress, the report) load them back with `with_samples`; manifests written
 before (samples inline in `samples_ms`) read as they are.
 """
@@ -23,8 +24,9 @@ PROFILES_FOLDER = "profiles"
 def externalize_samples(build_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """A copy of `manifest` whose artifacts' profiles reference sample files instead of holding the samples.
 
-    Writes `profiles/<artifact>.json` (and `profiles/<artifact>@<n>.json` per further device of a pool) and
-    removes sample files of artifacts no longer in the manifest.
+    Writes `profiles/<artifact>-<sha256 prefix>.json` (`<artifact>@<n>-…` per further device of a pool). Named
+    by content, so the manifest already in the folder keeps its own files until the new one replaces it;
+    `remove_stale_samples` then deletes what neither refers to.
     """
     folder = build_dir / PROFILES_FOLDER
     written: set[str] = set()
@@ -38,19 +40,34 @@ def externalize_samples(build_dir: Path, manifest: dict[str, Any]) -> dict[str, 
                 address: _externalized(folder, f"{artifact['name']}@{index}", profile, written)
                 for index, (address, profile) in enumerate(artifact["latency_by_device"].items())}
         artifacts.append(artifact)
-    if folder.is_dir():
-        for stale in folder.glob("*.json"):
-            if stale.name not in written:
-                stale.unlink(missing_ok=True)
     return {**manifest, "artifacts": artifacts}
+
+
+def remove_stale_samples(build_dir: Path, manifest: dict[str, Any]) -> None:
+    """Delete the sample files in profiles/ that `manifest` (the one just written) does not refer to."""
+    folder = build_dir / PROFILES_FOLDER
+    if not folder.is_dir():
+        return
+    kept = {Path(reference["path"]).name for reference in _references(manifest)}
+    for stale in folder.glob("*.json"):
+        if stale.name not in kept:
+            stale.unlink(missing_ok=True)
+
+
+def _references(manifest: dict[str, Any]):
+    for artifact in manifest["artifacts"]:
+        profiles = [artifact.get("latency")] + list((artifact.get("latency_by_device") or {}).values())
+        for profile in profiles:
+            if isinstance(profile, dict) and isinstance(profile.get("samples"), dict):
+                yield profile["samples"]
 
 
 def _externalized(folder: Path, stem: str, profile: dict[str, Any], written: set[str]) -> dict[str, Any]:
     samples = profile.get("samples_ms")
     if not samples:  # Android's aggregates: nothing to move
         return profile
-    name = f"{_safe(stem)}.json"
     data = json.dumps({"artifact": stem, "samples_ms": samples}, separators=(",", ":")).encode()
+    name = f"{_safe(stem)}-{fsutil.sha256_bytes(data)[:12]}.json"
     fsutil.write_bytes(folder / name, data)
     written.add(name)
     reduced = {key: value for key, value in profile.items() if key != "samples_ms"}

@@ -132,5 +132,5 @@ def test_the_manifest_keeps_statistics_and_leaves_the_samples_beside_it(digits_b
     # The samples of every profiled artifact are in profiles/, so the manifest stays small whatever the runs.
     assert (build_dir / "manifest.json").stat().st_size <= 64 * 1024
     profiled = [entry for entry in manifest["artifacts"] if entry["latency"]]
-    assert profiled and sorted(path.name for path in (build_dir / "profiles").iterdir()) == sorted(
-        f"{entry['name']}.json" for entry in profiled)
+    assert profiled and sorted(f"profiles/{path.name}" for path in (build_dir / "profiles").iterdir()) == sorted(
+        entry["latency"]["samples"]["path"] for entry in profiled)

@@ -64,7 +64,8 @@ def test_repeated_device_flags_keep_their_order_and_the_shared_options(tmp_path)
 
 def test_inventory_used_when_no_device_is_given_and_its_own_python_wins(tmp_path):
     path = inventory(tmp_path, "rpi4:\n  - pi@a\n  - {address: pi@b, remote_python: /opt/py}\n")
-    pool = choose_devices(load_target("rpi4"), DeviceChoice(default_file=path,
+    # a build's devices.yaml (next to the edgekit.yaml being built) may name the devices' Python
+    pool = choose_devices(load_target("rpi4"), DeviceChoice(default_file=path, default_file_may_run_programs=True,
                                                             options=ConnectionOptions(remote_python="py")))
     assert pool.addresses == ["pi@a", "pi@b"] and pool.source == str(path)
     assert [member.remote_python for member in pool.members] == ["py", "/opt/py"]
