@@ -58,7 +58,8 @@ def dataset(ctx: BuildContext) -> Splits:
 
 # ------------------------------------------------------------------------------------------------ train
 def train_stage(ctx: BuildContext):
-    from edgekit.models import build_model, outputs_probabilities
+    from edgekit.models import outputs_probabilities
+    from edgekit.models.loading import IntakePath, take_in_model
     from edgekit.pipeline.precision import choose_precision, make_optimizer, with_policy
     from edgekit.pipeline.prune import measure_sparsity
     from edgekit.pipeline.training import compile_classifier, fit
@@ -79,7 +80,12 @@ def train_stage(ctx: BuildContext):
                          f"({distribution.reason}); batch_size {config.train.batch_size} is the global batch")
         data = dataset(ctx)
         keras().utils.set_random_seed(ctx.seed)
-        model = build_model(config.model, ctx.loaded, data.input_shape, data.num_classes)
+        # A Keras 3 model is rebuilt in tf_keras and checked on validation samples here, before any training.
+        intake = take_in_model(config.model, ctx.loaded, data.input_shape, data.num_classes,
+                               check_samples=check_samples(data, ctx.seed), converter_allowed=_converter_allowed(ctx))
+        if intake.path is IntakePath.CONVERTER:
+            return _take_as_given(ctx, intake, work / file_name)
+        model = intake.model
         from_logits = not outputs_probabilities(model)
         console.info(f"train: {model.name}, {model.count_params():,} parameters, precision {precision.policy} "
                      f"({precision.reason})")
@@ -95,9 +101,57 @@ def train_stage(ctx: BuildContext):
         return {"history": history, "precision": precision.policy, "precision_reason": precision.reason,
                 "distribute": distribution.record(), "kernel_sparsity": measure_sparsity(dense)["overall"],
                 "parameters": int(dense.count_params()), "from_logits": from_logits, "model_name": dense.name,
-                "file": file_name}
+                "file": file_name, "model_source": intake.record}
 
-    return ctx.cache.run("train", material, distributed(ctx, produce))
+    result = ctx.cache.run("train", material, distributed(ctx, produce))
+    source = result.meta.get("model_source") or {}
+    if source.get("path") == IntakePath.CONVERTER.value and not _converter_allowed(ctx):
+        # Cached from a build with prune and QAT off: this one needs the tf_keras rebuild it cannot have.
+        from edgekit.models.keras3 import Untranslatable
+
+        raise Untranslatable(f"the model is a Keras 3 model that edgekit cannot bring into tf_keras (which pruning "
+                             f"and QAT need): {source.get('reason')}. Build it with tf_keras (`import tf_keras as "
+                             f"keras`), or set prune.enabled and qat.enabled to false")
+    return result
+
+
+def _converter_allowed(ctx: BuildContext) -> bool:
+    """A Keras 3 model that cannot be rebuilt in tf_keras may go to the converters only when nothing needs tfmot."""
+    return not (ctx.config.prune.enabled or ctx.config.qat.enabled)
+
+
+# Validation samples the Keras 3 model and its tf_keras rebuild are compared on.
+CHECK_SAMPLES = 256
+
+
+def check_samples(data: Splits, seed: int) -> np.ndarray:
+    """Up to CHECK_SAMPLES validation samples (training samples when the validation split is empty)."""
+    if data.size("val"):
+        samples, _ = next(iter(data.batches("val", CHECK_SAMPLES)))
+        return np.asarray(samples, dtype=np.float32)
+    return np.asarray(data.representative_samples(CHECK_SAMPLES, seed), dtype=np.float32)
+
+
+def _take_as_given(ctx: BuildContext, intake, path: Path) -> dict[str, Any]:
+    """The converter path: the Keras 3 model is saved (by Keras 3) as the dense artifact, untrained.
+
+    edgekit trains only tf_keras models (Keras 3's own training beside TensorFlow 2.21 cannot compile its
+    metrics), so a Keras 3 model it cannot rebuild is taken as already trained.
+    """
+    from edgekit.models import outputs_probabilities
+    from edgekit.pipeline.prune import measure_sparsity
+    from edgekit.pipeline.training import HISTORY_KEYS
+
+    model3 = intake.keras3_model
+    model3.save(path)
+    ctx.memo["dense"] = intake.model
+    console.warn(f"train: skipped: the Keras 3 model is taken as trained (train.epochs {ctx.config.train.epochs} "
+                 f"is not used on the converter path)")
+    return {"history": {key: [] for key in HISTORY_KEYS}, "precision": "float32",
+            "precision_reason": "the Keras 3 model is exported as given (converter path)",
+            "distribute": ctx.distribution.record(), "kernel_sparsity": measure_sparsity(model3)["overall"],
+            "parameters": int(model3.count_params()), "from_logits": not outputs_probabilities(model3),
+            "model_name": model3.name, "file": path.name, "model_source": intake.record}
 
 
 def distributed(ctx: BuildContext, produce):
@@ -150,6 +204,10 @@ def load_keras(ctx: BuildContext, stage: str, memo_key: str):
             from edgekit.pipeline.qat import load_qat_model
 
             ctx.memo[memo_key] = load_qat_model(path)
+        elif (result.meta.get("model_source") or {}).get("path") == "converter":
+            from edgekit.models.loading import load_converter_model
+
+            ctx.memo[memo_key] = load_converter_model(path, ctx.config.model, ctx.loaded)
         else:
             from edgekit._tf import keras
 
