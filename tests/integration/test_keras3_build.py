@@ -19,7 +19,7 @@ def _digits_cnn_with_batchnorm(k3):
     x = k3.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="depthwise")(x)
     x = k3.layers.BatchNormalization(momentum=0.9, name="bn2")(x)
     x = k3.layers.ReLU()(x)
-    x = k3.layers.GlobalAveragePooling2D()(x)
+    x = k3.layers.Flatten()(x)
     return k3.Model(inputs, k3.layers.Dense(10, activation="softmax", name="out")(x))
 
 
@@ -30,7 +30,7 @@ def test_keras3_file_with_batchnorm_goes_through_prune_and_pqat(tmp_path):
         name: k3cnn
         data: {source: digits, seed: 0}
         model: {file: k3cnn.keras}
-        train: {epochs: 3, batch_size: 64, learning_rate: 0.01}
+        train: {epochs: 3, batch_size: 64, learning_rate: 0.005}
         prune: {enabled: true, target_sparsity: 0.5, epochs: 1}
         qat: {enabled: true, epochs: 1}
         export: {formats: [tflite], quantization: [float32, int8], representative_samples: 50}
@@ -44,7 +44,7 @@ def test_keras3_file_with_batchnorm_goes_through_prune_and_pqat(tmp_path):
     assert source["max_abs_diff"] < 1e-4 and source["samples"] > 0
     assert manifest["sparsity"]["overall"] > 0.3
     assert artifact(manifest, "tflite-int8")["method"] == "tflite-converter+qat"
-    assert artifact(manifest, "keras-dense")["accuracy"] > 0.3
+    assert artifact(manifest, "keras-dense")["accuracy"] > 0.5 and artifact(manifest, "tflite-int8")["accuracy"] > 0.5
 
 
 def test_keras3_model_with_an_unregistered_custom_layer_exits_2_naming_it(tmp_path):
