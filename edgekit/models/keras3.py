@@ -149,9 +149,11 @@ def load_keras3_file(path: Path, version: str):
             layer, class_name, module = unknown[0]
             raise Untranslatable(
                 f"{path}: written by Keras {version}; layer '{layer}' is of class {class_name} (module {module}), "
-                f"which Keras 3 cannot find: it is a custom layer that is not registered. edgekit rebuilds only "
-                f"standard Keras layers in tf_keras: replace {class_name} with standard layers, or build the model "
-                f"with tf_keras (`import tf_keras as keras`) and give its .keras file or factory") from None
+                f"which Keras 3 cannot find: it is a custom layer that is not registered (Keras 3 finds one only "
+                f"when code imported before loading registers it with keras.saving.register_keras_serializable). "
+                f"edgekit rebuilds only standard Keras layers in tf_keras: replace {class_name} with standard "
+                f"layers, or build the model with tf_keras (`import tf_keras as keras`); or give a model.factory "
+                f"that defines it, with prune and QAT off, to export it through the converters") from None
         first_line = (str(error).strip().splitlines() or [""])[0][:300]
         raise ModelError(f"{path}: written by Keras {version}, and Keras 3 cannot load it: "
                          f"{type(error).__name__}: {first_line}") from None
@@ -184,7 +186,7 @@ def translate(model3):
         Untranslatable: naming the first layer that cannot be rebuilt, its class, and why.
     """
     kind = _model_class(model3)
-    config = {"class_name": kind, "config": _model_config(kind, model3.get_config(), model3.name)}
+    config = {"class_name": kind, "config": _model_config(kind, model3.get_config())}
     try:
         rebuilt = tf_keras().layers.deserialize(config)
     except Untranslatable:
@@ -210,10 +212,13 @@ def _model_class(model3) -> str:
                          f"functional API or keras.Sequential")
 
 
-def _model_config(kind: str, config: dict, model_name: str) -> dict:
+def _model_config(kind: str, config: dict) -> dict:
     if kind == "Sequential":
         layers = [_layer_entry(layer, functional=False) for layer in config["layers"]]
-        return {"name": config["name"], "layers": layers}
+        translated = {"name": config["name"], "layers": layers}
+        if config.get("build_input_shape"):  # a Sequential without an InputLayer, built on its first call
+            translated["build_input_shape"] = config["build_input_shape"]
+        return translated
     layers = [_layer_entry(layer, functional=True) for layer in config["layers"]]
     return {"name": config["name"], "trainable": config.get("trainable", True), "layers": layers,
             "input_layers": _endpoints(config["input_layers"]), "output_layers": _endpoints(config["output_layers"])}
@@ -233,7 +238,7 @@ def _layer_entry(entry: dict, *, functional: bool) -> dict:
         if "layers" not in config:
             raise Untranslatable(f"layer '{name}' is a subclassed Keras 3 model ({class_name}): its structure is "
                                  f"Python code, not a config tf_keras can read")
-        translated = {"class_name": inner, "config": _model_config(inner, config, name)}
+        translated = {"class_name": inner, "config": _model_config(inner, config)}
     else:
         translated = {"class_name": class_name, "config": _layer_config(class_name, config, entry)}
     if functional:
