@@ -94,6 +94,12 @@ def _native(model, kind: str, input_shape: tuple[int, ...], num_classes: int) ->
 def _from_keras3(model3, origin: str, kind: str, input_shape: tuple[int, ...], num_classes: int,
                  samples: np.ndarray, converter_allowed: bool) -> ModelIntake:
     """Rebuild a Keras 3 model in tf_keras and check it; or, when allowed, wrap it for the converters."""
+    try:
+        model3.inputs
+    except AttributeError:  # Keras 3 raises it for an unbuilt Sequential and for every subclassed model
+        raise Untranslatable(f"{origin}: the Keras 3 model '{model3.name}' ({type(model3).__name__}) has no defined "
+                             f"inputs: build it with the functional API, or start the Sequential with "
+                             f"keras.Input(shape)") from None
     check_fits(model3, input_shape, num_classes)
     record: dict[str, Any] = {"kind": kind, "keras": "keras", "keras_version": keras3().__version__,
                               "max_abs_diff": None, "samples": None, "tolerance": KERAS3_TOLERANCE}

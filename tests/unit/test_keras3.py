@@ -223,3 +223,12 @@ def test_tf_keras_files_and_savedmodel_exports_keep_their_paths(k3, tmp_path, sa
     with pytest.raises(ModelError, match=r"SavedModel without Keras metadata \(as Keras 3's model.export\(\) "
                                          r"writes\); give the model's .keras file instead"):
         _take_in(tmp_path, {"file": "exported"}, samples)
+
+
+def test_keras3_model_without_inputs_is_refused_with_what_to_do(k3, tmp_path, samples):
+    (tmp_path / "k3lazy.py").write_text("import keras\n\ndef build():\n    return keras.Sequential([keras.layers.Flatten(), "
+                                        "keras.layers.Dense(3)])\n")
+    with pytest.raises(Untranslatable, match=r"model.factory 'k3lazy:build': the Keras 3 model 'sequential.*' "
+                                             r"\(Sequential\) has no defined inputs: build it with the functional "
+                                             r"API, or start the Sequential with keras.Input\(shape\)"):
+        _take_in(tmp_path, {"factory": "k3lazy:build"}, samples, converter_allowed=True)
