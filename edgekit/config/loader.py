@@ -61,8 +61,8 @@ data:
 model:
   builtin: small_cnn             # small_cnn | mobilenet_v2 | mlp
   width: 1.0                     # width multiplier of the builtin model
-  # file: model.keras            # or your own model (.keras, .h5 or a SavedModel folder)
-  # factory: "mypkg.models:build" # or a function returning an uncompiled tf_keras model
+  # file: model.keras            # or your own model (.keras, .h5 or a SavedModel folder; Keras 3 or tf_keras)
+  # factory: "mypkg.models:build" # or a function returning an uncompiled Keras 3 or tf_keras model
 
 train:
   epochs: 30
