@@ -162,9 +162,11 @@ def load_keras3_file(path: Path, version: str):
 def _unknown_classes(config: dict) -> list[tuple[str, str, str]]:
     """(layer name, class, module) of every layer in a saved config whose class Keras 3 does not know."""
     found = []
+    standard = set(dir(keras3().layers)) | set(_MODEL_CLASSES)
     for layer in _saved_layers(config):
         module = layer.get("module") or ""
-        if not module.startswith("keras"):
+        # .keras files name every class's module; legacy .h5 configs may not, so the class name decides there.
+        if (module and not module.startswith("keras")) or (not module and layer.get("class_name") not in standard):
             found.append((layer.get("config", {}).get("name") or layer.get("name", "?"), layer.get("class_name", "?"),
                           module or "unknown"))
     return found
@@ -189,8 +191,6 @@ def translate(model3):
     config = {"class_name": kind, "config": _model_config(kind, model3.get_config())}
     try:
         rebuilt = tf_keras().layers.deserialize(config)
-    except Untranslatable:
-        raise
     except Exception as error:  # tf_keras raises TypeError, ValueError, KeyError on a config it cannot read
         first_line = (str(error).strip().splitlines() or [""])[0][:300]
         raise Untranslatable(f"the Keras 3 model '{model3.name}' cannot be rebuilt in tf_keras: "

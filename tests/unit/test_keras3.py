@@ -151,7 +151,8 @@ def test_sequential_with_a_nested_functional_model_from_a_factory(k3, tmp_path, 
     assert [type(layer).__name__ for layer in intake.model.layers][:2] == ["Conv2D", "Functional"]
 
 
-def test_unregistered_custom_layer_is_named_with_what_to_do(k3, tmp_path, samples):
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_unregistered_custom_layer_is_named_with_what_to_do(k3, tmp_path, samples, suffix):
     class Scale(k3.layers.Layer):
         def call(self, x):
             return x * 2.0
@@ -159,10 +160,10 @@ def test_unregistered_custom_layer_is_named_with_what_to_do(k3, tmp_path, sample
     inputs = k3.Input((8, 8, 1))
     x = Scale(name="doubling")(inputs)
     model3 = k3.Model(inputs, k3.layers.Dense(3)(k3.layers.Flatten()(x)))
-    model3.save(tmp_path / "custom.keras")
+    model3.save(tmp_path / f"custom{suffix}")
     with pytest.raises(ModelError, match=r"layer 'doubling' is of class Scale \(module .*\), which Keras 3 cannot "
                                          r"find: it is a custom layer that is not registered.*tf_keras"):
-        _take_in(tmp_path, {"file": "custom.keras"}, samples)
+        _take_in(tmp_path, {"file": f"custom{suffix}"}, samples)
 
 
 def test_custom_layer_in_memory_is_refused_unless_the_converter_may_take_it(k3, tmp_path, samples):
