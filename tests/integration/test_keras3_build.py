@@ -1,12 +1,12 @@
-"""Builds from Keras 3 models: rebuilt in tf_keras through prune and PQAT, refused with a name, or converted as given."""
+"""Builds from Keras 3 models: rebuilt in tf_keras through prune and PQAT, refused naming a layer, or converted as
+given."""
 
 import textwrap
 
-import numpy as np
 import pytest
 
 from edgekit.models.keras3 import keras3
-from tests.integration.helpers import artifact, build, run_cli, write_config
+from tests.integration.helpers import artifact, build, write_config
 
 pytestmark = pytest.mark.slow
 

@@ -227,8 +227,8 @@ def test_tf_keras_files_and_savedmodel_exports_keep_their_paths(k3, tmp_path, sa
 
 
 def test_keras3_model_without_inputs_is_refused_with_what_to_do(k3, tmp_path, samples):
-    (tmp_path / "k3lazy.py").write_text("import keras\n\ndef build():\n    return keras.Sequential([keras.layers.Flatten(), "
-                                        "keras.layers.Dense(3)])\n")
+    (tmp_path / "k3lazy.py").write_text("import keras\n\ndef build():\n"
+                                        "    return keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(3)])\n")
     with pytest.raises(Untranslatable, match=r"model.factory 'k3lazy:build': the Keras 3 model 'sequential.*' "
                                              r"\(Sequential\) has no defined inputs: build it with the functional "
                                              r"API, or start the Sequential with keras.Input\(shape\)"):
