@@ -60,6 +60,7 @@ def dataset(ctx: BuildContext) -> Splits:
 def train_stage(ctx: BuildContext):
     from edgekit.models import outputs_probabilities
     from edgekit.models.loading import IntakePath, take_in_model
+    from edgekit.pipeline.intake import check_samples, converter_allowed, take_as_given
     from edgekit.pipeline.precision import choose_precision, make_optimizer, with_policy
     from edgekit.pipeline.prune import measure_sparsity
     from edgekit.pipeline.training import compile_classifier, fit
@@ -82,9 +83,9 @@ def train_stage(ctx: BuildContext):
         keras().utils.set_random_seed(ctx.seed)
         # A Keras 3 model is rebuilt in tf_keras and checked on validation samples here, before any training.
         intake = take_in_model(config.model, ctx.loaded, data.input_shape, data.num_classes,
-                               check_samples=check_samples(data, ctx.seed), converter_allowed=_converter_allowed(ctx))
+                               check_samples=check_samples(data, ctx.seed), converter_allowed=converter_allowed(ctx))
         if intake.path is IntakePath.CONVERTER:
-            return _take_as_given(ctx, intake, work / file_name)
+            return take_as_given(ctx, intake, work / file_name)
         model = intake.model
         from_logits = not outputs_probabilities(model)
         console.info(f"train: {model.name}, {model.count_params():,} parameters, precision {precision.policy} "
@@ -105,7 +106,7 @@ def train_stage(ctx: BuildContext):
 
     result = ctx.cache.run("train", material, distributed(ctx, produce))
     source = result.meta.get("model_source") or {}
-    if source.get("path") == IntakePath.CONVERTER.value and not _converter_allowed(ctx):
+    if source.get("path") == IntakePath.CONVERTER.value and not converter_allowed(ctx):
         # Cached from a build with prune and QAT off: this one needs the tf_keras rebuild it cannot have.
         from edgekit.models.keras3 import Untranslatable
 
@@ -113,45 +114,6 @@ def train_stage(ctx: BuildContext):
                              f"and QAT need): {source.get('reason')}. Build it with tf_keras (`import tf_keras as "
                              f"keras`), or set prune.enabled and qat.enabled to false")
     return result
-
-
-def _converter_allowed(ctx: BuildContext) -> bool:
-    """A Keras 3 model that cannot be rebuilt in tf_keras may go to the converters only when nothing needs tfmot."""
-    return not (ctx.config.prune.enabled or ctx.config.qat.enabled)
-
-
-# Validation samples the Keras 3 model and its tf_keras rebuild are compared on.
-CHECK_SAMPLES = 256
-
-
-def check_samples(data: Splits, seed: int) -> np.ndarray:
-    """Up to CHECK_SAMPLES validation samples (training samples when the validation split is empty)."""
-    if data.size("val"):
-        samples, _ = next(iter(data.batches("val", CHECK_SAMPLES)))
-        return np.asarray(samples, dtype=np.float32)
-    return np.asarray(data.representative_samples(CHECK_SAMPLES, seed), dtype=np.float32)
-
-
-def _take_as_given(ctx: BuildContext, intake, path: Path) -> dict[str, Any]:
-    """The converter path: the Keras 3 model is saved (by Keras 3) as the dense artifact, untrained.
-
-    edgekit trains only tf_keras models (Keras 3's own training beside TensorFlow 2.21 cannot compile its
-    metrics), so a Keras 3 model it cannot rebuild is taken as already trained.
-    """
-    from edgekit.models import outputs_probabilities
-    from edgekit.pipeline.prune import measure_sparsity
-    from edgekit.pipeline.training import HISTORY_KEYS
-
-    model3 = intake.keras3_model
-    model3.save(path)
-    ctx.memo["dense"] = intake.model
-    console.warn(f"train: skipped: the Keras 3 model is taken as trained (train.epochs {ctx.config.train.epochs} "
-                 f"is not used on the converter path)")
-    return {"history": {key: [] for key in HISTORY_KEYS}, "precision": "float32",
-            "precision_reason": "the Keras 3 model is exported as given (converter path)",
-            "distribute": ctx.distribution.record(), "kernel_sparsity": measure_sparsity(model3)["overall"],
-            "parameters": int(model3.count_params()), "from_logits": not outputs_probabilities(model3),
-            "model_name": model3.name, "file": path.name, "model_source": intake.record}
 
 
 def distributed(ctx: BuildContext, produce):
@@ -204,7 +166,7 @@ def load_keras(ctx: BuildContext, stage: str, memo_key: str):
             from edgekit.pipeline.qat import load_qat_model
 
             ctx.memo[memo_key] = load_qat_model(path)
-        elif (result.meta.get("model_source") or {}).get("path") == "converter":
+        elif (result.meta.get("model_source") or {}).get("path") == "converter":  # IntakePath.CONVERTER
             from edgekit.models.loading import load_converter_model
 
             ctx.memo[memo_key] = load_converter_model(path, ctx.config.model, ctx.loaded)
