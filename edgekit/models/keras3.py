@@ -12,7 +12,7 @@ layers describes itself in a config that tf_keras can read after a few mechanica
   tf_keras lacks: those are dropped only while they hold their "off" value (None or False).
 
 The rebuilt model gets the Keras 3 model's weights, layer by layer, and `compare_outputs` checks that both
-compute the same thing. Anything else (a custom or Lambda layer, a subclassed model, an argument tf_keras
+compute the same thing (files are read in `keras3_files`). Anything else (a custom or Lambda layer, a subclassed model, an argument tf_keras
 has no equivalent for) raises `Untranslatable`, naming the layer and its class.
 """
 
@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -59,7 +56,7 @@ REFUSED_LAYERS = {
 _BASE_LAYER_ARGUMENTS = {"name", "trainable", "dtype", "dynamic", "input_dim", "input_shape", "batch_input_shape",
                          "batch_size", "weights", "activity_regularizer", "autocast"}
 
-_MODEL_CLASSES = ("Functional", "Sequential", "Model")
+MODEL_CLASSES = ("Functional", "Sequential", "Model")
 
 
 class Untranslatable(ModelError):
@@ -88,96 +85,11 @@ def keras3():
     return keras
 
 
-# ------------------------------------------------------------------------------------------------ recognising
-def saved_keras_version(path: Path) -> Optional[str]:
-    """The Keras version that wrote a .keras or .h5 file (None when the file does not say, or is a folder)."""
-    try:
-        if path.suffix == ".keras" and zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                if "metadata.json" in archive.namelist():
-                    return json.loads(archive.read("metadata.json")).get("keras_version")
-        elif path.suffix in (".h5", ".hdf5") and path.is_file():
-            import h5py
-
-            with h5py.File(path, "r") as handle:
-                version = handle.attrs.get("keras_version")
-                return version.decode() if isinstance(version, bytes) else version
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        return None  # not readable as such: tf_keras' loader says what is wrong with it
-    return None
-
-
-def is_keras3_version(version: Optional[str]) -> bool:
-    return bool(version) and version.split(".")[0].isdigit() and int(version.split(".")[0]) >= 3
-
-
 def is_keras3_model(model: Any) -> bool:
     """True for a model object of Keras 3 (not tf_keras)."""
     if not type(model).__module__.startswith("keras"):
         return False
     return isinstance(model, keras3().Model)
-
-
-def saved_config(path: Path) -> Optional[dict]:
-    """The model config inside a Keras 3 .keras or .h5 file, read without building anything."""
-    try:
-        if path.suffix == ".keras":
-            with zipfile.ZipFile(path) as archive:
-                return json.loads(archive.read("config.json"))
-        import h5py
-
-        with h5py.File(path, "r") as handle:
-            text = handle.attrs.get("model_config")
-            return json.loads(text.decode() if isinstance(text, bytes) else text) if text else None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        return None
-
-
-def load_keras3_file(path: Path, version: str):
-    """A Keras 3 .keras or .h5 file loaded by Keras 3 itself (without its training configuration).
-
-    Raises:
-        Untranslatable: the file holds a layer class Keras 3 cannot find (a custom layer not registered).
-        ModelError: Keras 3 cannot load it for another reason.
-    """
-    config = saved_config(path)
-    try:
-        return keras3().saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises TypeError, ValueError, KeyError, OSError here
-        unknown = _unknown_classes(config) if config else []
-        if unknown:
-            layer, class_name, module = unknown[0]
-            raise Untranslatable(
-                f"{path}: written by Keras {version}; layer '{layer}' is of class {class_name} (module {module}), "
-                f"which Keras 3 cannot find: it is a custom layer that is not registered (Keras 3 finds one only "
-                f"when code imported before loading registers it with keras.saving.register_keras_serializable). "
-                f"edgekit rebuilds only standard Keras layers in tf_keras: replace {class_name} with standard "
-                f"layers, or build the model with tf_keras (`import tf_keras as keras`); or give a model.factory "
-                f"that defines it, with prune and QAT off, to export it through the converters") from None
-        first_line = (str(error).strip().splitlines() or [""])[0][:300]
-        raise ModelError(f"{path}: written by Keras {version}, and Keras 3 cannot load it: "
-                         f"{type(error).__name__}: {first_line}") from None
-
-
-def _unknown_classes(config: dict) -> list[tuple[str, str, str]]:
-    """(layer name, class, module) of every layer in a saved config whose class Keras 3 does not know."""
-    found = []
-    standard = set(dir(keras3().layers)) | set(_MODEL_CLASSES)
-    for layer in _saved_layers(config):
-        module = layer.get("module") or ""
-        # .keras files name every class's module; legacy .h5 configs may not, so the class name decides there.
-        if (module and not module.startswith("keras")) or (not module and layer.get("class_name") not in standard):
-            found.append((layer.get("config", {}).get("name") or layer.get("name", "?"), layer.get("class_name", "?"),
-                          module or "unknown"))
-    return found
-
-
-def _saved_layers(entry: dict):
-    """Every layer entry of a saved config, nested models' layers included."""
-    config = entry.get("config", {})
-    for layer in config.get("layers", []) if isinstance(config, dict) else []:
-        yield layer
-        yield from _saved_layers(layer)
 
 
 # ------------------------------------------------------------------------------------------------ rebuilding
@@ -233,7 +145,7 @@ def _layer_entry(entry: dict, *, functional: bool) -> dict:
     class_name = entry["class_name"]
     config = entry.get("config", {})
     name = config.get("name") or entry.get("name", "?")
-    if class_name in _MODEL_CLASSES:
+    if class_name in MODEL_CLASSES:
         inner = "Sequential" if class_name == "Sequential" else "Functional"
         if "layers" not in config:
             raise Untranslatable(f"layer '{name}' is a subclassed Keras 3 model ({class_name}): its structure is "

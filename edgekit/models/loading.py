@@ -18,9 +18,9 @@ from edgekit._tf import keras
 from edgekit.config.loader import LoadedConfig
 from edgekit.config.schema import ModelConfig
 from edgekit.errors import ModelError
-from edgekit.models.keras3 import (KERAS3_TOLERANCE, Untranslatable, compare_outputs, is_keras3_model,
-                                   is_keras3_version, keras3, load_keras3_file, saved_keras_version, translate,
-                                   wrap_for_converter)
+from edgekit.models.keras3 import (KERAS3_TOLERANCE, Untranslatable, compare_outputs, is_keras3_model, keras3,
+                                   translate, wrap_for_converter)
+from edgekit.models.keras3_files import is_keras3_version, load_keras3_file, saved_keras_version
 from edgekit.models.zoo import BUILTINS
 
 

@@ -12,7 +12,8 @@ import pytest
 from edgekit.config.loader import load_config
 from edgekit.config.schema import ModelConfig
 from edgekit.errors import ModelError
-from edgekit.models.keras3 import Untranslatable, keras3, saved_keras_version
+from edgekit.models.keras3 import Untranslatable, keras3
+from edgekit.models.keras3_files import saved_keras_version
 from edgekit.models.loading import IntakePath, take_in_model
 
 
