@@ -79,6 +79,7 @@ def tool_versions() -> dict[str, str]:
     names = {
         "tensorflow": "tensorflow",
         "tf_keras": "tf-keras",
+        "keras": "keras",  # Keras 3: it loads users' Keras 3 models, which are rebuilt in tf_keras
         "tfmot": "tensorflow-model-optimization",
         "litert": "ai-edge-litert",
         "onnx": "onnx",

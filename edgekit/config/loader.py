@@ -69,9 +69,9 @@ data:
 model:
   builtin: small_cnn             # small_cnn | mobilenet_v2 | mlp
   width: 1.0                     # width multiplier of the builtin model
-  # file: model.keras            # or your own model (.keras, .h5 or a SavedModel folder)
+  # file: model.keras            # or your own model (.keras, .h5 or a SavedModel folder; Keras 3 or tf_keras)
   # trust_code: false            # true: load a model file even when it carries code (Lambda layers)
-  # factory: "mypkg.models:build" # or a function returning an uncompiled tf_keras model
+  # factory: "mypkg.models:build" # or a function returning an uncompiled Keras 3 or tf_keras model
 
 train:
   epochs: 30

@@ -10,37 +10,39 @@ from edgekit._tf import keras
 from edgekit.config.loader import LoadedConfig
 from edgekit.config.schema import ModelConfig, Task
 from edgekit.errors import ModelError
-from edgekit.models.loading import build_model, call_factory, check_fits, load_model_file, outputs_probabilities
+from edgekit.models.loading import IntakePath, ModelIntake, check_fits, outputs_probabilities, take_in_model
 from edgekit.models.zoo import BUILTINS
 
 REGRESSION_HEAD = "regression"
 
 
 def build_task_model(config: ModelConfig, loaded: LoadedConfig, input_shape: tuple[int, ...], task: Task,
-                     outputs: int, configured: Task = Task.AUTO):
-    """The uncompiled tf_keras model for `task`, checked to fit the data.
+                     outputs: int, configured: Task = Task.AUTO, *, check_samples=None,
+                     converter_allowed: bool = False) -> ModelIntake:
+    """The uncompiled tf_keras model for `task`, checked to fit the data, with how it came in (a Keras 3 model
+    is rebuilt in tf_keras by `take_in_model`).
 
     Args:
         task: the build's task (classification or regression), as the data stage resolved it.
         outputs: number of classes, or of regression targets.
         configured: the config's `task` (auto or the same as `task`): what the error messages suggest.
+        check_samples, converter_allowed: as `take_in_model` takes them.
 
     Raises:
         ModelError: it cannot be built, does not fit the data, or its output layer is for the other task.
     """
+    intake = dict(check_samples=check_samples, converter_allowed=converter_allowed)
     if task is Task.CLASSIFICATION:
-        return build_model(config, loaded, input_shape, outputs)
+        return take_in_model(config, loaded, input_shape, outputs, **intake)
     if config.builtin is not None:
         # The builtins are classifiers: their softmax layer is replaced by a linear one with a unit per target.
         classifier = BUILTINS[config.builtin](tuple(input_shape), max(outputs, 2), config.width)
-        return linear_head(classifier, outputs)
-    if config.file is not None:
-        model = load_model_file(loaded.resolve(config.file))
-    else:
-        # A factory's `num_classes` receives the number of targets.
-        model = call_factory(config.factory, loaded.directory, input_shape, outputs)
-    check_regressor(model, input_shape, outputs, configured)
-    return model
+        return ModelIntake(linear_head(classifier, outputs), {"kind": "builtin", "keras": "tf_keras",
+                                                              "keras_version": keras().__version__,
+                                                              "path": IntakePath.NATIVE.value})
+    # A factory's `num_classes` receives the number of targets.
+    return take_in_model(config, loaded, input_shape, outputs, **intake,
+                         fits=lambda model: check_regressor(model, input_shape, outputs, configured))
 
 
 def linear_head(classifier, outputs: int):

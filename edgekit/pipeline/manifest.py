@@ -50,6 +50,9 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
         "artifacts": artifacts,
         # Beyond the DESIGN.md keys: what the report and users need to understand the numbers.
         "precision_reason": results["train"].meta["precision_reason"],
+        # How the user's model came in: tf_keras as it is, a Keras 3 model rebuilt in tf_keras (with the max abs
+        # difference of the outputs), or a Keras 3 model handed to the converters.
+        "model_source": results["train"].meta.get("model_source"),
         "distribute": results["train"].meta["distribute"],
         "data": results["data"].meta["summary"],
         "preprocessing": results["data"].meta["preprocessing"],

@@ -75,7 +75,9 @@ def dataset(ctx: BuildContext) -> Splits:
 # ------------------------------------------------------------------------------------------------ train
 def train_stage(ctx: BuildContext):
     from edgekit.models import outputs_probabilities
+    from edgekit.models.loading import IntakePath
     from edgekit.models.task import build_task_model
+    from edgekit.pipeline.intake import check_samples, converter_allowed, take_as_given
     from edgekit.pipeline.precision import choose_precision, make_optimizer, with_policy
     from edgekit.pipeline.prune import measure_sparsity
     from edgekit.pipeline.training import compile_classifier, fit
@@ -97,7 +99,12 @@ def train_stage(ctx: BuildContext):
         data = dataset(ctx)
         keras().utils.set_random_seed(ctx.seed)
         task = build_task(ctx)
-        model = build_task_model(config.model, ctx.loaded, data.input_shape, task, data.num_outputs, config.task)
+        # A Keras 3 model is rebuilt in tf_keras and checked on validation samples here, before any training.
+        intake = build_task_model(config.model, ctx.loaded, data.input_shape, task, data.num_outputs, config.task,
+                                  check_samples=check_samples(data, ctx.seed), converter_allowed=converter_allowed(ctx))
+        if intake.path is IntakePath.CONVERTER:
+            return take_as_given(ctx, intake, work / file_name)
+        model = intake.model
         from_logits = task is Task.CLASSIFICATION and not outputs_probabilities(model)
         console.info(f"train: {model.name}, {model.count_params():,} parameters, precision {precision.policy} "
                      f"({precision.reason})")
@@ -113,9 +120,18 @@ def train_stage(ctx: BuildContext):
         return {"history": history, "precision": precision.policy, "precision_reason": precision.reason,
                 "distribute": distribution.record(), "kernel_sparsity": measure_sparsity(dense)["overall"],
                 "parameters": int(dense.count_params()), "from_logits": from_logits, "model_name": dense.name,
-                "task": task.value, "file": file_name}
+                "task": task.value, "file": file_name, "model_source": intake.record}
 
-    return ctx.cache.run("train", material, distributed(ctx, produce))
+    result = ctx.cache.run("train", material, distributed(ctx, produce))
+    source = result.meta.get("model_source") or {}
+    if source.get("path") == IntakePath.CONVERTER.value and not converter_allowed(ctx):
+        # Cached from a build with prune and QAT off: this one needs the tf_keras rebuild it cannot have.
+        from edgekit.models.keras3 import Untranslatable
+
+        raise Untranslatable(f"the model is a Keras 3 model that edgekit cannot bring into tf_keras (which pruning "
+                             f"and QAT need): {source.get('reason')}. Build it with tf_keras (`import tf_keras as "
+                             f"keras`), or set prune.enabled and qat.enabled to false")
+    return result
 
 
 def distributed(ctx: BuildContext, produce):
@@ -168,6 +184,10 @@ def load_keras(ctx: BuildContext, stage: str, memo_key: str):
             from edgekit.pipeline.qat import load_qat_model
 
             ctx.memo[memo_key] = load_qat_model(path)
+        elif (result.meta.get("model_source") or {}).get("path") == "converter":  # IntakePath.CONVERTER
+            from edgekit.models.loading import load_converter_model
+
+            ctx.memo[memo_key] = load_converter_model(path, ctx.config.model, ctx.loaded)
         else:
             from edgekit._tf import keras
 

@@ -209,6 +209,8 @@ def _verdicts(verdicts: Optional[Verdicts]) -> str:
 def _build_facts(manifest: dict[str, Any]) -> str:
     facts = [("name", manifest.get("name")), ("target", manifest.get("target")),
              ("device", _pairs(manifest.get("device")) or "none (not profiled)"),
+             ("model source", _pairs({key: value for key, value in (manifest.get("model_source") or {}).items()
+                                      if value is not None})),
              ("training precision", _joined(manifest.get("precision"), manifest.get("precision_reason"))),
              ("distribution", _pairs(manifest.get("distribute"))),
              ("data", _pairs(manifest.get("data"))),

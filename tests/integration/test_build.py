@@ -40,6 +40,7 @@ def test_manifest_has_the_design_keys(digits_build):
         assert set(entry) >= {"name", "format", "quantization", "path", "bytes", "gzip_bytes", "sha256", "sparsity",
                               "accuracy", "agreement", "latency"}
     assert manifest["preprocessing"]["scale"] == pytest.approx(1 / 16)
+    assert manifest["model_source"]["kind"] == "builtin" and manifest["model_source"]["path"] == "native"
 
 
 def test_artifact_files_match_their_records(digits_build):

@@ -157,14 +157,16 @@ def test_factory_and_images_source(tmp_path):
     assert [a["name"] for a in manifest["artifacts"]] == ["keras-dense", "tflite-int8"]
 
 
-def test_factory_returning_a_keras3_model_is_refused(tmp_path):
+def test_factory_returning_something_else_than_a_keras_model_is_refused(tmp_path):
+    from edgekit.models.keras3 import is_keras3_model
     from edgekit.models.loading import call_factory
 
     (tmp_path / "k3.py").write_text("import keras\n\ndef build():\n    return keras.Sequential([keras.Input((4,)), "
-                                    "keras.layers.Dense(2)])\n")
-    with pytest.raises(ModelError, match=r"returned keras.*not a tf_keras model \(a Keras 3 model: build it with "
-                                         r"`import tf_keras as keras`"):
-        call_factory("k3:build", tmp_path, (4,), 2)
+                                    "keras.layers.Dense(2)])\n\ndef numbers():\n    return [1, 2]\n")
+    assert is_keras3_model(call_factory("k3:build", tmp_path, (4,), 2))  # rebuilt in tf_keras by take_in_model
+    with pytest.raises(ModelError, match=r"model.factory 'k3:numbers' returned builtins.list, not a Keras model "
+                                         r"\(tf_keras or Keras 3\)"):
+        call_factory("k3:numbers", tmp_path, (4,), 2)
 
 
 def test_rebuild_reuses_the_cache_and_reruns_only_what_changed(digits_build, tmp_path):
