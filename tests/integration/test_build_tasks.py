@@ -152,7 +152,7 @@ def test_builtins_regress_through_a_linear_head(tmp_path, builtin, input_shape):
     from edgekit.models.task import build_task_model
 
     loaded = load_config(write_config(tmp_path, "name: b\n"))
-    model = build_task_model(ModelConfig(builtin=builtin, width=0.25), loaded, input_shape, Task.REGRESSION, 3)
+    model = build_task_model(ModelConfig(builtin=builtin, width=0.25), loaded, input_shape, Task.REGRESSION, 3).model
     head = model.layers[-1]
     assert tuple(model.outputs[0].shape[1:]) == (3,)
     assert head.name == "regression" and head.activation.__name__ == "linear"
