@@ -61,6 +61,14 @@ SUPPORTED_QUANTIZATION = {
 }
 
 
+class Int8Recovery(str, Enum):
+    """When the build makes a mixed-precision `tflite-int8-mixed` variant (edgekit.export.recovery)."""
+
+    AUTO = "auto"      # only when the full int8 TFLite artifact fails the accuracy gate
+    OFF = "off"        # never: a failing int8 artifact just fails the gate
+    ALWAYS = "always"  # every build, to see what a float op would buy
+
+
 class DataConfig(StrictModel):
     source: DataSource = DataSource.DIGITS
     path: Optional[str] = None
@@ -170,6 +178,7 @@ class ExportConfig(StrictModel):
     ]
     representative_samples: int = Field(200, ge=1)
     onnx_opset: int = Field(17, ge=13, le=21)
+    int8_recovery: Int8Recovery = Int8Recovery.AUTO
 
     @pydantic.model_validator(mode="after")
     def _check(self):

@@ -20,6 +20,7 @@ from edgekit.fleet.inventory import INVENTORY_NAME, DeviceChoice, DevicePool, ch
 from edgekit.pipeline import stages
 from edgekit.pipeline.cache import STATE_FOLDER, StageCache
 from edgekit.pipeline.context import STAGES, BuildContext
+from edgekit.pipeline.diagnose import diagnose_stage
 from edgekit.pipeline.lock import BuildLock
 from edgekit.pipeline.manifest import build_manifest, final_error, write_manifest
 
@@ -92,9 +93,11 @@ def run_build(request: BuildRequest) -> BuildResult:
         _run_training_stages(ctx)
         _run_stage(ctx, "export", stages.export_stage)
         _run_stage(ctx, "evaluate", stages.evaluate_stage)
+        _run_stage(ctx, "diagnose", diagnose_stage)
         _run_stage(ctx, "profile", stages.profile_stage)
         manifest = build_manifest(ctx)
         manifest_path = write_manifest(build_dir, manifest)
+        _write_node_data(build_dir, manifest)
         report_path = _write_report(build_dir)
     return BuildResult(manifest=manifest, build_dir=build_dir, manifest_path=manifest_path, report_path=report_path,
                        gate_error=final_error(manifest))
@@ -149,6 +152,13 @@ def _connection(request: BuildRequest, target, config_folder: Path) -> DevicePoo
         raise ConfigError(f"target {target.name} is reached over {target.adapter}: give --device "
                           f"(e.g. --device pi@raspberrypi.local), or list its devices in {INVENTORY_NAME}")
     return pool
+
+
+def _write_node_data(build_dir: Path, manifest: dict[str, Any]) -> None:
+    """Model Explorer overlays of every artifact that has per-node numbers (edgekit.report.model_explorer)."""
+    from edgekit.report.model_explorer import write_node_data
+
+    write_node_data(build_dir, manifest)
 
 
 def _write_report(build_dir: Path) -> Optional[Path]:

@@ -82,6 +82,10 @@ def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
     if gate["passed"]:
         console.out.print(f"accuracy gate: passed (int8 within {gate['max_accuracy_drop']} of "
                           f"{gate['baseline_accuracy']:.4f})")
+    from edgekit.pipeline.diagnose import describe
+
+    for line in describe(manifest):
+        console.out.print(line, markup=False, highlight=False)
     console.out.print(f"manifest: {build_dir / 'manifest.json'}")
     if (build_dir / "report.html").exists():
         console.out.print(f"report:   {build_dir / 'report.html'}")
