@@ -256,8 +256,21 @@ def manifest_entries(ctx: BuildContext) -> dict[str, Any]:
             "latency": latency, "source": recovery["source"], "method": chosen["method"],
             "float_ops": chosen["float_ops"], "float_op_reasons": chosen["reasons"],
             "latency_cost": chosen.get("latency_cost"), "recovered_from": recovery["artifact"]})
-    return {"quantization_error": result.meta.get("quantization_error", {}), "int8_recovery": recovery,
+    return {"quantization_error": result.meta.get("quantization_error", {}), "int8_recovery": _without_samples(recovery),
             "artifacts": artifacts}
+
+
+def _without_samples(recovery: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """The recovery record with each profile's statistics but not its thousands of samples_ms (the chosen
+    artifact's full profile is its "latency", like every artifact's)."""
+    if not recovery:
+        return recovery
+
+    def trimmed(profile):
+        return {key: value for key, value in profile.items() if key != "samples_ms"} if profile else profile
+
+    return {**recovery, "full_int8": {**recovery["full_int8"], "latency": trimmed(recovery["full_int8"]["latency"])},
+            "candidates": [{**record, "latency": trimmed(record.get("latency"))} for record in recovery["candidates"]]}
 
 
 def describe(manifest: dict[str, Any]) -> list[str]:
