@@ -36,7 +36,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from edgekit._native import captured_stderr
-from edgekit.errors import ExportError, ModelFileError
+from edgekit.errors import ExportError, InputFileError, ModelFileError
 
 # Ops that only convert between float and integer: they have no float twin to compare with.
 CONVERSION_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
@@ -46,6 +46,10 @@ BATCH = 32
 ISOLATED_PREFIX = "edgekit-isolated"
 
 ModelSource = Union[bytes, Path, str]
+
+
+class PairMismatch(InputFileError):
+    """The two models, or the samples, do not fit together (bad input: exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -315,21 +319,22 @@ def measure_quantization_error(quantized: ModelSource, reference: ModelSource, s
 
     Raises:
         ModelFileError: a file cannot be read as a .tflite model.
-        ExportError: the models do not fit together or with the samples (said how).
+        PairMismatch: the models do not fit together or with the samples (said how).
+        ExportError: LiteRT cannot run one of the models.
     """
     started = time.perf_counter()
     quantized_bytes = _load(quantized, "quantized model")
     quantized_graph = _read_graph(quantized_bytes, "quantized model")
     reference_graph = _read_graph(_load(reference, "float model"), "float model")
     if len(quantized_graph.inputs) != 1 or len(reference_graph.inputs) != 1:
-        raise ExportError(f"per-layer error needs single-input models; got {len(quantized_graph.inputs)} and "
+        raise PairMismatch(f"per-layer error needs single-input models; got {len(quantized_graph.inputs)} and "
                           f"{len(reference_graph.inputs)} inputs")
     samples = np.asarray(samples, dtype=np.float32)
     if not len(samples):
-        raise ExportError("per-layer error needs at least one sample; got none")
+        raise PairMismatch("per-layer error needs at least one sample; got none")
     pairs, float_ops, unmatched = match_ops(quantized_graph, reference_graph)
     if not pairs:
-        raise ExportError("no op of the quantized model has a quantized output with a float twin: is the first "
+        raise PairMismatch("no op of the quantized model has a quantized output with a float twin: is the first "
                           "model quantized and the second its float32 export?")
     isolated_bytes, feeds = isolated_model(reference_graph)
     runner_q = _Interpreter(quantized_bytes, quantized_graph.inputs, batch, "quantized model")
@@ -337,7 +342,7 @@ def measure_quantization_error(quantized: ModelSource, reference: ModelSource, s
     model_input = quantized_graph.inputs[0]
     expected = tuple(int(size) for size in runner_q.details[model_input]["shape"][1:])
     if tuple(samples.shape[1:]) != expected:
-        raise ExportError(f"samples have shape {tuple(samples.shape[1:])} each, the model expects {expected}")
+        raise PairMismatch(f"samples have shape {tuple(samples.shape[1:])} each, the model expects {expected}")
     sums = {op_index: _Sums() for op_index in pairs}
     step = runner_q.batch
     for start in range(0, len(samples), step):
@@ -352,7 +357,7 @@ def measure_quantization_error(quantized: ModelSource, reference: ModelSource, s
             reference_value = runner_f.interpreter.get_tensor(f_out)[:count]
             quantized_value = runner_q.dequantized(q_out)[:count]
             if quantized_value.shape != reference_value.shape:
-                raise ExportError(f"op {quantized_graph.ops[op_index].name} '{quantized_graph.output_name(quantized_graph.ops[op_index])}' "
+                raise PairMismatch(f"op {quantized_graph.ops[op_index].name} '{quantized_graph.output_name(quantized_graph.ops[op_index])}' "
                                   f"gives shape {quantized_value.shape}, its float twin {reference_value.shape}")
             sums[op_index].add(quantized_value - reference_value, reference_value)
     layers = [_layer_error(quantized_graph, runner_q, op_index, how, sums[op_index])
@@ -413,3 +418,38 @@ def _layer_error(graph: _Graph, runner: _Interpreter, op_index: int, how: str, s
         rmse_over_scale=rmse / scale if scale else math.inf, snr_db=None if snr is None or not math.isfinite(snr) else snr,
         mean_abs_error=sums.absolute / count, max_abs_error=sums.maximum, mean_error=sums.signed / count,
         matched_by=how)
+
+
+# ------------------------------------------------------------------------------------------------ samples from a file
+# Arrays looked for in an .npz, in order: edgekit's own split names, then a bare `x`.
+SAMPLE_KEYS = ("x", "x_val", "x_test", "x_train")
+
+
+def load_samples(path: Path, limit: Optional[int] = None) -> np.ndarray:
+    """Preprocessed model inputs from an .npy file or an .npz file (its `x`, `x_val`, `x_test` or `x_train`
+    array, the first present), at most `limit` of them.
+
+    Raises:
+        InputFileError: the file is missing, unreadable, or holds no such array.
+    """
+    from edgekit.errors import InputFileError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"--data {path}: no such file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise InputFileError(f"--data {path}: not a .npy or .npz file numpy can read ({error})") from None
+    if isinstance(loaded, np.ndarray):
+        samples = loaded
+    else:
+        with loaded:
+            key = next((key for key in SAMPLE_KEYS if key in loaded.files), None)
+            if key is None:
+                raise InputFileError(f"--data {path}: has arrays {', '.join(loaded.files) or 'none'}; expected one of "
+                                     f"{', '.join(SAMPLE_KEYS)} (preprocessed inputs, samples first)")
+            samples = loaded[key]
+    if samples.dtype.kind not in "fiu":
+        raise InputFileError(f"--data {path}: holds {samples.dtype} values; expected numbers")
+    return samples[:limit] if limit else samples

@@ -6,7 +6,8 @@ import io
 import numpy as np
 import pytest
 
-from edgekit.errors import ExportError, ModelFileError
+from edgekit.errors import ModelFileError
+from edgekit.export.quant_error import PairMismatch
 from edgekit.export.quant_error import isolated_model, measure_quantization_error, _read_graph
 
 pytestmark = pytest.mark.slow
@@ -97,12 +98,12 @@ def test_isolated_model_feeds_every_op_from_its_own_inputs(digits_pair):
 
 
 def test_refuses_samples_of_the_wrong_shape(digits_pair):
-    with pytest.raises(ExportError, match=r"samples have shape \(8, 8\) each, the model expects \(8, 8, 1\)"):
+    with pytest.raises(PairMismatch, match=r"samples have shape \(8, 8\) each, the model expects \(8, 8, 1\)"):
         measure_quantization_error(digits_pair["int8"], digits_pair["float32"], digits_pair["validation"][..., 0])
 
 
 def test_refuses_two_float_models(digits_pair):
-    with pytest.raises(ExportError, match="no op of the quantized model has a quantized output"):
+    with pytest.raises(PairMismatch, match="no op of the quantized model has a quantized output"):
         measure_quantization_error(digits_pair["float32"], digits_pair["float32"], digits_pair["validation"])
 
 
