@@ -180,6 +180,18 @@ class ExportConfig(StrictModel):
     onnx_opset: int = Field(17, ge=13, le=21)
     int8_recovery: Int8Recovery = Int8Recovery.AUTO
 
+    @pydantic.field_validator("int8_recovery", mode="before")
+    @classmethod
+    def _yaml_off(cls, value):
+        # YAML 1.1 reads an unquoted `off` (and `no`, `false`) as the boolean false, which means "off" here.
+        # `on`/`true` could mean auto or always, so it is refused rather than guessed.
+        if value is False:
+            return Int8Recovery.OFF
+        if value is True:
+            raise ValueError("export.int8_recovery is auto, off or always; YAML read `on`/`true`/`yes` as a boolean: "
+                             "write auto or always")
+        return value
+
     @pydantic.model_validator(mode="after")
     def _check(self):
         if len(set(self.formats)) != len(self.formats):
