@@ -103,7 +103,7 @@ class _Op:
 class _Graph:
     """The main subgraph of a .tflite, as plain lists."""
 
-    model: Any                # ai_edge_litert.schema_py_generated.ModelT
+    model_bytes: bytes
     ops: list[_Op]
     tensor_names: list[str]
     tensor_types: list[int]
@@ -116,33 +116,54 @@ class _Graph:
 
 
 def _read_graph(model_bytes: bytes, what: str) -> _Graph:
-    from ai_edge_litert.tools import flatbuffer_utils
+    """The structure of the main subgraph, read lazily (weights are never unpacked)."""
+    from ai_edge_litert import schema_py_generated as schema
 
     try:
-        model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
+        if len(model_bytes) < 8 or model_bytes[4:8] != b"TFL3":
+            raise ValueError("no TFL3 file identifier")
+        model = schema.Model.GetRootAs(model_bytes, 0)
+        if not model.SubgraphsLength():
+            raise ModelFileError(f"{what}: the model has no subgraph")
+        subgraph = model.Subgraphs(0)
+        codes = []
+        for index in range(model.OperatorCodesLength()):
+            code = model.OperatorCodes(index)
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            codes.append(_BUILTIN_NAMES.get(builtin, "CUSTOM"))
+        ops = []
+        for index in range(subgraph.OperatorsLength()):
+            operator = subgraph.Operators(index)
+            ops.append(_Op(index, codes[operator.OpcodeIndex()],
+                           [int(t) for t in operator.InputsAsNumpy()] if operator.InputsLength() else [],
+                           [int(t) for t in operator.OutputsAsNumpy()] if operator.OutputsLength() else []))
+        names, types, constant = [], [], set()
+        buffers = model.BuffersLength()
+        for index in range(subgraph.TensorsLength()):
+            tensor = subgraph.Tensors(index)
+            names.append(_decode(tensor.Name()))
+            types.append(int(tensor.Type()))
+            buffer_index = tensor.Buffer()
+            if 0 < buffer_index < buffers:
+                buffer = model.Buffers(buffer_index)
+                if buffer.DataLength() or buffer.Size():
+                    constant.add(index)
+        inputs = [int(t) for t in subgraph.InputsAsNumpy()] if subgraph.InputsLength() else []
+    except ModelFileError:
+        raise
     except Exception as error:  # the generated reader raises struct.error, IndexError, ...
         raise ModelFileError(f"{what}: not a readable .tflite model ({type(error).__name__}: {error})") from None
-    if not model.subgraphs:
-        raise ModelFileError(f"{what}: the model has no subgraph")
-    subgraph = model.subgraphs[0]
-    ops = []
-    for index, operator in enumerate(subgraph.operators or []):
-        name = flatbuffer_utils.opcode_to_name(model, operator.opcodeIndex) or "CUSTOM"
-        ops.append(_Op(index, name, [int(t) for t in _as_list(operator.inputs)],
-                       [int(t) for t in _as_list(operator.outputs)]))
-    tensors = subgraph.tensors or []
-    constant = set()
-    for index, tensor in enumerate(tensors):
-        buffer = model.buffers[tensor.buffer] if tensor.buffer < len(model.buffers) else None
-        if buffer is not None and (buffer.data is not None and len(buffer.data) or buffer.size):
-            constant.add(index)
     producer = {tensor: op.index for op in ops for tensor in op.outputs}
-    return _Graph(model, ops, [_decode(t.name) for t in tensors], [int(t.type) for t in tensors],
-                  [int(t) for t in _as_list(subgraph.inputs)], constant, producer)
+    return _Graph(bytes(model_bytes), ops, names, types, inputs, constant, producer)
 
 
-def _as_list(values) -> list:
-    return [] if values is None else list(values)
+def _builtin_names() -> dict[int, str]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    return {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+
+
+_BUILTIN_NAMES = _builtin_names()
 
 
 def _decode(name) -> str:
@@ -163,14 +184,14 @@ def isolated_model(reference: _Graph) -> tuple[bytes, dict[tuple[int, int], int]
     """
     from ai_edge_litert.tools import flatbuffer_utils
 
-    model = copy.deepcopy(reference.model)
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(reference.model_bytes))
     subgraph = model.subgraphs[0]
     feeds: dict[tuple[int, int], int] = {}
     for op in reference.ops:
         operator = subgraph.operators[op.index]
         rewired = list(op.inputs)
         for position, tensor in _activation_inputs(reference, op):
-            twin = copy.deepcopy(subgraph.tensors[tensor])
+            twin = copy.copy(subgraph.tensors[tensor])
             twin.name = f"{ISOLATED_PREFIX}/{op.index}/{position}".encode()
             twin.buffer = 0  # buffer 0 is the empty sentinel every activation may point at
             subgraph.tensors.append(twin)
@@ -230,14 +251,21 @@ def _is_integer(tensor_type: int) -> bool:
 
 # ------------------------------------------------------------------------------------------------ running
 class _Interpreter:
-    """LiteRT on one model, every tensor kept, inputs resized to a batch when the graph allows it."""
+    """LiteRT on one model, inputs resized to a batch when the graph allows it.
 
-    def __init__(self, model_bytes: bytes, inputs: list[int], batch: int, what: str):
+    `keep_all`: every intermediate tensor stays readable (`experimental_preserve_all_tensors`), with the default
+    delegates off (a delegate computes inside itself, and its intermediate tensors are never written). Without it,
+    LiteRT's default delegate (XNNPACK) runs the model, and only graph outputs are read.
+    """
+
+    def __init__(self, model_bytes: bytes, inputs: list[int], batch: int, what: str, *, keep_all: bool):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         def make():
-            return Interpreter(model_content=model_bytes, experimental_preserve_all_tensors=True,
-                               experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            if keep_all:
+                return Interpreter(model_content=model_bytes, experimental_preserve_all_tensors=True,
+                                   experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            return Interpreter(model_content=model_bytes)
 
         with captured_stderr() as log:
             try:
@@ -257,17 +285,25 @@ class _Interpreter:
             except (RuntimeError, ValueError) as error:
                 raise ExportError(f"{what}: LiteRT cannot run this model: {error} {log.tail()}".strip()) from None
         self.details = {detail["index"]: detail for detail in self.interpreter.get_tensor_details()}
+        self._dequantized: dict[int, np.ndarray] = {}
+
+    def invoke(self) -> None:
+        self._dequantized.clear()
+        self.interpreter.invoke()
 
     def quantization(self, tensor: int) -> tuple[float, int]:
         scale, zero_point = self.details[tensor]["quantization"]
         return float(scale), int(zero_point)
 
     def dequantized(self, tensor: int) -> np.ndarray:
-        value = self.interpreter.get_tensor(tensor)
-        if value.dtype.kind in "iu" and self.details[tensor]["quantization"][0]:
-            scale, zero_point = self.quantization(tensor)
-            return (value.astype(np.float32) - zero_point) * scale
-        return value
+        """A tensor's value after the last invoke, as float (each tensor dequantized once per invoke)."""
+        if tensor not in self._dequantized:
+            value = self.interpreter.get_tensor(tensor)
+            if value.dtype.kind in "iu" and self.details[tensor]["quantization"][0]:
+                scale, zero_point = self.quantization(tensor)
+                value = (value.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+            self._dequantized[tensor] = value
+        return self._dequantized[tensor]
 
 
 def _quantize_input(x: np.ndarray, detail: dict) -> np.ndarray:
@@ -282,7 +318,7 @@ def _quantize_input(x: np.ndarray, detail: dict) -> np.ndarray:
 
 
 class _Sums:
-    """Running sums of one op's error over every sample."""
+    """Running sums of one op's error over every sample (float32 within a batch, float64 across batches)."""
 
     def __init__(self):
         self.count = 0
@@ -290,13 +326,17 @@ class _Sums:
         self.maximum = 0.0
 
     def add(self, error: np.ndarray, reference: np.ndarray) -> None:
-        error = error.astype(np.float64)
+        error = error.reshape(-1)
+        reference = reference.reshape(-1)
+        if not error.size:
+            return
+        magnitude = np.abs(error)
         self.count += error.size
-        self.squared += float(np.sum(error ** 2))
-        self.absolute += float(np.sum(np.abs(error)))
-        self.signed += float(np.sum(error))
-        self.reference_squared += float(np.sum(reference.astype(np.float64) ** 2))
-        self.maximum = max(self.maximum, float(np.max(np.abs(error))) if error.size else 0.0)
+        self.squared += float(np.dot(error, error))
+        self.absolute += float(magnitude.sum(dtype=np.float64))
+        self.signed += float(error.sum(dtype=np.float64))
+        self.reference_squared += float(np.dot(reference, reference))
+        self.maximum = max(self.maximum, float(magnitude.max()))
 
 
 def _load(source: ModelSource, what: str) -> bytes:
@@ -337,8 +377,8 @@ def measure_quantization_error(quantized: ModelSource, reference: ModelSource, s
         raise PairMismatch("no op of the quantized model has a quantized output with a float twin: is the first "
                           "model quantized and the second its float32 export?")
     isolated_bytes, feeds = isolated_model(reference_graph)
-    runner_q = _Interpreter(quantized_bytes, quantized_graph.inputs, batch, "quantized model")
-    runner_f = _Interpreter(isolated_bytes, list(feeds.values()), runner_q.batch, "float model")
+    runner_q = _Interpreter(quantized_bytes, quantized_graph.inputs, batch, "quantized model", keep_all=True)
+    runner_f = _Interpreter(isolated_bytes, list(feeds.values()), runner_q.batch, "float model", keep_all=False)
     model_input = quantized_graph.inputs[0]
     expected = tuple(int(size) for size in runner_q.details[model_input]["shape"][1:])
     if tuple(samples.shape[1:]) != expected:
@@ -373,7 +413,7 @@ def _run_pair(quantized: _Graph, reference: _Graph, runner_q: _Interpreter, runn
     """Invoke the quantized model on `chunk`, then the isolated float model on the quantized ops' inputs."""
     interpreter = runner_q.interpreter
     interpreter.set_tensor(model_input, _quantize_input(chunk, runner_q.details[model_input]))
-    interpreter.invoke()
+    runner_q.invoke()
     fed = set()
     for op_index, (twin_index, _) in pairs.items():
         q_op = quantized.ops[op_index]
@@ -387,7 +427,7 @@ def _run_pair(quantized: _Graph, reference: _Graph, runner_q: _Interpreter, runn
     for target in set(feeds.values()) - fed:
         # The input of a float op without a quantized twin: its output is never read.
         runner_f.interpreter.set_tensor(target, np.zeros_like(runner_f.interpreter.get_tensor(target)))
-    runner_f.interpreter.invoke()
+    runner_f.invoke()
 
 
 def _float_input(graph: _Graph, runner: _Interpreter, tensor: int, chunk: np.ndarray, model_input: int) -> np.ndarray:

@@ -35,15 +35,17 @@ def diagnose_stage(ctx: BuildContext):
 
     config = ctx.config
     export, evaluate = ctx.results["export"], ctx.results["evaluate"]
+    int8 = [artifact for artifact in export.meta["artifacts"]
+            if artifact["format"] == ExportFormat.TFLITE.value and artifact["quantization"] == Quantization.INT8.value]
     material = {"export": export.digest, "evaluate": evaluate.digest, "data": ctx.results["data"].digest,
                 "int8_recovery": config.export.int8_recovery, "max_accuracy_drop": config.evaluate.max_accuracy_drop,
-                "representative_samples": config.export.representative_samples, "seed": ctx.seed,
-                "profile": config.profile, "target": ctx.target.model_dump(mode="json"),
-                "device": ctx.connection.address, "tools": ctx.tools}
+                "seed": ctx.seed, "tools": ctx.tools}
+    if any(_wants_recovery(ctx, artifact) for artifact in int8):
+        # Recovery converts again and profiles its candidates: only then do these shape the stage's output.
+        material.update({"representative_samples": config.export.representative_samples, "profile": config.profile,
+                         "target": ctx.target.model_dump(mode="json"), "device": ctx.connection.address})
 
     def produce(work: Path) -> dict[str, Any]:
-        int8 = [artifact for artifact in export.meta["artifacts"]
-                if artifact["format"] == ExportFormat.TFLITE.value and artifact["quantization"] == Quantization.INT8.value]
         if not int8:
             return {"quantization_error": {}, "recovery": None}
         data = dataset(ctx)
@@ -116,12 +118,20 @@ def _gate(ctx: BuildContext, name: str, accuracy: float) -> dict[str, Any]:
     return accuracy_gate([dense, _gate_record(name, accuracy)], ctx.config.evaluate.max_accuracy_drop)
 
 
-def _maybe_recover(ctx: BuildContext, work: Path, artifact: dict[str, Any], report) -> Optional[dict[str, Any]]:
+def _wants_recovery(ctx: BuildContext, artifact: dict[str, Any]) -> bool:
+    """export.int8_recovery is always, or auto and this int8 artifact fails the gate."""
     mode = ctx.config.export.int8_recovery
+    if mode is Int8Recovery.OFF:
+        return False
+    accuracy = ctx.results["evaluate"].meta["scores"][artifact["name"]]["accuracy"]
+    return mode is Int8Recovery.ALWAYS or not _gate(ctx, artifact["name"], accuracy)["passed"]
+
+
+def _maybe_recover(ctx: BuildContext, work: Path, artifact: dict[str, Any], report) -> Optional[dict[str, Any]]:
+    if not _wants_recovery(ctx, artifact):
+        return None
     accuracy = ctx.results["evaluate"].meta["scores"][artifact["name"]]["accuracy"]
     gate = _gate(ctx, artifact["name"], accuracy)
-    if mode is Int8Recovery.OFF or (mode is Int8Recovery.AUTO and gate["passed"]):
-        return None
     trigger = "; ".join(gate["failures"]) if not gate["passed"] else "export.int8_recovery is always"
     console.info(f"int8 recovery: {trigger}")
     return recover(ctx, work, artifact, report, trigger)

@@ -25,6 +25,7 @@ PARTS = {
     "training": "benchsuite.training",
     "regress": "benchsuite.regress",
     "streaming": "benchsuite.streaming",
+    "quant_error": "benchsuite.quant_error",
 }
 
 ROOT = Path(__file__).resolve().parents[2]

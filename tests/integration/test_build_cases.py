@@ -181,14 +181,15 @@ def test_rebuild_reuses_the_cache_and_reruns_only_what_changed(digits_build, tmp
     config.write_text(config.read_text().replace("runs: 50", "runs: 60"))
     _, manifest = build(config)
     assert {s["name"]: s["cached"] for s in manifest["stages"]} == {
-        "data": True, "train": True, "prune": True, "qat": True, "export": True, "evaluate": True, "profile": False}
+        "data": True, "train": True, "prune": True, "qat": True, "export": True, "evaluate": True, "diagnose": True,
+        "profile": False}
     assert artifact(manifest, "tflite-int8")["latency"]["runs"] >= 60
 
     config.write_text(config.read_text().replace("quantization: [float32, float16, dynamic, int8]",
                                                  "quantization: [float32, int8]"))
     _, manifest = build(config)
     rerun = [s["name"] for s in manifest["stages"] if not s["cached"]]
-    assert rerun == ["export", "evaluate", "profile"]
+    assert rerun == ["export", "evaluate", "diagnose", "profile"]
     assert "tflite-float16" not in [a["name"] for a in manifest["artifacts"]]
 
 
