@@ -69,6 +69,7 @@ class LayerError:
     max_abs_error: float
     mean_error: float
     matched_by: str        # "name" or "order"
+    reference_tensor: str = ""  # the float twin's output tensor name (differs after QAT renamed the layer)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -400,8 +401,9 @@ def measure_quantization_error(quantized: ModelSource, reference: ModelSource, s
                 raise PairMismatch(f"op {quantized_graph.ops[op_index].name} '{quantized_graph.output_name(quantized_graph.ops[op_index])}' "
                                   f"gives shape {quantized_value.shape}, its float twin {reference_value.shape}")
             sums[op_index].add(quantized_value - reference_value, reference_value)
-    layers = [_layer_error(quantized_graph, runner_q, op_index, how, sums[op_index])
-              for op_index, (_, how) in pairs.items()]
+    layers = [_layer_error(quantized_graph, runner_q, op_index, how, sums[op_index],
+                           reference_graph.output_name(reference_graph.ops[twin]))
+              for op_index, (twin, how) in pairs.items()]
     layers.sort(key=lambda layer: -layer.rmse_over_scale)
     return QuantErrorReport(samples=len(samples), layers=layers, float_ops=float_ops, unmatched=unmatched,
                             seconds=time.perf_counter() - started)
@@ -444,7 +446,8 @@ def _float_input(graph: _Graph, runner: _Interpreter, tensor: int, chunk: np.nda
     return runner.dequantized(tensor)
 
 
-def _layer_error(graph: _Graph, runner: _Interpreter, op_index: int, how: str, sums: _Sums) -> LayerError:
+def _layer_error(graph: _Graph, runner: _Interpreter, op_index: int, how: str, sums: _Sums,
+                 reference_tensor: str) -> LayerError:
     op = graph.ops[op_index]
     output = op.outputs[0]
     scale, zero_point = runner.quantization(output)
@@ -457,7 +460,7 @@ def _layer_error(graph: _Graph, runner: _Interpreter, op_index: int, how: str, s
         dtype=_INTEGER_TYPES[graph.tensor_types[output]], scale=scale, zero_point=zero_point, elements=sums.count,
         rmse_over_scale=rmse / scale if scale else math.inf, snr_db=None if snr is None or not math.isfinite(snr) else snr,
         mean_abs_error=sums.absolute / count, max_abs_error=sums.maximum, mean_error=sums.signed / count,
-        matched_by=how)
+        matched_by=how, reference_tensor=reference_tensor)
 
 
 # ------------------------------------------------------------------------------------------------ samples from a file

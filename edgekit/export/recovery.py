@@ -54,7 +54,9 @@ def plan_candidates(report: QuantErrorReport, limit: int = MAX_CANDIDATES) -> li
     while ranked and count <= len(ranked) and len(plans) < limit - 1:
         chosen = ranked[:count]
         plans.append(CandidatePlan(
-            name=f"float-{count}", method=RecoveryMethod.FLOAT_OPS, float_ops=[layer.tensor for layer in chosen],
+            # Named as in the float model the variants are built from (QAT renames layers: quant_conv2d).
+            name=f"float-{count}", method=RecoveryMethod.FLOAT_OPS,
+            float_ops=[layer.reference_tensor or layer.tensor for layer in chosen],
             reasons=[f"#{rank} by per-layer error: {layer.op} RMSE/scale {layer.rmse_over_scale:.3g}, "
                      f"SNR {_snr(layer.snr_db)}" for rank, layer in enumerate(chosen, start=1)]))
         if count == len(ranked):
@@ -76,6 +78,7 @@ class MixedBuilder:
         self.model = model
         self.representative = representative
         self._debugger = None
+        self._calibration_error: ExportError | None = None
 
     def build(self, plan: CandidatePlan) -> bytes:
         """The .tflite bytes of `plan`.
@@ -104,6 +107,8 @@ class MixedBuilder:
         raise ExportError(f"int8 with {', '.join(names)} in float: the quantizer failed: {detail}")
 
     def _calibrated(self):
+        if self._calibration_error is not None:
+            raise self._calibration_error  # calibrating again would fail again, as slowly
         if self._debugger is None:
             from edgekit._native import captured_stderr
             from edgekit._tf import tf
@@ -118,7 +123,8 @@ class MixedBuilder:
                         converter=converter, debug_dataset=lambda: ([sample[np.newaxis]] for sample in samples))
                 except Exception as error:
                     detail = " / ".join(str(error).strip().splitlines()[-2:]) or log.tail()
-                    raise ExportError(f"int8 calibration for the mixed variants failed: {detail}") from None
+                    self._calibration_error = ExportError(f"int8 calibration for the mixed variants failed: {detail}")
+                    raise self._calibration_error from None
         return self._debugger
 
     def _int16_activations(self) -> bytes:

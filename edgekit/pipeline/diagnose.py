@@ -150,8 +150,12 @@ def recover(ctx: BuildContext, work: Path, artifact: dict[str, Any], report, tri
     config, data = ctx.config, dataset(ctx)
     export = ctx.results["export"]
     started = time.perf_counter()
-    source = load_keras(ctx, "qat", "qat") if artifact["source"] == "qat" else load_keras(ctx, *float_source(ctx))
-    builder = MixedBuilder(source, data.representative_samples(config.export.representative_samples, ctx.seed))
+    # The variants are post-training quantizations of the float model, even when full int8 came from QAT: the
+    # converter's denylist needs a calibration, and a QAT model's fake-quant graph gives none ("Please check if
+    # the quantized model is in debug mode").
+    stage, memo_key = float_source(ctx)
+    builder = MixedBuilder(load_keras(ctx, stage, memo_key),
+                           data.representative_samples(config.export.representative_samples, ctx.seed))
     reference, _ = classify(keras_runner(load_keras(ctx, "train", "dense")), data, "test")
     candidates: list[dict[str, Any]] = []
     chosen = None
@@ -187,7 +191,7 @@ def recover(ctx: BuildContext, work: Path, artifact: dict[str, Any], report, tri
             file_name = f"{config.name}-int8-mixed.tflite"
             fsutil.write_bytes(work / file_name, paths[chosen["name"]].read_bytes())
     return {"artifact": artifact["name"], "mode": config.export.int8_recovery.value, "trigger": trigger,
-            "source": artifact["source"], "full_int8": {"accuracy": ctx.results["evaluate"].meta["scores"][
+            "source": stage, "full_int8_source": artifact["source"], "full_int8": {"accuracy": ctx.results["evaluate"].meta["scores"][
                 artifact["name"]]["accuracy"], "bytes": export.path(artifact["file"]).stat().st_size,
                 "latency": full_latency},
             "candidates": candidates, "chosen": chosen["name"] if chosen else None, "file": file_name,

@@ -114,7 +114,7 @@ def test_inspect_quant_error_does_not_import_tensorflow(tmp_path, samples):
 def layer(tensor, rmse):
     return LayerError(op_index=0, op="CONV_2D", tensor=tensor, dtype="int8", scale=0.1, zero_point=0, elements=10,
                       rmse_over_scale=rmse, snr_db=10.0, mean_abs_error=0.1, max_abs_error=0.2, mean_error=0.0,
-                      matched_by="name")
+                      matched_by="name", reference_tensor=tensor)
 
 
 def test_candidates_keep_the_worst_ops_float_then_try_int16_activations():
