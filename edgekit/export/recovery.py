@@ -135,6 +135,8 @@ class MixedBuilder:
         converter = make_converter(self.model, Quantization.INT8, self.representative)
         converter.target_spec.supported_ops = [
             tf().lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-        converter.inference_input_type = tf().int16
-        converter.inference_output_type = tf().int16
+        # Float input and output (quantized inside the model): targets take float32, int8 or uint8 interfaces,
+        # not int16 ones, and the variant must be profiled there.
+        converter.inference_input_type = tf().float32
+        converter.inference_output_type = tf().float32
         return run_converter(converter, "16x8 (int16 activations)")
