@@ -183,3 +183,17 @@ def test_latency_node_data_needs_per_op_rows():
     assert latency_node_data([]) is None
     document = latency_node_data([{"name": "[a;b]:0", "avg_ms": 0.5}, {"name": "[a;b]:0", "avg_ms": 0.25}])
     assert document["results"] == {"a;b": {"value": 0.75}}
+
+
+def test_wide_range_example_validates_and_the_bench_part_is_registered():
+    from edgekit.config.loader import load_config
+    from edgekit.config.schema import Int8Recovery
+
+    root = Path(__file__).resolve().parents[2]
+    loaded = load_config(root / "examples" / "wide_range" / "edgekit.yaml")
+    assert loaded.config.export.int8_recovery is Int8Recovery.AUTO
+    assert loaded.config.model.factory == "wide_range_model:build"
+    sys.path.insert(0, str(root / "scripts"))
+    from benchsuite import main as bench
+
+    assert bench.PARTS["quant_error"] == "benchsuite.quant_error"
