@@ -12,7 +12,8 @@ How, without the converter (so `edgekit inspect` can do it on any pair of files,
    default delegates off: a delegate would fuse the intermediate tensors away).
 2. The float model is rewritten once into an "isolated" model: each op reads its activation inputs from fresh
    graph inputs of its own instead of from the op before it, and every op output is a graph output. One invoke
-   of that model then runs every float op on whatever inputs we feed it.
+   of that model (with LiteRT's default delegate: only graph outputs are read) runs every float op on whatever
+   inputs we feed it.
 3. Ops are matched by output tensor name and op type (the converter keeps a layer's output name through
    quantization); ops still unmatched are matched by order among ops of the same type. QUANTIZE/DEQUANTIZE ops
    have no float twin, and ops that stayed float in a mixed model have no quantization error: both are left out.

@@ -13,7 +13,6 @@ process: full int8 against the chosen `tflite-int8-mixed`, accuracy, bytes and m
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import time

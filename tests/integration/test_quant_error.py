@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from edgekit.errors import ModelFileError
-from edgekit.export.quant_error import PairMismatch
-from edgekit.export.quant_error import isolated_model, measure_quantization_error, _read_graph
+from edgekit.export.quant_error import PairMismatch, _read_graph, isolated_model, measure_quantization_error
 
 pytestmark = pytest.mark.slow
 
