@@ -210,11 +210,37 @@ def deploy(artifacts, target, options, devices, dest):
 
 # ----------------------------------------------------------------------------------------------- inspect and report
 @main.command("inspect")
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the inspection as JSON on stdout instead of tables.")
 @click.option("--edgetpu", is_flag=True, help="Add which ops the Edge TPU could run (an estimate, .tflite only).")
-def inspect_command(model, as_json, edgetpu):
-    """Ops, tensors, dtypes, quantization and sizes of a .tflite or .onnx MODEL, read from the file alone."""
+@click.option("--quant-error", "quant_error", nargs=2, type=click.Path(path_type=Path), metavar="QUANTIZED FLOAT",
+              help="Per-layer quantization error of a quantized .tflite against its float32 .tflite (needs --data).")
+@click.option("--data", type=click.Path(path_type=Path),
+              help="With --quant-error: preprocessed inputs, an .npy or an .npz with x, x_val, x_test or x_train.")
+@click.option("--samples", type=click.IntRange(min=1), default=256, show_default=True,
+              help="With --quant-error: use at most this many samples of --data.")
+def inspect_command(model, as_json, edgetpu, quant_error, data, samples):
+    """Ops, tensors, dtypes, quantization and sizes of a .tflite or .onnx MODEL, read from the file alone.
+
+    With --quant-error QUANTIZED FLOAT --data FILE instead of MODEL: the error each quantized op adds, worst first.
+    """
+    if quant_error:
+        if model is not None or edgetpu:
+            raise click.UsageError("--quant-error takes its two models itself: give no MODEL and no --edgetpu")
+        if data is None:
+            raise click.UsageError("--quant-error needs --data FILE (the samples to run both models on)")
+        from edgekit.inspect.quant_error import print_quant_error, quant_error_of_files
+
+        record = quant_error_of_files(*quant_error, data, samples)
+        if as_json:
+            console.write_stdout(json.dumps(record, indent=2))
+        else:
+            print_quant_error(record)
+        return
+    if model is None:
+        raise click.UsageError("give a MODEL to inspect (or --quant-error QUANTIZED FLOAT --data FILE)")
+    if data is not None:
+        raise click.UsageError("--data goes with --quant-error")
     from edgekit.inspect import inspect_model
 
     record = inspect_model(model, edgetpu=edgetpu)

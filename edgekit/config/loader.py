@@ -97,6 +97,7 @@ export:
   quantization: [float32, float16, dynamic, int8]   # or per format: {tflite: [int8], onnx: [float32]}
   representative_samples: 200    # training samples that calibrate full-integer int8
   onnx_opset: 17
+  int8_recovery: auto            # auto: int8 TFLite failing the gate gets a tflite-int8-mixed variant; off; always
 
 evaluate:
   max_accuracy_drop: 0.01        # the build fails (exit 1) when a compressed artifact (pruned, TFLite, ONNX)

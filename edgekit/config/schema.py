@@ -91,6 +91,12 @@ class BadFiles(str, Enum):
 
     SKIP = "skip"  # leave it out, counted and listed (the build fails past data.max_bad_fraction)
     FAIL = "fail"  # stop the build at the first one
+class Int8Recovery(str, Enum):
+    """When the build makes a mixed-precision `tflite-int8-mixed` variant (edgekit.export.recovery)."""
+
+    AUTO = "auto"      # only when the full int8 TFLite artifact fails the accuracy gate
+    OFF = "off"        # never: a failing int8 artifact just fails the gate
+    ALWAYS = "always"  # every build, to see what a float op would buy
 
 
 class DataConfig(StrictModel):
@@ -210,6 +216,19 @@ class ExportConfig(StrictModel):
     ]
     representative_samples: int = Field(200, ge=1, le=MAX_SAMPLES)
     onnx_opset: int = Field(17, ge=13, le=21)
+    int8_recovery: Int8Recovery = Int8Recovery.AUTO
+
+    @pydantic.field_validator("int8_recovery", mode="before")
+    @classmethod
+    def _yaml_off(cls, value):
+        # YAML 1.1 reads an unquoted `off` (and `no`, `false`) as the boolean false, which means "off" here.
+        # `on`/`true` could mean auto or always, so it is refused rather than guessed.
+        if value is False:
+            return Int8Recovery.OFF
+        if value is True:
+            raise ValueError("export.int8_recovery is auto, off or always; YAML read `on`/`true`/`yes` as a boolean: "
+                             "write auto or always")
+        return value
 
     @pydantic.model_validator(mode="after")
     def _check(self):

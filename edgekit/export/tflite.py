@@ -22,6 +22,17 @@ def convert_tflite(model, quantization: Quantization, representative: np.ndarray
     Raises:
         ExportError: the converter failed; its last lines are in the message.
     """
+    converter = make_converter(model, quantization, representative)
+    return run_converter(converter, quantization.value)
+
+
+def make_converter(model, quantization: Quantization, representative: np.ndarray | None = None):
+    """The TFLiteConverter edgekit exports `quantization` with (also given to QuantizationDebugger and to the
+    int8 recovery, so they calibrate and quantize exactly as the export does).
+
+    Raises:
+        ExportError: int8 without representative samples.
+    """
     converter = tf().lite.TFLiteConverter.from_keras_model(model)
     if quantization is Quantization.FLOAT16:
         converter.optimizations = [tf().lite.Optimize.DEFAULT]
@@ -39,13 +50,18 @@ def convert_tflite(model, quantization: Quantization, representative: np.ndarray
         converter.target_spec.supported_ops = [tf().lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf().int8
         converter.inference_output_type = tf().int8
+    return converter
+
+
+def run_converter(converter, what: str) -> bytes:
+    """converter.convert(), its failure as an ExportError with the converter's last lines."""
     with captured_stderr() as log:
         try:
             return converter.convert()
         except Exception as error:  # the converter raises ConverterError, RuntimeError, ValueError, ...
             failure = error
     message = " / ".join(str(failure).strip().splitlines()[-3:]) or log.tail()
-    raise ExportError(f"TFLite {quantization.value} conversion failed: {message}")
+    raise ExportError(f"TFLite {what} conversion failed: {message}")
 
 
 def _representative_dataset(samples: np.ndarray):

@@ -11,7 +11,7 @@ from edgekit.config.loader import LoadedConfig
 from edgekit.config.target import Target
 from edgekit.pipeline.cache import StageCache, StageResult
 
-STAGES = ("data", "train", "prune", "qat", "export", "evaluate", "profile")
+STAGES = ("data", "train", "prune", "qat", "export", "evaluate", "diagnose", "profile")
 
 
 @dataclass

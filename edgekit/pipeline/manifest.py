@@ -34,6 +34,10 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
     for exported in results["export"].meta["artifacts"]:
         artifacts.append(_artifact_record(ctx, "export", exported, scores, profiles.get(exported["name"]),
                                           _artifact_sparsity(ctx, exported)))
+    from edgekit.pipeline.diagnose import manifest_entries
+
+    diagnosed = manifest_entries(ctx)
+    artifacts.extend(diagnosed["artifacts"])
     device = next((profile["device"] for profile in profiles.values()), None)
     manifest = {
         "edgekit_version": __version__,
@@ -59,6 +63,9 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
         "sparsity": sparsity,
         "history": {stage: results[stage].meta["history"] for stage in ("train", "prune", "qat") if stage in results},
         "profile_skipped": results["profile"].meta["skipped"] if "profile" in results else {},
+        # Per-layer quantization error of each int8 TFLite artifact (worst first) and the int8 recovery.
+        "quantization_error": diagnosed["quantization_error"],
+        "int8_recovery": diagnosed["int8_recovery"],
     }
     if "profile" in results and "not_run" in results["profile"].meta:
         manifest["profile_not_run"] = results["profile"].meta["not_run"]

@@ -20,6 +20,7 @@ from edgekit.fleet.inventory import INVENTORY_NAME, DeviceChoice, DevicePool, ch
 from edgekit.pipeline import stages
 from edgekit.pipeline.cache import STATE_FOLDER, StageCache
 from edgekit.pipeline.context import STAGES, BuildContext
+from edgekit.pipeline.diagnose import diagnose_stage
 from edgekit.pipeline.lock import BuildLock
 from edgekit.pipeline.manifest import build_manifest, final_error, write_manifest
 from edgekit.profiling.samples import externalize_samples, remove_stale_samples
@@ -110,6 +111,7 @@ def _build_in(cache: StageCache, request: BuildRequest, loaded, target, build_di
     _run_training_stages(ctx)
     _run_stage(ctx, "export", stages.export_stage)
     _run_stage(ctx, "evaluate", stages.evaluate_stage)
+    _run_stage(ctx, "diagnose", diagnose_stage)
     if _has_device(ctx):
         _run_stage(ctx, "profile", stages.profile_stage)
     else:
@@ -118,6 +120,7 @@ def _build_in(cache: StageCache, request: BuildRequest, loaded, target, build_di
     manifest_path = write_manifest(build_dir, manifest)
     remove_stale_samples(build_dir, manifest)
     cache.finish()  # the new manifest describes the new outputs: nothing to roll back to any more
+    _write_node_data(build_dir, manifest)
     report_path = _write_report(build_dir)
     return BuildResult(manifest=manifest, build_dir=build_dir, manifest_path=manifest_path, report_path=report_path,
                        gate_error=final_error(manifest))
@@ -178,6 +181,11 @@ def _connection(request: BuildRequest, target, config_folder: Path) -> DevicePoo
 def _has_device(ctx: BuildContext) -> bool:
     """Whether the profile stage can run: the target runs here, or a device address was given."""
     return ctx.target.adapter == "local" or ctx.connection.address is not None
+def _write_node_data(build_dir: Path, manifest: dict[str, Any]) -> None:
+    """Model Explorer overlays of every artifact that has per-node numbers (edgekit.report.model_explorer)."""
+    from edgekit.report.model_explorer import write_node_data
+
+    write_node_data(build_dir, manifest)
 
 
 def _write_report(build_dir: Path) -> Optional[Path]:

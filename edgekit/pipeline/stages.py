@@ -257,7 +257,9 @@ def export_stage(ctx: BuildContext):
     config = ctx.config
     float_stage, float_key = float_source(ctx)
     has_qat = "qat" in ctx.results
-    material = {"export": config.export, "name": config.name, "float": ctx.results[float_stage].digest,
+    # int8_recovery shapes the diagnose stage only: changing it must not export again.
+    material = {"export": config.export.model_dump(mode="json", exclude={"int8_recovery"}), "name": config.name,
+                "float": ctx.results[float_stage].digest,
                 "qat": ctx.results["qat"].digest if has_qat else None, "data": ctx.results["data"].digest,
                 "seed": ctx.seed, "tools": ctx.tools}
 

@@ -120,6 +120,10 @@ def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
         console.out.print(f"[bold yellow]warning:[/bold yellow] {warning}")
     if gate["passed"]:
         console.out.print(f"accuracy gate: passed ({gate_passed_text(gate)})")
+    from edgekit.pipeline.diagnose import describe
+
+    for line in describe(manifest):
+        console.out.print(line, markup=False, highlight=False)
     console.out.print(f"manifest: {build_dir / 'manifest.json'}")
     if (build_dir / "report.html").exists():
         console.out.print(f"report:   {build_dir / 'report.html'}")

@@ -37,7 +37,8 @@ def render_page(manifest: dict[str, Any], rows: list[ArtifactRow], verdicts: Opt
     """The whole page."""
     name = str(manifest.get("name", "build"))
     sections = [_header(manifest), _summary(manifest, rows), _tradeoff(manifest, rows), _latency(manifest, rows),
-                _sparsity(manifest), _training(manifest), _verdicts(verdicts), _build_facts(manifest)]
+                _sparsity(manifest), _quantization(manifest), _training(manifest), _verdicts(verdicts),
+                _build_facts(manifest)]
     body = "\n".join(section for section in sections if section)
     return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -164,6 +165,12 @@ def _sparsity(manifest: dict[str, Any]) -> str:
     caption = "Fraction of zero weights in each pruned layer's kernel after pruning (" + ", ".join(
         escape(fact) for fact in facts if fact) + ")."
     return "<h2 id=\"sparsity\">Sparsity per layer</h2>\n" + _figure("plot-sparsity", svg, caption)
+
+
+def _quantization(manifest: dict[str, Any]) -> str:
+    from edgekit.report.quant_error import section
+
+    return section(manifest)
 
 
 def _training(manifest: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ PARTS = {
     "streaming": "benchsuite.streaming",
     # "models": the conformance table (benchsuite.models holds the untrained models of artifacts/profiler).
     "models": "benchsuite.conformance",
+    "quant_error": "benchsuite.quant_error",
 }
 
 ROOT = Path(__file__).resolve().parents[2]

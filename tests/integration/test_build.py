@@ -34,7 +34,7 @@ def test_manifest_has_the_design_keys(digits_build):
     for tool in ("tensorflow", "tfmot", "litert", "onnx", "tf2onnx"):
         assert manifest["versions"][tool]
     assert [stage["name"] for stage in manifest["stages"]] == ["data", "train", "prune", "qat", "export", "evaluate",
-                                                              "profile"]
+                                                              "diagnose", "profile"]
     assert [a["name"] for a in manifest["artifacts"]] == ARTIFACTS
     for entry in manifest["artifacts"]:
         assert set(entry) >= {"name", "format", "quantization", "path", "bytes", "gzip_bytes", "sha256", "sparsity",
@@ -135,3 +135,17 @@ def test_the_manifest_keeps_statistics_and_leaves_the_samples_beside_it(digits_b
     profiled = [entry for entry in manifest["artifacts"] if entry["latency"]]
     assert profiled and sorted(f"profiles/{path.name}" for path in (build_dir / "profiles").iterdir()) == sorted(
         entry["latency"]["samples"]["path"] for entry in profiled)
+def test_per_layer_quantization_error_of_the_qat_int8(digits_build):
+    config, _, manifest = digits_build
+    report = manifest["quantization_error"]["tflite-int8"]
+    assert report["samples"] > 0 and report["split"] == "val"
+    ops = {layer["op"] for layer in report["layers"]}
+    assert {"CONV_2D", "FULLY_CONNECTED"} <= ops
+    # QAT renames layers (quant_conv2d, ...): ops the names miss are paired by order within their type.
+    assert not report["unmatched"]
+    # The reference is the float32 artifact (the pruned model), not the QAT model the int8 came from, so QAT's
+    # fine-tuning counts as error too: most layers are still far above noise, not all.
+    snrs = [layer["snr_db"] for layer in report["layers"] if layer["snr_db"] is not None]
+    assert float(np.median(snrs)) > 10, report["layers"]
+    assert manifest["int8_recovery"] is None  # the gate passed, and recovery is auto
+    assert (config.parent / "build" / "host" / "model_explorer" / "tflite-int8.quant-error.json").is_file()

@@ -42,6 +42,10 @@ def test_accuracy_gate_fails_the_build_but_writes_everything(tmp_path):
     int8_accuracy = artifact(manifest, "tflite-int8")["accuracy"]
     assert f"{int8_accuracy:.4f}" in result.output and f"{float_accuracy:.4f}" in result.output
     assert (config.parent / "build" / "host" / artifact(manifest, "tflite-int8")["path"]).is_file()
+    # int8 recovery (auto): float ops cannot help an input whose scale the outliers set; int16 activations can.
+    mixed = artifact(manifest, "tflite-int8-mixed")
+    assert mixed["method"] == "16x8" and mixed["float_ops"] == [] and mixed["accuracy"] >= float_accuracy - 0.01
+    assert mixed["latency"]["median_ms"] > 0 and mixed["latency_cost"]["ratio"] > 0
 
 
 def test_model_that_does_not_fit_the_data_names_both_shapes(tmp_path):
@@ -183,14 +187,15 @@ def test_rebuild_reuses_the_cache_and_reruns_only_what_changed(digits_build, tmp
     config.write_text(config.read_text().replace("runs: 50", "runs: 60"))
     _, manifest = build(config)
     assert {s["name"]: s["cached"] for s in manifest["stages"]} == {
-        "data": True, "train": True, "prune": True, "qat": True, "export": True, "evaluate": True, "profile": False}
+        "data": True, "train": True, "prune": True, "qat": True, "export": True, "evaluate": True, "diagnose": True,
+        "profile": False}
     assert artifact(manifest, "tflite-int8")["latency"]["runs"] >= 60
 
     config.write_text(config.read_text().replace("quantization: [float32, float16, dynamic, int8]",
                                                  "quantization: [float32, int8]"))
     _, manifest = build(config)
     rerun = [s["name"] for s in manifest["stages"] if not s["cached"]]
-    assert rerun == ["export", "evaluate", "profile"]
+    assert rerun == ["export", "evaluate", "diagnose", "profile"]
     assert "tflite-float16" not in [a["name"] for a in manifest["artifacts"]]
 
 

@@ -75,7 +75,7 @@ def test_killed_during_qat_then_resumed(tmp_path, kill_signal):
     assert result.exit_code == 0, result.output
     cached = {stage["name"]: stage["cached"] for stage in manifest["stages"]}
     assert cached == {"data": True, "train": True, "prune": True, "qat": False, "export": False,
-                      "evaluate": False, "profile": False}
+                      "evaluate": False, "diagnose": False, "profile": False}
     assert not any(build_dir.glob(".*.tmp-*"))
 
 
