@@ -233,7 +233,7 @@ def inspect_command(model, as_json, edgetpu, quant_error, data, samples):
 
         record = quant_error_of_files(*quant_error, data, samples)
         if as_json:
-            console.write_stdout(json.dumps(record, indent=2))
+            console.write_json(record)
         else:
             print_quant_error(record)
         return

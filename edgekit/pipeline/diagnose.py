@@ -38,7 +38,7 @@ def diagnose_stage(ctx: BuildContext):
     int8 = [artifact for artifact in export.meta["artifacts"]
             if artifact["format"] == ExportFormat.TFLITE.value and artifact["quantization"] == Quantization.INT8.value]
     material = {"export": export.digest, "evaluate": evaluate.digest, "data": ctx.results["data"].digest,
-                "int8_recovery": config.export.int8_recovery, "evaluate": config.evaluate,
+                "int8_recovery": config.export.int8_recovery, "gate": config.evaluate,
                 "seed": ctx.seed, "tools": ctx.tools}
     if any(_wants_recovery(ctx, artifact) for artifact in int8):
         # Recovery converts again and profiles its candidates: only then do these shape the stage's output.

@@ -149,7 +149,7 @@ def tflite_output_tensor_names(path: Path) -> set[str]:
 
 
 def test_node_data_loads_with_model_explorer_classes_and_names_real_nodes(tmp_path, samples):
-    dacite = pytest.importorskip("dacite")
+    import dacite  # ai-edge-model-explorer (the test extra) brings it
     from model_explorer.node_data_builder import GraphNodeData
 
     report = measure_quantization_error(INT8, FLOAT32, samples)
