@@ -1,6 +1,6 @@
-"""Deploy and transport under attack and fault (issue 13), without the device lab: the host adapter, the very
-POSIX sh scripts the ssh and adb adapters run on a device (run here by this machine's /bin/sh and coreutils),
-the --device address check, and adb's argument order (against a stand-in adb client, named as such).
+"""Deploy and transport under attack and fault (issue 13), without the device lab: the host adapter; the real
+SshAdapter and AdbAdapter with their POSIX sh scripts run by this machine's /bin/sh and coreutils, reached through
+STAND-IN ssh and adb clients (named as such: they run the remote command line here); the --device address check.
 
 The same attacks through the real transports (sshd, qemu board, adbd) are in tests/lab/test_lab_deploy_faults.py.
 """
@@ -12,7 +12,6 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,8 +20,9 @@ from hypothesis import strategies as st
 from edgekit import fsutil
 from edgekit.adapters import ConnectionOptions, open_adapter, remote_files
 from edgekit.adapters.adb import AdbAdapter
-from edgekit.adapters.base import Adapter, portable_name
+from edgekit.adapters.base import portable_name
 from edgekit.adapters.deploy import deploy_artifacts
+from edgekit.adapters.ssh import SshAdapter
 from edgekit.adapters.ssh_address import SshDestination
 from edgekit.config.target import load_target
 from edgekit.errors import ConfigError, DeviceError, UnsafeFolder
@@ -60,45 +60,54 @@ def private_folder(shared: Path) -> Path:
     return shared / f"edgekit-{os.getuid()}"
 
 
-class ShellAdapter(Adapter):
-    """This machine as a device reached through the ssh and adb adapters' own sh scripts (no ssh, no adb):
-    put() runs remote_files.WRITE_FROM_STDIN exactly as SshAdapter.put sends it."""
+# A STAND-IN for the OpenSSH client: it reads ssh's options as ssh does and runs the remote command line with
+# this machine's sh, as sshd would run it with the user's shell. So the real SshAdapter (its quoting, its scripts)
+# runs in CI without the lab; the real ssh and sshd are in tests/lab/test_lab_deploy_faults.py.
+SSH_STANDIN = r'''#!/bin/sh
+control=
+while [ $# -gt 0 ]; do
+    case $1 in
+        -O) control=$2; shift 2 ;;
+        -F|-o|-p|-i|-l) shift 2 ;;
+        -*) shift ;;
+        *) break ;;
+    esac
+done
+shift  # the destination
+if [ "$1" = "--" ]; then shift; fi
+if [ -n "$control" ] || [ $# -eq 0 ]; then exit 0; fi
+exec sh -c "$*"
+'''
 
-    name = "shell"
 
-    def connect(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def workdir(self) -> str:
-        return self.private_folder()
-
-    def run(self, argv, *, timeout: Optional[float] = None):
-        completed = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
-        return completed.returncode, os.fsdecode(completed.stdout), os.fsdecode(completed.stderr)
-
-    def put(self, local: Path, remote: str) -> str:
-        argv = remote_files.shell_argv(remote_files.WRITE_FROM_STDIN, remote_files.operand(remote_files.parent_of(
-            remote)), remote_files.operand(remote), fsutil.sha256_file(local))
-        with open(local, "rb") as source:
-            completed = subprocess.run(argv, stdin=source, capture_output=True, check=False)
-        if completed.returncode != 0:
-            raise DeviceError(f"shell: cannot write {remote}: {os.fsdecode(completed.stderr).strip()}")
-        return remote
-
-    def fetch(self, remote: str, local: Path) -> Path:
-        raise NotImplementedError
+def install_standin(folder: Path, name: str, text: str) -> None:
+    folder.mkdir(exist_ok=True)
+    program = folder / name
+    program.write_text(text.replace("/usr/bin/env python3", sys.executable, 1))
+    program.chmod(0o755)
 
 
 @pytest.fixture
-def shell_adapter(targets):
-    return ShellAdapter(load_target("box"), ConnectionOptions())
+def standin_bin(tmp_path, monkeypatch):
+    """A folder of stand-in clients (ssh, adb) put first on PATH."""
+    folder = tmp_path / "standin-bin"
+    install_standin(folder, "ssh", SSH_STANDIN)
+    install_standin(folder, "adb", ADB_STANDIN)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return folder
 
 
-def host_adapter():
-    return open_adapter(load_target("box"), ConnectionOptions())
+@pytest.fixture
+def device(targets, standin_bin):
+    """device("host"): the local adapter; device("ssh"): the real SshAdapter through the ssh stand-in."""
+
+    def make(kind: str):
+        if kind == "host":
+            return open_adapter(load_target("box"), ConnectionOptions())
+        target = load_target("box").model_copy(update={"adapter": "ssh"})
+        return SshAdapter(target, ConnectionOptions(address="standin@localhost"))
+
+    return make
 
 
 # ----------------------------------------------------------------------------------------------- planted symlinks
@@ -114,14 +123,13 @@ def test_host_deploy_replaces_a_planted_symlink_instead_of_writing_through_it(ta
     assert "verified on the device" in result.output
 
 
-@pytest.mark.parametrize("adapter_kind", ["host", "shell"])
-def test_put_leaves_a_link_at_the_old_partial_name_and_its_target_alone(adapter_kind, targets, victim, tmp_path,
-                                                                       shell_adapter):
+@pytest.mark.parametrize("kind", ["host", "ssh"])
+def test_put_leaves_a_link_at_the_old_partial_name_and_its_target_alone(kind, targets, victim, tmp_path, device):
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / f"{MODEL.name}.edgekit-partial").symlink_to(victim)
     (dest / MODEL.name).symlink_to(victim)
-    adapter = shell_adapter if adapter_kind == "shell" else host_adapter()
+    adapter = device(kind)
     with adapter:
         digest = adapter.deploy(MODEL, str(dest / MODEL.name))
     assert digest == fsutil.sha256_file(MODEL)
@@ -131,42 +139,41 @@ def test_put_leaves_a_link_at_the_old_partial_name_and_its_target_alone(adapter_
     assert sorted(entry.name for entry in dest.iterdir()) == [MODEL.name, f"{MODEL.name}.edgekit-partial"]
 
 
-@pytest.mark.parametrize("adapter_kind", ["host", "shell"])
-def test_a_symlink_to_a_folder_at_the_destination_is_replaced_not_entered(adapter_kind, targets, tmp_path,
-                                                                          shell_adapter):
+@pytest.mark.parametrize("kind", ["host", "ssh"])
+def test_a_symlink_to_a_folder_at_the_destination_is_replaced_not_entered(kind, targets, tmp_path, device):
     dest, elsewhere = tmp_path / "dest", tmp_path / "etc-cron.d"
     dest.mkdir()
     elsewhere.mkdir()
     (dest / MODEL.name).symlink_to(elsewhere)
-    adapter = shell_adapter if adapter_kind == "shell" else host_adapter()
+    adapter = device(kind)
     with adapter:
         adapter.deploy(MODEL, str(dest / MODEL.name))
     assert list(elsewhere.iterdir()) == []  # `mv tmp link-to-folder` would have moved the copy in there
     assert stat.S_ISREG(os.lstat(dest / MODEL.name).st_mode)
 
 
-@pytest.mark.parametrize("adapter_kind", ["host", "shell"])
-def test_a_folder_at_the_destination_is_refused(adapter_kind, targets, tmp_path, shell_adapter):
+@pytest.mark.parametrize("kind", ["host", "ssh"])
+def test_a_folder_at_the_destination_is_refused(kind, targets, tmp_path, device):
     dest = tmp_path / "dest"
     (dest / MODEL.name).mkdir(parents=True)
-    adapter = shell_adapter if adapter_kind == "shell" else host_adapter()
+    adapter = device(kind)
     with adapter, pytest.raises(DeviceError, match=f"cannot write {dest / MODEL.name}: "):
         adapter.put(MODEL, str(dest / MODEL.name))
     assert [entry.name for entry in dest.iterdir()] == [MODEL.name]  # no temporary left behind
     assert list((dest / MODEL.name).iterdir()) == []
 
 
-@pytest.mark.parametrize("adapter_kind", ["host", "shell"])
-def test_the_sha256_check_refuses_a_symlink_at_the_deployed_path(adapter_kind, targets, tmp_path, shell_adapter):
+@pytest.mark.parametrize("kind", ["host", "ssh"])
+def test_the_sha256_check_refuses_a_symlink_at_the_deployed_path(kind, targets, tmp_path, device):
     link = tmp_path / "model.tflite"
     link.symlink_to(MODEL)
-    adapter = shell_adapter if adapter_kind == "shell" else host_adapter()
+    adapter = device(kind)
     with adapter, pytest.raises(DeviceError, match=r"cannot compute the sha256 of .*model.tflite: it is a symbolic "
                                                    r"link, not a file edgekit wrote"):
         adapter.sha256(str(link))
 
 
-def test_a_damaged_upload_never_replaces_the_destination(shell_adapter, tmp_path):
+def test_a_damaged_upload_never_replaces_the_destination(tmp_path):
     dest = tmp_path / "model.tflite"
     dest.write_bytes(b"the good copy")
     argv = remote_files.shell_argv(remote_files.WRITE_FROM_STDIN, str(tmp_path), str(dest), "0" * 64)
@@ -174,11 +181,13 @@ def test_a_damaged_upload_never_replaces_the_destination(shell_adapter, tmp_path
     assert completed.returncode == 1
     assert b"the copy arrived damaged or incomplete" in completed.stderr and b"nothing was replaced" in completed.stderr
     assert dest.read_bytes() == b"the good copy"
-    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["model.tflite", "targets"]  # no temporary left
+    assert [entry.name for entry in tmp_path.iterdir()] == ["model.tflite"]  # no temporary left
 
 
-def test_the_copy_gets_the_umask_mode_not_mktemps_0600(shell_adapter, tmp_path):
-    remote = shell_adapter.put(MODEL, str(tmp_path / "out" / "m.tflite"))
+@pytest.mark.parametrize("kind", ["host", "ssh"])
+def test_the_copy_gets_the_umask_mode_not_mktemps_0600(kind, device, tmp_path):
+    with device(kind) as adapter:
+        remote = adapter.put(MODEL, str(tmp_path / "out" / "m.tflite"))
     mode = stat.S_IMODE(os.stat(remote).st_mode)
     umask = os.umask(0)
     os.umask(umask)
@@ -196,13 +205,13 @@ def test_default_destination_is_a_private_per_user_folder(targets):
     assert f"{folder / MODEL.name}" in result.output
 
 
-@pytest.mark.parametrize("adapter_kind", ["host", "shell"])
-def test_a_symlink_squatting_the_private_folder_is_refused(adapter_kind, targets, tmp_path, shell_adapter):
+@pytest.mark.parametrize("kind", ["host", "ssh"])
+def test_a_symlink_squatting_the_private_folder_is_refused(kind, targets, tmp_path, device):
     elsewhere = tmp_path / "attacker"
     elsewhere.mkdir()
     targets.mkdir()
     private_folder(targets).symlink_to(elsewhere)
-    adapter = shell_adapter if adapter_kind == "shell" else host_adapter()
+    adapter = device(kind)
     with adapter, pytest.raises(UnsafeFolder, match=f"{private_folder(targets)} is a symbolic link, not a folder"):
         adapter.private_folder()
     assert list(elsewhere.iterdir()) == []
@@ -219,37 +228,37 @@ def test_deploy_into_a_squatted_folder_is_exit_3_and_writes_nothing(targets, tmp
     assert "Traceback" not in result.output and list(elsewhere.iterdir()) == []
 
 
-@pytest.mark.parametrize("adapter_kind", ["host", "shell"])
-def test_a_private_folder_writable_by_others_is_refused(adapter_kind, targets, shell_adapter):
+@pytest.mark.parametrize("kind", ["host", "ssh"])
+def test_a_private_folder_writable_by_others_is_refused(kind, targets, device):
     folder = private_folder(targets)
     folder.mkdir(parents=True)
     folder.chmod(0o777)
-    adapter = shell_adapter if adapter_kind == "shell" else host_adapter()
+    adapter = device(kind)
     with adapter, pytest.raises(UnsafeFolder, match=r"is writable by other users \(mode drwxrwxrwx\): make it "
                                                     r"private with `chmod 700"):
         adapter.private_folder()
 
 
-@pytest.mark.parametrize("adapter_kind", ["host", "shell"])
-def test_a_parent_anybody_can_rename_in_is_refused(adapter_kind, targets, shell_adapter):
+@pytest.mark.parametrize("kind", ["host", "ssh"])
+def test_a_parent_anybody_can_rename_in_is_refused(kind, targets, device):
     targets.mkdir()
     targets.chmod(0o777)  # no sticky bit: anybody could rename our folder away and put theirs in its place
-    adapter = shell_adapter if adapter_kind == "shell" else host_adapter()
+    adapter = device(kind)
     with adapter, pytest.raises(UnsafeFolder, match=r"is writable by everybody without the sticky bit \(mode "
                                                     r"drwxrwxrwx\)"):
         adapter.private_folder()
     targets.chmod(0o1777)  # as /tmp is: fine
-    with (shell_adapter if adapter_kind == "shell" else host_adapter()) as adapter:
+    with device(kind) as adapter:
         assert adapter.private_folder() == str(private_folder(targets))
 
 
 @needs_root
-@pytest.mark.parametrize("adapter_kind", ["host", "shell"])
-def test_a_private_folder_made_by_another_user_is_refused(adapter_kind, targets, shell_adapter):
+@pytest.mark.parametrize("kind", ["host", "ssh"])
+def test_a_private_folder_made_by_another_user_is_refused(kind, targets, device):
     folder = private_folder(targets)
     folder.mkdir(parents=True, mode=0o700)
     os.chown(folder, 65534, 65534)
-    adapter = shell_adapter if adapter_kind == "shell" else host_adapter()
+    adapter = device(kind)
     with adapter, pytest.raises(UnsafeFolder, match=f"{folder} belongs to user 65534, not to you \\(user 0\\): "
                                                     f"someone made it before you"):
         adapter.private_folder()
@@ -292,24 +301,26 @@ AWKWARD_NAMES = st.text(
 ).filter(lambda name: name not in (".", "..") and "/" not in name)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=AWKWARD_NAMES)
-def test_any_name_arrives_intact_and_verifies(shell_adapter, tmp_path, name):
+def test_any_name_arrives_intact_and_verifies(device, tmp_path, name):
     local = tmp_path / "local.bin"
     local.write_bytes(b"edgekit\x00" + os.fsencode(name))
     folder = tmp_path / "device"
     folder.mkdir(exist_ok=True)
     remote = str(folder / name)
-    assert shell_adapter.deploy(local, remote) == fsutil.sha256_file(local)
+    with device("ssh") as adapter:
+        assert adapter.deploy(local, remote) == fsutil.sha256_file(local)
     assert Path(remote).read_bytes() == local.read_bytes()
     assert sorted(os.listdir(folder)) == [name]  # no temporary left, nothing run from the name
     os.unlink(remote)
 
 
-def test_a_backslash_and_newline_name_verifies_through_sha256sum(shell_adapter, tmp_path):
+def test_a_backslash_and_newline_name_verifies_through_sha256sum(device, tmp_path):
     # sha256sum prints `\<digest>  a\\b\nc` for such a name: the old parser read `\<digest>` as the digest.
-    remote = shell_adapter.put(MODEL, str(tmp_path / "a\\b\nc.tflite"))
-    assert shell_adapter.sha256(remote) == fsutil.sha256_file(MODEL)
+    with device("ssh") as adapter:
+        remote = adapter.put(MODEL, str(tmp_path / "a\\b\nc.tflite"))
+        assert adapter.sha256(remote) == fsutil.sha256_file(MODEL)
 
 
 def test_profiled_models_get_a_portable_name_on_the_device():
@@ -398,18 +409,7 @@ else:
 '''
 
 
-@pytest.fixture
-def standin_adb(tmp_path, monkeypatch):
-    folder = tmp_path / "standin-bin"
-    folder.mkdir()
-    adb = folder / "adb"
-    adb.write_text(ADB_STANDIN.replace("/usr/bin/env python3", sys.executable, 1))
-    adb.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    return adb
-
-
-def test_adb_push_of_a_file_called_dash_q_is_not_read_as_an_option(standin_adb, targets, tmp_path, monkeypatch):
+def test_adb_push_of_a_file_called_dash_q_is_not_read_as_an_option(standin_bin, targets, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("-q").write_bytes(MODEL.read_bytes())
     target = load_target("box").model_copy(update={"adapter": "adb"})
@@ -420,7 +420,7 @@ def test_adb_push_of_a_file_called_dash_q_is_not_read_as_an_option(standin_adb, 
     assert (tmp_path / "phone" / "-q").read_bytes() == MODEL.read_bytes()
 
 
-def test_adb_deploy_replaces_a_planted_symlink(standin_adb, targets, victim, tmp_path):
+def test_adb_deploy_replaces_a_planted_symlink(standin_bin, targets, victim, tmp_path):
     dest = tmp_path / "phone"
     dest.mkdir()
     (dest / MODEL.name).symlink_to(victim)
