@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ def deploy_artifacts(artifacts: list[Path], target: Target | str, options: Conne
     are refused before anything is copied.
 
     Raises:
-        InputFileError: an artifact is missing or a folder.
+        InputFileError: an artifact is missing, a folder, or unreadable.
         ArtifactNotAccepted: the target cannot run one of the artifacts.
         UnsafeFolder: the default folder is a symlink, someone else's, or writable by others.
         DeviceError: the device cannot be reached, or a copy differs from its original.
@@ -43,6 +44,8 @@ def deploy_artifacts(artifacts: list[Path], target: Target | str, options: Conne
     for artifact in artifacts:
         if not artifact.is_file():
             raise InputFileError(f"{artifact}: no such file" if not artifact.exists() else f"{artifact}: is a folder")
+        if not os.access(artifact, os.R_OK):
+            raise InputFileError(f"{artifact}: cannot be read (permission denied)")
         if artifact.suffix == ".tflite":
             check_accepted(target, artifact)
     deployed = []
