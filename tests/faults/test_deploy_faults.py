@@ -43,6 +43,8 @@ def targets(tmp_path, monkeypatch):
     folder.mkdir()
     (folder / "box.yaml").write_text(f"name: box\ndescription: this machine\nadapter: local\narch: native\n"
                                      f"workdir: {tmp_path / 'shared' / 'edgekit'}\n")
+    (folder / "phonebox.yaml").write_text(f"name: phonebox\ndescription: this machine through the adb stand-in\n"
+                                          f"adapter: adb\narch: native\nworkdir: {tmp_path / 'shared' / 'edgekit'}\n")
     monkeypatch.setenv("EDGEKIT_TARGETS_PATH", str(folder))
     return tmp_path / "shared"
 
@@ -428,3 +430,12 @@ def test_adb_deploy_replaces_a_planted_symlink(standin_bin, targets, victim, tmp
     deployed = deploy_artifacts([MODEL], target, ConnectionOptions(address="standin-serial"), str(dest))
     assert deployed[0].sha256 == fsutil.sha256_file(MODEL)
     assert victim.read_bytes() == SECRET and not (dest / MODEL.name).is_symlink()
+
+
+def test_adb_deploy_of_dot_slash_dash_q_from_the_cli(standin_bin, targets, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("-q").write_bytes(MODEL.read_bytes())
+    result = edgekit("deploy", "./-q", "--target", "phonebox", "--device", "standin-serial")
+    assert result.exit_code == 0, result.output
+    assert (private_folder(targets) / "-q").read_bytes() == MODEL.read_bytes()
+    assert stat.S_IMODE(os.lstat(private_folder(targets)).st_mode) == 0o700

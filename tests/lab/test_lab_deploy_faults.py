@@ -172,7 +172,7 @@ def test_adb_deploy_of_a_local_file_called_dash_q(lab, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("-q").write_bytes(MODEL.read_bytes())
     dest = f"/data/local/tmp/{tmp_path.name}"
-    result = edgekit("deploy", "-q", "--target", "lab-phone", "--device", lab["phone"]["serial"], "--dest", dest)
+    result = edgekit("deploy", "./-q", "--target", "lab-phone", "--device", lab["phone"]["serial"], "--dest", dest)
     assert result.exit_code == 0, result.output
     on_phone = Path(lab["phone"]["rootfs"]) / dest.lstrip("/") / "-q"
     assert fsutil.sha256_file(on_phone) == fsutil.sha256_file(MODEL)
