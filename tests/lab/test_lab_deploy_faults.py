@@ -140,7 +140,7 @@ def test_ssh_deploy_into_a_squatted_private_folder_is_refused(lab, private_targe
     folder.symlink_to(attacker)
     result = deploy(lab, "board", name, MODEL)
     assert result.exit_code == 3, result.output
-    assert f"lab-board: {folder} is a symbolic link, not a folder" in result.output
+    assert f"{lab['board']['alias']}: {folder} is a symbolic link, not a folder" in result.output
     assert list(attacker.iterdir()) == []
 
 
@@ -150,7 +150,7 @@ def test_ssh_deploy_into_a_private_folder_of_another_user_is_refused(lab, privat
     os.chown(folder, 65534, 65534)
     result = deploy(lab, "board", name, MODEL)
     assert result.exit_code == 3, result.output
-    assert f"lab-board: {folder} belongs to user 65534, not to you (user 0)" in result.output
+    assert f"{lab['board']['alias']}: {folder} belongs to user 65534, not to you (user 0)" in result.output
     assert list(folder.iterdir()) == []
 
 
