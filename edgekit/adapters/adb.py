@@ -181,7 +181,7 @@ class AdbAdapter(Adapter):
             self.run(remote_files.shell_argv(remote_files.REMOVE_TEMPORARY_FOLDER, temporary))
             raise DeviceError(f"{self.address}: adb push {local} failed: {completed.stderr.strip()}")
         self._checked(remote_files.shell_argv(remote_files.FINISH_UPLOAD, temporary, remote_files.operand(remote),
-                                              fsutil.sha256_file(local)), f"cannot write {remote}")
+                                              *remote_files.upload_facts(local)), f"cannot write {remote}")
         return remote
 
     def fetch(self, remote: str, local: Path) -> Path:

@@ -23,6 +23,7 @@ import stat
 from dataclasses import dataclass
 
 from edgekit.errors import UnsafeFolder
+from edgekit.fsutil import sha256_file
 
 #: the name of the private folder's temporary entries (`mktemp` fills in the Xs)
 PARTIAL_TEMPLATE = ".edgekit-partial-XXXXXXXXXX"
@@ -30,36 +31,39 @@ PARTIAL_TEMPLATE = ".edgekit-partial-XXXXXXXXXX"
 # Functions shared by the upload scripts. `finish` is the one place where a copy becomes the destination.
 _FUNCTIONS = r"""
 file_mode() {
-    # the mode `cat > file` would have given: mktemp makes owner-only entries
-    printf '%o' "$(( 0666 & ~0$(umask) ))"
+    # $1: the local file's permission bits (octal). Masked by the device's umask, as scp or adb push would:
+    # an executable stays executable; mktemp's owner-only mode is never what is left.
+    printf '%o' "$(( 0$1 & ~0$(umask) ))"
 }
 finish() {
-    # $1: our temporary folder holding the upload as "file"; $2: the destination; $3: the sha256 that was sent
-    set -- "$1" "$2" "$3" $(sha256sum < "$1/file")
-    if [ "$4" != "$3" ]; then
-        echo "the copy arrived damaged or incomplete (sha256 ${4:-unknown} on the device, $3 sent); nothing was replaced" >&2
+    # $1: our temporary folder holding the upload as "file"; $2: the destination; $3: the sha256 that was sent;
+    # $4: the local file's permission bits
+    upload=$1/file destination=$2 sent=$3 mode=$4
+    set -- $(sha256sum < "$upload")
+    if [ "${1:-}" != "$sent" ]; then
+        echo "the copy arrived damaged or incomplete (sha256 ${1:-unknown} on the device, $sent sent); nothing was replaced" >&2
         return 1
     fi
-    chmod "$(file_mode)" "$1/file" || return 1
+    chmod "$(file_mode "$mode")" "$upload" || return 1
     # mv -T renames onto the destination itself, never into a folder of that name; without -T (old busybox,
     # toybox), a folder in the way is refused first.
-    mv -fT -- "$1/file" "$2" 2>/dev/null && return 0
-    if [ -d "$2" ]; then
+    mv -fT -- "$upload" "$destination" 2>/dev/null && return 0
+    if [ -d "$destination" ]; then
         echo "a folder (or a link to one) is in the way" >&2
         return 1
     fi
-    mv -f -- "$1/file" "$2"
+    mv -f -- "$upload" "$destination"
 }
 """
 
-#: ssh: the file's bytes arrive on stdin. $1 folder, $2 destination, $3 sha256.
+#: ssh: the file's bytes arrive on stdin. $1 folder, $2 destination, $3 sha256, $4 permission bits (octal).
 WRITE_FROM_STDIN = _FUNCTIONS + r"""
 mkdir -p -- "$1" || exit 1
 tmp=$(mktemp -d "$1/""" + PARTIAL_TEMPLATE + r"""") || exit 1
 trap 'rm -rf -- "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
 cat > "$tmp/file" || exit 1
-finish "$tmp" "$2" "$3"
+finish "$tmp" "$2" "$3" "$4"
 """
 
 #: adb, step 1: a fresh temporary folder beside the destination; prints its path. $1 folder.
@@ -69,7 +73,7 @@ mktemp -d "$1/""" + PARTIAL_TEMPLATE + r""""
 """
 
 #: adb, step 2 (after `adb push` wrote "$1/file"): check and rename into place. $1 temporary folder,
-#: $2 destination, $3 sha256.
+#: $2 destination, $3 sha256, $4 permission bits (octal).
 FINISH_UPLOAD = _FUNCTIONS + r"""
 tmp=$1
 trap 'rm -rf -- "$tmp"' EXIT
@@ -101,6 +105,11 @@ parent_mode=$1 parent_owner=$3
 set -- $folder_listing
 echo "$uid $parent_mode $parent_owner $1 $3"
 """
+
+
+def upload_facts(local: str | os.PathLike) -> tuple[str, str]:
+    """The two facts an upload script checks and keeps: the local file's SHA-256 and permission bits (octal)."""
+    return sha256_file(local), format(stat.S_IMODE(os.stat(local).st_mode) & 0o777, "o")
 
 
 def shell_argv(script: str, *arguments: str) -> list[str]:

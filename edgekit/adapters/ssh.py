@@ -167,7 +167,7 @@ class SshAdapter(Adapter):
         remote = home_relative(remote)
         folder = remote_files.operand(remote_files.parent_of(remote))
         argv = remote_files.shell_argv(remote_files.WRITE_FROM_STDIN, folder, remote_files.operand(remote),
-                                       fsutil.sha256_file(local))
+                                       *remote_files.upload_facts(local))
         with open(local, "rb") as source:
             code, _, stderr = self._ssh_command(remote_command(argv), stdin=source,
                                                 what=f"the copy of {Path(local).name}")

@@ -178,7 +178,7 @@ def test_the_sha256_check_refuses_a_symlink_at_the_deployed_path(kind, targets, 
 def test_a_damaged_upload_never_replaces_the_destination(tmp_path):
     dest = tmp_path / "model.tflite"
     dest.write_bytes(b"the good copy")
-    argv = remote_files.shell_argv(remote_files.WRITE_FROM_STDIN, str(tmp_path), str(dest), "0" * 64)
+    argv = remote_files.shell_argv(remote_files.WRITE_FROM_STDIN, str(tmp_path), str(dest), "0" * 64, "644")
     completed = subprocess.run(argv, input=MODEL.read_bytes()[:100], capture_output=True, check=False)
     assert completed.returncode == 1
     assert b"the copy arrived damaged or incomplete" in completed.stderr and b"nothing was replaced" in completed.stderr
@@ -188,12 +188,26 @@ def test_a_damaged_upload_never_replaces_the_destination(tmp_path):
 
 @pytest.mark.parametrize("kind", ["host", "ssh"])
 def test_the_copy_gets_the_umask_mode_not_mktemps_0600(kind, device, tmp_path):
+    local = tmp_path / "m.tflite"
+    local.write_bytes(MODEL.read_bytes())
+    local.chmod(0o644)
     with device(kind) as adapter:
-        remote = adapter.put(MODEL, str(tmp_path / "out" / "m.tflite"))
-    mode = stat.S_IMODE(os.stat(remote).st_mode)
+        remote = adapter.put(local, str(tmp_path / "out" / "m.tflite"))
     umask = os.umask(0)
     os.umask(umask)
-    assert mode == 0o666 & ~umask
+    assert stat.S_IMODE(os.stat(remote).st_mode) == 0o644 & ~umask
+
+
+@pytest.mark.parametrize("kind", ["ssh", "adb"])
+def test_an_executable_stays_executable_as_with_scp_and_adb_push(kind, device, standin_bin, tmp_path):
+    tool = tmp_path / "benchmark_model"
+    tool.write_text("#!/bin/sh\necho ran\n")
+    tool.chmod(0o755)
+    adapter = device(kind) if kind == "ssh" else AdbAdapter(
+        load_target("box").model_copy(update={"adapter": "adb"}), ConnectionOptions(address="standin-serial"))
+    with adapter:
+        remote = adapter.put(tool, str(tmp_path / "phone" / "benchmark_model"))
+        assert adapter.run([remote]) == (0, "ran\n", "")
 
 
 # ----------------------------------------------------------------------------------------------- the default folder
