@@ -192,7 +192,7 @@ def profile(models, target, options, devices, devices_file, lock_timeout, runs, 
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--target", required=True, help="Target name (see `edgekit targets`).")
 @connection_options
-@click.option("--dest", help="Folder on the device (default: the target's workdir).")
+@click.option("--dest", help="Folder on the device (default: your own, <target workdir>-<uid>, mode 0700).")
 @quiet_option
 def deploy(artifacts, target, options, devices, dest):
     """Copy ARTIFACTS to a device and verify each one's sha256 there."""

@@ -6,6 +6,7 @@ Colours are off when the stream is not a terminal (rich decides), and when NO_CO
 from __future__ import annotations
 
 import json
+import re
 import sys
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
@@ -21,8 +22,27 @@ _state = {"quiet": False}
 # Messages and progress go to stderr so `--json` output on stdout stays machine-readable.
 # Piped into a file or a CI log, rich would assume 80 columns and fold every table; use a wide page instead.
 _PIPE_WIDTH = 160
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
-out = Console(highlight=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+# A file name that is not UTF-8 reaches Python as lone surrogates (os.fsdecode: b"\xe8" -> "\udce8"), which no
+# terminal encoding can print: shown as `\xe8`, as Python's repr would, instead of failing the whole command.
+_UNDECODABLE_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _undecodable_bytes_shown(text: str) -> str:
+    """`text` with each byte that was not UTF-8 in a file name shown as `\\xNN` (and nothing else changed: the
+    rendered buffer holds rich's own colour escapes)."""
+    return _UNDECODABLE_BYTE.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", text)
+
+
+class _Console(Console):
+    """rich's Console, printing undecodable file-name bytes as `\\xNN` instead of raising; a last guard behind
+    `printable`, which every name from a file goes through."""
+
+    def _render_buffer(self, buffer) -> str:
+        return _undecodable_bytes_shown(super()._render_buffer(buffer))
+
+
+err = _Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+out = _Console(highlight=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
 
 
 def set_quiet(quiet: bool) -> None:

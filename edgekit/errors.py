@@ -113,6 +113,10 @@ class DeviceDisconnected(DeviceError):
     """The device dropped in the middle of a command."""
 
 
+class UnsafeFolder(DeviceError):
+    """A folder edgekit would write into could be changed by another user (or is not ours)."""
+
+
 class DeviceBusy(DeviceError):
     """Another edgekit process held the device for longer than --lock-timeout allowed to wait."""
 

@@ -5,12 +5,15 @@ runs pinned to the target's big cores with `taskset`, with the target's delegate
 parsed into the profile JSON (see edgekit.profiling.benchmark_model for what it can and cannot report).
 
 `adb shell` joins its arguments into one command line for the phone's shell, so every argument is
-shlex-quoted; `adb push`/`adb pull` take paths literally (adb's sync protocol, no shell).
+shlex-quoted; `adb push`/`adb pull` take paths literally (adb's sync protocol, no shell), after a `--`.
+A push goes into a fresh private temporary folder and is renamed into place once its SHA-256 matches
+(edgekit.adapters.remote_files).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import posixpath
 import re
 import shutil
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from edgekit import fsutil
+from edgekit.adapters import remote_files
 from edgekit.adapters.acceptance import check_accepted
 from edgekit.adapters.base import Adapter, quote_command
 from edgekit.errors import (AuthenticationFailed, ConfigError, DeviceDisconnected, DeviceError, TargetUnreachable,
@@ -160,25 +164,30 @@ class AdbAdapter(Adapter):
     # ------------------------------------------------------------------------------------------ files
     def workdir(self) -> str:
         if self._session_dir is None:
-            self._session_dir = posixpath.join(self.target.workdir, f"session-{uuid.uuid4().hex[:12]}")
+            self._session_dir = posixpath.join(self.private_folder(), f"session-{uuid.uuid4().hex[:12]}")
         return self._session_dir
 
     def put(self, local: Path, remote: str) -> str:
         self.connect()
-        self._checked(["mkdir", "-p", posixpath.dirname(remote) or "."], f"cannot make the folder of {remote}")
-        partial = f"{remote}.edgekit-partial"
-        completed = self._adb("push", str(local), partial, timeout=None)
+        folder = remote_files.operand(remote_files.parent_of(remote))
+        made = self._checked(remote_files.shell_argv(remote_files.MAKE_TEMPORARY_FOLDER, folder),
+                             f"cannot make a temporary folder beside {remote}")
+        temporary = made[:-1] if made.endswith("\n") else made  # mktemp's path, which may itself hold newlines
+        # `--`, and an absolute local path: a local file called `-q` must not read as an option of adb push.
+        completed = self._adb("push", "--", os.path.abspath(local), posixpath.join(temporary, "file"), timeout=None)
         if completed.returncode != 0:
             if self._state() != "device":
                 raise self._dropped(f"the copy of {Path(local).name}", completed.stderr.strip())
+            self.run(remote_files.shell_argv(remote_files.REMOVE_TEMPORARY_FOLDER, temporary))
             raise DeviceError(f"{self.address}: adb push {local} failed: {completed.stderr.strip()}")
-        self._checked(["mv", "-f", partial, remote], f"cannot write {remote}")
+        self._checked(remote_files.shell_argv(remote_files.FINISH_UPLOAD, temporary, remote_files.operand(remote),
+                                              *remote_files.upload_facts(local)), f"cannot write {remote}")
         return remote
 
     def fetch(self, remote: str, local: Path) -> Path:
         self.connect()
         with fsutil.atomic_path(local) as temporary:
-            completed = self._adb("pull", remote, str(temporary), timeout=None)
+            completed = self._adb("pull", "--", remote, str(temporary), timeout=None)
             if completed.returncode != 0:
                 raise DeviceError(f"{self.address}: adb pull {remote} failed: {completed.stderr.strip()}")
         return Path(local)

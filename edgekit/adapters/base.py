@@ -6,11 +6,13 @@ import abc
 import dataclasses
 import json
 import posixpath
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from edgekit.adapters import remote_files
 from edgekit.adapters.acceptance import check_accepted
 from edgekit.config.target import Target
 from edgekit.errors import DeviceError, RuntimeMissing
@@ -44,6 +46,7 @@ class Adapter(abc.ABC):
     def __init__(self, target: Target, options: ConnectionOptions):
         self.target = target
         self.options = options
+        self._private_folder: Optional[str] = None
 
     @property
     def address(self) -> str:
@@ -65,7 +68,11 @@ class Adapter(abc.ABC):
 
     @abc.abstractmethod
     def put(self, local: Path, remote: str) -> str:
-        """Copy a local file to exactly `remote` on the device (parent folders are made); returns `remote`."""
+        """Copy a local file to exactly `remote` on the device (parent folders are made); returns `remote`.
+
+        The copy goes to a fresh private temporary name beside `remote`, is checked, and is renamed into place:
+        whatever was at `remote` (a symlink someone planted, say) is replaced, never written through.
+        """
 
     @abc.abstractmethod
     def workdir(self) -> str:
@@ -76,17 +83,40 @@ class Adapter(abc.ABC):
         return self.put(local, posixpath.join(self.workdir(), remote_name))
 
     def sha256(self, remote: str) -> str:
-        """The SHA-256 of a file on the device, computed there (`sha256sum`).
+        """The SHA-256 of the file at `remote`, computed on the device (`sha256sum < file`, so no name is escaped).
 
         Raises:
-            DeviceError: the file is missing or the device has no sha256sum.
+            DeviceError: the file is missing, a folder or a symbolic link, or the device has no sha256sum.
         """
-        code, stdout, stderr = self.run(["sha256sum", remote])
+        code, stdout, stderr = self.run(remote_files.shell_argv(remote_files.SHA256, remote))
         digest = stdout.split()[0] if stdout.split() else ""
         if code != 0 or len(digest) != 64:
             detail = (stderr.strip() or stdout.strip() or f"exit code {code}").splitlines()[-1]
             raise DeviceError(f"{self.address}: cannot compute the sha256 of {remote}: {detail}")
         return digest
+
+    def private_folder(self) -> str:
+        """This user's own folder on the device, `<target workdir>-<uid>` (made with mode 0700 on first use).
+
+        Raises:
+            UnsafeFolder: it is a symlink, belongs to another user, or others could change it (see remote_files).
+        """
+        if self._private_folder is None:
+            workdir = self.device_path(self.target.workdir)
+            code, stdout, stderr = self.run(remote_files.shell_argv(remote_files.PRIVATE_FOLDER, workdir,
+                                                                    remote_files.parent_of(workdir)))
+            if code != 0:
+                detail = (stderr.strip() or stdout.strip() or f"exit code {code}").splitlines()[-1]
+                raise DeviceError(f"{self.address}: cannot make the folder {workdir}-<uid>: {detail}")
+            facts = remote_files.FolderFacts.parse(stdout, address=self.address, folder=f"{workdir}-<uid>")
+            folder = remote_files.private_folder_name(workdir, facts.uid)
+            remote_files.check_private_folder(facts, address=self.address, folder=folder)
+            self._private_folder = folder
+        return self._private_folder
+
+    def device_path(self, path: str) -> str:
+        """`path` as the device's commands take it (ssh: `~/x` becomes `x`, relative to the home folder)."""
+        return path
 
     def deploy(self, local: Path, remote: str) -> str:
         """Copy `local` to `remote` and check the copy's SHA-256 on the device; returns the digest.
@@ -158,7 +188,7 @@ class Adapter(abc.ABC):
             check_accepted(self.target, model)
         if settings.threads is None:
             settings = dataclasses.replace(settings, threads=self.target.threads)
-        remote = [self.push(model, f"{index}_{model.name}") for index, model in enumerate(models)]
+        remote = [self.push(model, f"{index}_{portable_name(model.name)}") for index, model in enumerate(models)]
         result = self.run_profiler(remote, settings)
         device = device_record(result["device"], self.address)
         threads = result.get("threads")
@@ -175,6 +205,15 @@ class Adapter(abc.ABC):
 def quote_command(argv: list[str]) -> str:
     """One remote command line with every argument quoted (for transports that take a string)."""
     return " ".join(shlex.quote(str(argument)) for argument in argv)
+
+
+def portable_name(name: str) -> str:
+    """`name` with every character but ASCII letters, digits, `.`, `_` and `-` replaced by `_`.
+
+    A profiled model's copy on the device needs no particular name, and one a device's runtime can open whatever
+    its locale: a file name that is not UTF-8 (`\\udcff` here) cannot be passed to the interpreter's C++ loader.
+    """
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 def _last_json_line(text: str) -> Optional[dict[str, Any]]:

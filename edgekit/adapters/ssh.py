@@ -4,8 +4,10 @@ Using `ssh` itself (not a Python SSH library) means the user's ~/.ssh/config, ag
 known_hosts work as they do in a terminal. One master connection (ControlMaster) is opened by connect()
 and reused by every command, so profiling several artifacts does not log in again for each.
 
-Files travel as `cat > file` over that connection: it needs nothing on the board but a POSIX shell, and
-every path is a shlex-quoted argument of that shell, so names with spaces or quotes cannot inject anything.
+Files travel as `cat > file` over that connection into a fresh private temporary folder, and are renamed into
+place once their SHA-256 matches (edgekit.adapters.remote_files): it needs nothing on the board but a POSIX shell
+and coreutils, and every path is a shlex-quoted argument of that shell, so names with spaces, quotes, backslashes
+or newlines cannot inject anything.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgekit import fsutil
+from edgekit.adapters import remote_files
 from edgekit.adapters.base import Adapter
 from edgekit.adapters.ssh_address import SshDestination
 from edgekit.adapters.ssh_faults import classify_ssh_failure
@@ -151,20 +154,23 @@ class SshAdapter(Adapter):
     # ------------------------------------------------------------------------------------------ files
     def workdir(self) -> str:
         if self._session_dir is None:
-            self._session_dir = posixpath.join(self.target.workdir, f"session-{uuid.uuid4().hex[:12]}")
+            self._session_dir = posixpath.join(self.private_folder(), f"session-{uuid.uuid4().hex[:12]}")
         return self._session_dir
+
+    def device_path(self, path: str) -> str:
+        return home_relative(path)
 
     def sha256(self, remote: str) -> str:
         return super().sha256(home_relative(remote))
 
     def put(self, local: Path, remote: str) -> str:
         remote = home_relative(remote)
-        # Written beside the destination and renamed: a dropped link never leaves a half file under the real name.
-        partial = f"{remote}.edgekit-partial"
-        command = (f"mkdir -p {shlex.quote(posixpath.dirname(remote) or '.')} && "
-                   f"cat > {shlex.quote(partial)} && mv -f {shlex.quote(partial)} {shlex.quote(remote)}")
+        folder = remote_files.operand(remote_files.parent_of(remote))
+        argv = remote_files.shell_argv(remote_files.WRITE_FROM_STDIN, folder, remote_files.operand(remote),
+                                       *remote_files.upload_facts(local))
         with open(local, "rb") as source:
-            code, _, stderr = self._ssh_command(command, stdin=source, what=f"the copy of {Path(local).name}")
+            code, _, stderr = self._ssh_command(remote_command(argv), stdin=source,
+                                                what=f"the copy of {Path(local).name}")
         if code != 0:
             raise DeviceError(f"{self.address}: cannot write {remote}: {_last_line(stderr, code)}")
         return remote

@@ -9,8 +9,15 @@ from typing import Optional
 from edgekit.errors import ConfigError
 
 _URL = re.compile(r"^ssh://(?P<rest>.+)$")
-_BRACKETED = re.compile(r"^(?P<user>[^@\s]+@)?\[(?P<host>[^\]\s]+)\](?::(?P<port>\d+))?$")
-_PLAIN = re.compile(r"^(?P<user>[^@\s]+@)?(?P<host>[^@:\s\[\]]+)(?::(?P<port>\d+))?$")
+_BRACKETED = re.compile(r"^(?:(?P<user>[^@\s]+)@)?\[(?P<host>[^\]\s]+)\](?::(?P<port>\d+))?$")
+_PLAIN = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>[^@:\s\[\]]+)(?::(?P<port>\d+))?$")
+# What edgekit itself accepts, before ssh sees anything: a shell or ssh's own `%` tokens must never find
+# anything to act on in an address, even where a ProxyCommand or a wrapper pastes it into a command line.
+# POSIX portable user names; host names, IPv4 addresses and ssh config aliases; IPv6 in brackets, with a zone.
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_IPV6 = re.compile(r"^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[A-Za-z0-9._-]+)?$")
+_ALLOWED = "letters, digits, '.', '_' and '-'"
 
 
 @dataclass(frozen=True)
@@ -35,10 +42,12 @@ class SshDestination:
         if not text or text.startswith("-") or match is None:
             raise ConfigError(f"--device {address!r} is not an SSH address: use user@host, user@host:port "
                               f"or an alias from your ssh config")
-        port = match.group("port")
+        user, host, port = match.group("user"), match.group("host"), match.group("port")
+        _check_part(address, "user name", user, _USER)
+        _check_part(address, "host", host, _IPV6 if match.re is _BRACKETED else _HOST)
         if port is not None and not 0 < int(port) < 65536:
             raise ConfigError(f"--device {address!r}: port {port} is out of range 1-65535")
-        login = f"{match.group('user') or ''}{match.group('host')}"
+        login = f"{user}@{host}" if user else host
         return cls(login, int(port) if port else None)
 
     @property
@@ -51,3 +60,14 @@ class SshDestination:
 
     def __str__(self) -> str:
         return self.login + (f":{self.port}" if self.port else "")
+
+
+def _check_part(address: str, what: str, part: Optional[str], pattern: re.Pattern) -> None:
+    """Refuse a user or host with a character no user or host name has (`$`, `;`, `%`, quotes, ...)."""
+    if part is None or pattern.match(part):
+        return
+    if pattern is _IPV6:
+        raise ConfigError(f"--device {address!r}: {part!r} in brackets is not an IPv6 address")
+    unexpected = next((char for char in part if not re.match(r"[A-Za-z0-9._-]", char)), None)
+    problem = f"may not contain {unexpected!r}" if unexpected else f"may not start with {part[:1]!r}"
+    raise ConfigError(f"--device {address!r}: the {what} {part!r} {problem}; a {what} holds only {_ALLOWED}")

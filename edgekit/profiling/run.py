@@ -125,7 +125,7 @@ def print_profiles(profiles: list[dict[str, Any]]) -> None:
         table.add_column(column, justify="left" if column == "model" else "right")
     for profile in profiles:
         table.add_row(
-            console.cell(Path(profile["model"]["path"]).name),
+            console.cell(Path(profile["model"]["path"]).name),  # escaped: as wide as it is printed
             str(profile["runs"]),
             _cell(profile.get("median_ms")),
             _cell(profile.get("p90_ms")),

@@ -27,7 +27,8 @@ def test_addresses(address, login, port):
     assert destination.arguments()[-1] == login
 
 
-@pytest.mark.parametrize("address", ["-oProxyCommand=touch x", "pi@host:99999", "pi @host", ""])
+@pytest.mark.parametrize("address", ["-oProxyCommand=touch x", "pi@host:99999", "pi @host", "", "pi@$(id)",
+                                     "pi@board;reboot", "pi@%h", "pi@[fe80::1;x]", "p|i@board"])
 def test_bad_addresses_are_refused(address):
     with pytest.raises(ConfigError, match="--device"):
         SshDestination.parse(address)
