@@ -206,6 +206,8 @@ class ProfileConfig(StrictModel):
     warmup: int = Field(10, ge=0)
     min_seconds: float = Field(1.0, ge=0.0)
     threads: Optional[pydantic.PositiveInt] = None
+    # per-op times where the target has a benchmark_model (Android; ssh boards with `benchmark_model:`)
+    op_profile: bool = True
 
 
 class EdgekitConfig(StrictModel):

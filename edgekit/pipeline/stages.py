@@ -14,7 +14,7 @@ from edgekit.config.schema import DataSource, ExportFormat, Quantization
 from edgekit.data.base import Splits
 from edgekit.data.loading import create_splits, open_splits
 from edgekit.data.sources import source_fingerprint
-from edgekit.errors import ExportError
+from edgekit.errors import ExportError, RuntimeMissing
 from edgekit.pipeline.cache import StageResult
 from edgekit.pipeline.context import BuildContext
 from edgekit.pipeline.evaluate import TFLiteRunner, classify, keras_runner, max_abs_difference, top1_scores
@@ -374,23 +374,43 @@ def profile_stage(ctx: BuildContext):
 
     def produce(work: Path) -> dict[str, Any]:
         settings = ProfileSettings(runs=config.profile.runs, warmup=config.profile.warmup,
-                                   min_seconds=config.profile.min_seconds, threads=config.profile.threads)
-        paths = [export.path(artifact["file"]) for artifact in chosen]
-        if not paths:
-            return {"profiles": {}, "skipped": skipped}
-        fleet = profile_pool(paths, pool, settings)
-        by_device = {}
-        for run in fleet.succeeded:
-            for profile in run.profiles:
-                # Paths in the manifest are relative to the build folder, so the folder can move.
-                profile["model"]["path"] = str(Path(profile["model"]["path"]).relative_to(ctx.build_dir))
-            by_device[run.address] = {artifact["name"]: profile for artifact, profile in zip(chosen, run.profiles)}
-        meta = {"profiles": next(iter(by_device.values())), "skipped": skipped}
+                                   min_seconds=config.profile.min_seconds, threads=config.profile.threads,
+                                   op_profile=config.profile.op_profile)
+        by_device: dict[str, dict[str, Any]] = {}
+        fleets = []
+        runtime_missing = False
+        # LiteRT first, then ONNX Runtime: a board without onnxruntime still gets its .tflite profiles, and the
+        # .onnx artifacts are skipped with the reason (not cached, so installing onnxruntime is enough).
+        for group in _runtime_groups(chosen):
+            paths = [export.path(artifact["file"]) for artifact in group]
+            try:
+                fleet = profile_pool(paths, pool, settings)
+            except RuntimeMissing as error:
+                if group[0]["format"] != ExportFormat.ONNX.value:
+                    raise
+                console.warn(f"profile: {', '.join(a['name'] for a in group)} not profiled: {error}")
+                skipped.update({artifact["name"]: f"not profiled: {error}" for artifact in group})
+                runtime_missing = True
+                continue
+            fleets.append(fleet)
+            for run in fleet.succeeded:
+                for profile in run.profiles:
+                    # Paths in the manifest are relative to the build folder, so the folder can move.
+                    profile["model"]["path"] = str(Path(profile["model"]["path"]).relative_to(ctx.build_dir))
+                by_device.setdefault(run.address, {}).update(
+                    {artifact["name"]: profile for artifact, profile in zip(group, run.profiles)})
+        if not fleets:
+            meta = {"profiles": {}, "skipped": skipped}
+            if runtime_missing:
+                raise _ProfiledInPart(meta)
+            return meta
+        meta = {"profiles": next(iter(by_device.values()), {}), "skipped": skipped}
+        failed = [run for fleet in fleets for run in fleet.failed]
         if pool.is_fleet:
-            meta["devices"] = [run.profiles[0]["device"] for run in fleet.succeeded]
-            meta["devices_failed"] = fleet.failures()
+            meta["devices"] = [run.profiles[0]["device"] for run in fleets[0].succeeded]
+            meta["devices_failed"] = [failure for fleet in fleets for failure in fleet.failures()]
             meta["profiles_by_device"] = by_device
-        if fleet.failed:
+        if failed or runtime_missing:
             raise _ProfiledInPart(meta)
         return meta
 
@@ -401,6 +421,13 @@ def profile_stage(ctx: BuildContext):
         # Not recorded in the cache: the next build profiles again, on every device.
         return StageResult("profile", "", ctx.build_dir / "profile", {}, partial.meta, time.perf_counter() - started,
                            cached=False)
+
+
+def _runtime_groups(artifacts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The artifacts LiteRT runs, then those ONNX Runtime runs (empty groups left out)."""
+    litert = [artifact for artifact in artifacts if artifact["format"] != ExportFormat.ONNX.value]
+    onnx = [artifact for artifact in artifacts if artifact["format"] == ExportFormat.ONNX.value]
+    return [group for group in (litert, onnx) if group]
 
 
 class _ProfiledInPart(Exception):
