@@ -148,11 +148,13 @@ def connection_options(function):
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the profile JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the profile JSON on stdout instead of a table.")
 @click.option("--op-profile", is_flag=True,
-              help="Android: per-op timings from benchmark_model (--enable_op_profiling) in the JSON's op_profile.")
+              help="Per-op times from benchmark_model (Android; ssh targets with `benchmark_model:`), in a "
+                   "separate run: op_profile (per node) and op_types (per op type) in the JSON.")
 @quiet_option
 def profile(models, target, options, devices, devices_file, lock_timeout, runs, warmup, min_seconds, threads,
             interleave, block, cooldown, output, as_json, op_profile):
-    """Time .tflite MODELS on a target, on every device given; prints a table, --output writes the profile JSON."""
+    """Time .tflite (LiteRT) and .onnx (ONNX Runtime) MODELS on a target, on every device given; prints a table,
+    --output writes the profile JSON."""
     from edgekit import fsutil
     from edgekit.config.target import load_target
     from edgekit.fleet import DeviceChoice, choose_devices, print_fleet, profile_pool
@@ -166,7 +168,7 @@ def profile(models, target, options, devices, devices_file, lock_timeout, runs, 
                                                             default_file=Path(INVENTORY_NAME), options=options,
                                                             lock_timeout_s=lock_timeout))
     settings = ProfileSettings(runs=runs, warmup=warmup, min_seconds=min_seconds, threads=threads, block=block,
-                               cooldown=cooldown)
+                               cooldown=cooldown, op_profile=op_profile)
     fleet = profile_pool(list(models), pool, settings, interleave=interleave)
     document = profile_document(fleet)
     if output:

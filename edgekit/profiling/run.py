@@ -133,7 +133,8 @@ def _measured(adapter, models: list[Path], settings: ProfileSettings) -> list[di
 
 
 def print_profiles(profiles: list[dict[str, Any]]) -> None:
-    """A table: model, runs, median, p90, p99, mean ± std, min, init, first inference."""
+    """A table: model, runtime, runs, median, p90, p99, mean ± std, min, init, first inference, RAM growth; then
+    the slowest op types of the profiles that have per-op times."""
     from rich.table import Table
 
     table = Table(title_justify="left")
@@ -141,11 +142,13 @@ def print_profiles(profiles: list[dict[str, Any]]) -> None:
         device = profiles[0]["device"]
         table.title = (f"{profiles[0]['target']} · {device.get('address')} · {device.get('machine')} · "
                        f"{device.get('runtime')} {device.get('runtime_version')} · threads {profiles[0]['threads']}")
-    for column in ("model", "runs", "median ms", "p90 ms", "p99 ms", "mean ± std ms", "min ms", "init ms", "first ms"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+    for column in ("model", "runtime", "runs", "median ms", "p90 ms", "p99 ms", "mean ± std ms", "min ms", "init ms",
+                   "first ms", "RAM MB"):
+        table.add_column(column, justify="left" if column in ("model", "runtime") else "right")
     for profile in profiles:
         table.add_row(
             Path(profile["model"]["path"]).name,
+            str((profile.get("device") or {}).get("runtime") or "-"),
             str(profile["runs"]),
             _cell(profile.get("median_ms")),
             _cell(profile.get("p90_ms")),
@@ -154,8 +157,15 @@ def print_profiles(profiles: list[dict[str, Any]]) -> None:
             _cell(profile.get("min_ms")),
             _cell(profile.get("init_ms")),
             _cell(profile.get("first_ms")),
+            _cell((profile.get("memory") or {}).get("rss_growth_mb"), ".3g"),
         )
     console.out.print(table)
+    for profile in profiles:
+        if profile.get("op_types"):
+            slowest = ", ".join(f"{entry['node_type']} {entry['avg_ms']:.3g} ms ({entry['percent']:.0f}%)"
+                                for entry in profile["op_types"][:5])
+            console.out.print(f"{Path(profile['model']['path']).name}: slowest op types: {slowest}", soft_wrap=True,
+                              markup=False)
 
 
 def _cell(value: Any, spec: str = ".4g") -> str:

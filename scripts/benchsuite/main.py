@@ -25,6 +25,7 @@ PARTS = {
     "training": "benchsuite.training",
     "regress": "benchsuite.regress",
     "streaming": "benchsuite.streaming",
+    "runtimes": "benchsuite.runtimes",
 }
 
 ROOT = Path(__file__).resolve().parents[2]
