@@ -251,7 +251,7 @@ def store_option(function):
 @click.option("--against-store", is_flag=True, help="Compare CURRENT with the latest baseline saved for its target and device.")
 @store_option
 @click.option("--timing", type=click.Choice(["auto", "interleaved", "recorded"]), default="auto", show_default=True,
-              help="interleaved: time each baseline/current .tflite pair again now, alternating in one process; "
+              help="interleaved: time each baseline/current model pair (.tflite or .onnx) again now, alternating in one process; "
                    "recorded: compare the latencies in the files; auto: interleaved when the model files are found.")
 @click.option("--target", help="Where pairs are timed (default: the baseline's target, else host).")
 @connection_options
@@ -263,7 +263,7 @@ def store_option(function):
 def regress(files, max_slowdown, alpha, junit, as_json, allow_device_change, fail_on_missing, against_store, store,
             timing, target, options, devices, runs, min_seconds, block, cooldown, seed):
     """Fail when latency regressed from BASELINE to CURRENT: two profile JSONs, two manifests (artifacts matched
-    by name), or two .tflite files. Pairs are timed again now, interleaved, when their model files are found
+    by name), or two model files (.tflite or .onnx). Pairs are timed again now, interleaved, when their model files are found
     (--timing). Exit 0 ok, 1 regression, 2 bad input."""
     from edgekit.profiling.profile import ProfileSettings
     from edgekit.regress import BaselineStore, GateRequest, GateThresholds, Timing, run_gate

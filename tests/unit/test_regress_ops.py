@@ -59,3 +59,20 @@ def test_retimed_profiles_keep_the_recorded_op_times():
     assert kept["samples_ms"] == [1.1]
     own = with_ops(profile([1.1]), ADD_0=2.0)
     assert keep_op_times(recorded, own) is own
+
+
+def test_two_onnx_files_are_timed_now_interleaved(tmp_path):
+    from click.testing import CliRunner
+
+    from edgekit.cli import main
+    from tests.onnx_models import write_mlp_onnx
+
+    baseline = write_mlp_onnx(tmp_path / "old.onnx", seed=0)
+    current = write_mlp_onnx(tmp_path / "new.onnx", seed=1)
+    result = CliRunner().invoke(main, ["regress", str(baseline), str(current), "--runs", "30", "--min-seconds", "0",
+                                       "--json"], catch_exceptions=False)
+    assert result.exit_code in (0, 1), result.output  # a verdict either way; timing noise decides which
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["timing"] == "interleaved now" and report["device"]["runtime"] == "onnxruntime"
+    assert report["artifacts"][0]["artifact"] == "old.onnx → new.onnx"
+    assert report["artifacts"][0]["baseline_runs"] >= 30
