@@ -237,14 +237,22 @@ def memory_reading():
 
 
 def memory_record(before_load, after_load, after_runs):
-    """One model's memory: its resident-set growth across loading and across its first runs, and the peak."""
+    """One model's memory: its resident-set growth across loading and across its first runs, and the peak.
+
+    The growth runs to the highest resident set seen while this model loaded and ran: the high-water mark when it
+    rose in that window (a peak between readings), else the highest reading (an earlier model's peak is not it).
+    """
+    if after_runs["hwm_kb"] > before_load["hwm_kb"]:
+        highest = after_runs["hwm_kb"]
+    else:
+        highest = max(after_load["rss_kb"], after_runs["rss_kb"])
     return {
         "rss_before_load_kb": before_load["rss_kb"],
         "rss_after_load_kb": after_load["rss_kb"],
         "rss_after_invoke_kb": after_runs["rss_kb"],
         "load_growth_kb": after_load["rss_kb"] - before_load["rss_kb"],
         "invoke_growth_kb": after_runs["rss_kb"] - after_load["rss_kb"],
-        "rss_growth_kb": max(after_runs["hwm_kb"], after_runs["rss_kb"]) - before_load["rss_kb"],
+        "rss_growth_kb": highest - before_load["rss_kb"],
         "peak_rss_kb": after_runs["hwm_kb"],
         "source": after_runs["source"],
     }

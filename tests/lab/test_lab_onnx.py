@@ -34,3 +34,20 @@ def test_a_board_without_onnxruntime_says_what_to_install(lab, tmp_path):
     assert result.exit_code == 3, result.output
     assert "onnxruntime is not importable here" in result.output
     assert f"{python} -m pip install onnxruntime" in result.output
+
+
+def test_ssh_board_with_benchmark_model_gets_per_op_times(lab, tmp_path):
+    # The x86_64 board sees this checkout, so the target file can name the STAND-IN benchmark_model as the
+    # board's own binary.
+    from tests.lab.conftest import STANDINS
+
+    text = (lab.targets / "lab-x86.yaml").read_text().replace("name: lab-x86", "name: lab-x86-bm")
+    (lab.targets / "lab-x86-bm.yaml").write_text(text + f"benchmark_model: {STANDINS / 'benchmark_model'}\n")
+    output = tmp_path / "board.json"
+    result = edgekit("profile", MODELS / "mlp-int8.tflite", "--target", "lab-x86-bm", "--device",
+                     lab["board"]["alias"], "--ssh-config", lab.ssh_config, "--runs", 10, "--min-seconds", 0,
+                     "--op-profile", "--output", output)
+    assert result.exit_code == 0, result.output
+    profile = json.loads(output.read_text())
+    assert len(profile["samples_ms"]) == profile["runs"] >= 10  # edgekit's profiler timed it
+    assert profile["op_types"][0]["node_type"] == "FULLY_CONNECTED" and len(profile["op_profile"]) == 3

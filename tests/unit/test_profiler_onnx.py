@@ -123,3 +123,12 @@ def test_onnx_kind_and_targets_that_run_only_tflite(onnx_model):
         "mlp.onnx is float32: target android-arm64 runs tflite models, not onnx")
     with pytest.raises(ArtifactNotAccepted, match="target coral-usb runs tflite models, not onnx .*; nothing was sent"):
         profile_models([onnx_model], "coral-usb", ConnectionOptions(address="pi@coral"), QUICK)
+
+
+def test_an_earlier_models_peak_is_not_the_next_models_growth():
+    reading = lambda rss, hwm: {"rss_kb": rss, "hwm_kb": hwm, "source": "proc_status"}  # noqa: E731
+    # The first model peaked at 500 MB and settled at 300; the next one grows 300 -> 310 without a new peak.
+    record = device_profiler.memory_record(reading(300, 500), reading(308, 500), reading(310, 500))
+    assert (record["rss_growth_kb"], record["load_growth_kb"], record["invoke_growth_kb"]) == (10, 8, 2)
+    # A new peak between readings counts.
+    assert device_profiler.memory_record(reading(300, 500), reading(308, 500), reading(310, 640))["rss_growth_kb"] == 340
