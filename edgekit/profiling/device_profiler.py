@@ -311,17 +311,11 @@ class OnnxRunner:
 
         self.path = path
         self.runtime, self.runtime_version, onnxruntime = runtime
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # errors only: its warnings would land in the profile's output
+        self.threads = threads
+        self.onnxruntime = onnxruntime
         started = time.perf_counter_ns()
         try:
-            self.session = onnxruntime.InferenceSession(path, sess_options=options,
-                                                        providers=["CPUExecutionProvider"])
+            self.session = self.new_session()
         except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise ProfilerError("bad_model", "{} is not a model onnxruntime can load: {}".format(path, error),
                                 EXIT_BAD_INPUT)
@@ -341,6 +335,20 @@ class OnnxRunner:
         self.samples_ms = []
         self.first_ms = None
 
+    def new_session(self, profile_prefix=None):
+        onnxruntime = self.onnxruntime
+        options = onnxruntime.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: its warnings would land in the profile's output
+        if profile_prefix:
+            options.enable_profiling = True
+            options.profile_file_prefix = profile_prefix
+        return onnxruntime.InferenceSession(self.path, sess_options=options, providers=["CPUExecutionProvider"])
+
     def invoke(self):
         self.session.run(None, self.feeds)
 
@@ -349,6 +357,46 @@ class OnnxRunner:
         self.session.run(None, self.feeds)
         elapsed_ns = time.perf_counter_ns() - started
         return round(elapsed_ns / 1e6, 6)
+
+    def op_profile(self, runs):
+        """Per-node times from onnxruntime's own profiler, in a session of its own after the timed runs (profiling
+        every node slows each run): one row per node in run order, as benchmark_model's op profile has them."""
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="edgekit-ort-profile-")
+        try:
+            session = self.new_session(os.path.join(folder, "ort"))
+            for _ in range(runs):
+                session.run(None, self.feeds)
+            with open(session.end_profiling()) as handle:
+                events = json.load(handle)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return onnx_op_rows(events)
+
+
+KERNEL_TIME = "_kernel_time"
+
+
+def onnx_op_rows(events):
+    """Rows {node_type, name, first_ms, avg_ms, percent, times_called} from onnxruntime's profile events
+    (Chrome trace: "cat": "Node" events named `<node>_kernel_time`, "dur" in microseconds, args.op_name)."""
+    durations = {}
+    types = {}
+    for event in events:
+        name = event.get("name", "")
+        if event.get("cat") != "Node" or not name.endswith(KERNEL_TIME):
+            continue
+        node = name[:-len(KERNEL_TIME)]
+        durations.setdefault(node, []).append(float(event.get("dur", 0)) / 1000.0)
+        types[node] = (event.get("args") or {}).get("op_name") or "?"
+    averages = {node: sum(values) / len(values) for node, values in durations.items()}
+    total = sum(averages.values())
+    return [{"node_type": types[node], "name": node, "first_ms": round(values[0], 6),
+             "avg_ms": round(averages[node], 6),
+             "percent": round(100.0 * averages[node] / total, 3) if total > 0 else 0.0, "times_called": 1}
+            for node, values in durations.items()]
 
 
 def _random_input(np, rng, dtype, shape):
@@ -411,8 +459,12 @@ def open_model(path, runtimes, threads, seed):
     return TFLiteRunner(path, runtimes.tflite(), runtimes.delegates(), threads, seed)
 
 
+#: runs of onnxruntime's op-profiling session: per-node averages settle within a few dozen runs
+OP_PROFILE_RUNS = 30
+
+
 def profile(paths, runs=100, warmup=10, min_seconds=1.0, threads=None, delegate=None, delegate_options=None,
-            block=10, cooldown=0.0, seed=0, runtime=None):
+            block=10, cooldown=0.0, seed=0, runtime=None, op_profile=False):
     """Profile one or more .tflite/.onnx models; returns the JSON-ready result (see the module docstring)."""
     start_memory = memory_reading()
     runtimes = Runtimes(runtime, delegate, delegate_options)
@@ -459,6 +511,11 @@ def profile(paths, runs=100, warmup=10, min_seconds=1.0, threads=None, delegate=
             "samples_ms": runner.samples_ms,
             "memory": runner.memory,
         }
+        if op_profile and isinstance(runner, OnnxRunner):
+            op_runs = max(1, min(runs, OP_PROFILE_RUNS))
+            entry["op_profile"] = runner.op_profile(op_runs)
+            entry["op_profile_source"] = ("onnxruntime's profiler (enable_profiling), a separate session of {} runs "
+                                          "after the timed ones".format(op_runs))
         entry.update(summarize(runner.samples_ms))
         results.append(entry)
     end_memory = memory_reading()
@@ -503,6 +560,8 @@ def main(argv=None):
     parser.add_argument("--cooldown", type=float, default=0.0, help="seconds of rest after each block")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runtime", choices=["ai_edge_litert", "tflite_runtime", "tensorflow"], default=None)
+    parser.add_argument("--op-profile", action="store_true",
+                        help=".onnx: per-node times from onnxruntime's profiler, in a separate session")
     args = parser.parse_args(argv)
     try:
         if args.runs < 1 or args.warmup < 0 or args.min_seconds < 0:
@@ -510,7 +569,8 @@ def main(argv=None):
         result = profile(args.models, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
                          threads=args.threads, delegate=args.delegate,
                          delegate_options=_parse_options(args.delegate_option), block=args.block,
-                         cooldown=args.cooldown, seed=args.seed, runtime=args.runtime)
+                         cooldown=args.cooldown, seed=args.seed, runtime=args.runtime,
+                         op_profile=args.op_profile)
     except ProfilerError as error:
         sys.stdout.write(json.dumps({"edgekit_profiler": PROFILER_VERSION, "error": error.code,
                                      "message": error.message}) + "\n")

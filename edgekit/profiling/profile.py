@@ -26,8 +26,9 @@ class ProfileSettings:
     threads: Optional[int] = None
     block: int = 10
     cooldown: float = 0.0
-    # Per-op times from a separate benchmark_model run, where the target has one (Android; ssh boards with
-    # `benchmark_model:`): a run of its own, so op profiling's overhead never touches the latency samples.
+    # Per-op times, from a run of their own so op profiling's overhead never touches the latency samples:
+    # .tflite from benchmark_model where the target has one (Android; ssh boards with `benchmark_model:`),
+    # .onnx from onnxruntime's own profiler, wherever onnxruntime runs.
     op_profile: bool = False
 
     def profiler_arguments(self) -> list[str]:
@@ -36,6 +37,8 @@ class ProfileSettings:
                      "--block", str(self.block), "--cooldown", str(self.cooldown)]
         if self.threads:
             arguments += ["--threads", str(self.threads)]
+        if self.op_profile:
+            arguments.append("--op-profile")
         return arguments
 
 
@@ -80,6 +83,12 @@ def make_profile(
     profile["first_ms"] = entry.get("first_ms")
     if isinstance(entry.get("memory"), dict):
         profile["memory"] = profiler_memory(entry["memory"], profile["model"]["bytes"])
+    if entry.get("op_profile"):
+        from edgekit.profiling.benchmark_model import op_type_totals
+
+        profile["op_profile"] = entry["op_profile"]
+        profile["op_types"] = op_type_totals(entry["op_profile"])
+        profile["op_profile_source"] = entry.get("op_profile_source")
     return profile
 
 

@@ -145,8 +145,9 @@ def _op_times(manifest: dict[str, Any]) -> str:
     body = [[escape(name), escape(str(entry["node_type"])), _number(entry.get("nodes"), "{}"),
              _number(entry.get("avg_ms"), "{:.4g}"), _number(entry.get("percent"), "{:.1f} %")]
             for name, types in profiles for entry in types[:8]]
-    caption = ("Time per inference of each op type, summed over its nodes, from benchmark_model's op profiling "
-               "(a run of its own, so its overhead is not in the latency above).")
+    caption = ("Time per inference of each op type, summed over its nodes: .tflite from benchmark_model's op "
+               "profiling, .onnx from onnxruntime's profiler, each in a run of its own (so its overhead is not in "
+               "the latency above). Op names are each runtime's own (CONV_2D, FusedConv).")
     return "<h2 id=\"ops\">Time per op</h2>\n" + _figure("plot-ops", svg, caption) + _table(headers, body)
 
 

@@ -132,3 +132,28 @@ def test_an_earlier_models_peak_is_not_the_next_models_growth():
     assert (record["rss_growth_kb"], record["load_growth_kb"], record["invoke_growth_kb"]) == (10, 8, 2)
     # A new peak between readings counts.
     assert device_profiler.memory_record(reading(300, 500), reading(308, 500), reading(310, 640))["rss_growth_kb"] == 340
+
+
+def test_onnx_per_op_times_from_onnxruntimes_profiler(onnx_model):
+    settings = ProfileSettings(runs=5, warmup=1, min_seconds=0.0, threads=1, op_profile=True)
+    (profile,) = profile_models([onnx_model], "host", ConnectionOptions(), settings)
+    rows = profile["op_profile"]
+    # onnxruntime fuses MatMul+Add into one node at full optimisation; Relu may be fused too, Softmax stays.
+    assert rows[-1]["node_type"] == "Softmax" and rows[-1]["name"] == "softmax"
+    assert all(row["avg_ms"] > 0 for row in rows) and sum(row["percent"] for row in rows) == pytest.approx(100, abs=0.01)
+    assert {entry["node_type"] for entry in profile["op_types"]} == {row["node_type"] for row in rows}
+    assert "separate session of 5 runs" in profile["op_profile_source"]
+    assert len(profile["samples_ms"]) == profile["runs"]  # the timed runs are not the profiled ones
+
+
+def test_onnx_op_rows_from_trace_events():
+    events = [{"cat": "Session", "name": "model_run", "dur": 900},
+              {"cat": "Node", "name": "conv_fence_before", "dur": 1},
+              {"cat": "Node", "name": "conv_kernel_time", "dur": 300, "args": {"op_name": "Conv"}},
+              {"cat": "Node", "name": "relu_kernel_time", "dur": 100, "args": {"op_name": "Relu"}},
+              {"cat": "Node", "name": "conv_kernel_time", "dur": 100, "args": {"op_name": "Conv"}}]
+    rows = device_profiler.onnx_op_rows(events)
+    assert rows == [{"node_type": "Conv", "name": "conv", "first_ms": 0.3, "avg_ms": 0.2, "percent": 66.667,
+                     "times_called": 1},
+                    {"node_type": "Relu", "name": "relu", "first_ms": 0.1, "avg_ms": 0.1, "percent": 33.333,
+                     "times_called": 1}]
