@@ -148,8 +148,8 @@ def connection_options(function):
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the profile JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the profile JSON on stdout instead of a table.")
 @click.option("--op-profile", is_flag=True,
-              help="Per-op times from benchmark_model (Android; ssh targets with `benchmark_model:`), in a "
-                   "separate run: op_profile (per node) and op_types (per op type) in the JSON.")
+              help="Per-op times in a separate run (.onnx: onnxruntime's profiler; .tflite: benchmark_model on "
+                   "Android and ssh targets with `benchmark_model:`): op_profile and op_types in the JSON.")
 @quiet_option
 def profile(models, target, options, devices, devices_file, lock_timeout, runs, warmup, min_seconds, threads,
             interleave, block, cooldown, output, as_json, op_profile):

@@ -97,7 +97,7 @@ profile:
   warmup: 10
   min_seconds: 1.0               # ... and at least this long
   threads: null                  # null: the target's default
-  op_profile: true               # per-op times where the target has a benchmark_model (Android, some boards)
+  op_profile: true               # per-op times: .onnx by onnxruntime, .tflite where a benchmark_model is
 """
 
 

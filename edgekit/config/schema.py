@@ -206,7 +206,7 @@ class ProfileConfig(StrictModel):
     warmup: int = Field(10, ge=0)
     min_seconds: float = Field(1.0, ge=0.0)
     threads: Optional[pydantic.PositiveInt] = None
-    # per-op times where the target has a benchmark_model (Android; ssh boards with `benchmark_model:`)
+    # per-op times: .onnx by onnxruntime's profiler; .tflite where the target has a benchmark_model
     op_profile: bool = True
 
 
