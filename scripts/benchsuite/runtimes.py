@@ -28,7 +28,7 @@ SETTINGS = {"mobilenet_v2": {"runs": 30, "min_seconds": 0.5, "block": 3},
             "digits_cnn": {"runs": 1000, "min_seconds": 0.5, "block": 50}}
 QUICK_SETTINGS = {"mobilenet_v2": {"runs": 6, "min_seconds": 0.0, "block": 2},
                   "digits_cnn": {"runs": 100, "min_seconds": 0.0, "block": 20}}
-ROUNDS, QUICK_ROUNDS = 3, 1
+ROUNDS, QUICK_ROUNDS = 5, 1
 QUANTIZATIONS = ("float32", "int8")
 RUNTIME_OF = {"tflite": "LiteRT", "onnx": "ONNX Runtime"}
 OPSET = 17
@@ -109,7 +109,14 @@ def run(context: BenchContext) -> PartResult:
                 profiles = interleaved_medians([by_kind[kind] for kind in order], threads, settings_by_model[name])
                 for (fmt, quantization), profile in zip(order, profiles):
                     medians[f"{fmt}-{quantization}"].append(profile["median_ms"])
-            latency[f"{name} @{threads}"] = {kind: support.spread(values) for kind, values in medians.items()}
+            latency[f"{name} @{threads}"] = {
+                "median_ms": {kind: support.spread(values) for kind, values in medians.items()},
+                "per_round_ms": medians,
+                # Paired within each round (the same process, interleaved): the ratio drift cannot move.
+                "ort_over_litert_per_round": {quantization: [
+                    onnx / litert for onnx, litert in zip(medians[f"onnx-{quantization}"],
+                                                          medians[f"tflite-{quantization}"])]
+                    for quantization in QUANTIZATIONS}}
     memory: dict[str, Any] = {}
     for name, by_kind in files.items():
         for (fmt, quantization), path in by_kind.items():
@@ -126,18 +133,23 @@ def run(context: BenchContext) -> PartResult:
     return PartResult(table=table(results, support.load_note(load_before, load_after)), results=results)
 
 
-def ratio(onnx: dict[str, float], litert: dict[str, float]) -> str:
-    """ONNX Runtime's median over LiteRT's; above 1, LiteRT is faster."""
-    return f"{onnx['median'] / litert['median']:.2f}×"
+def ratio_text(ratios: list[float]) -> str:
+    """ONNX Runtime's median over LiteRT's, per round: median (range); above 1, LiteRT is faster."""
+    summary = support.spread(ratios)
+    if summary["n"] == 1:
+        return f"{summary['median']:.2f}×"
+    return f"{summary['median']:.2f}× ({summary['min']:.2f}–{summary['max']:.2f})"
 
 
 def table(results: dict[str, Any], load: str) -> str:
     rows = []
-    for label, medians in results["latency"].items():
+    for label, entry in results["latency"].items():
+        medians = entry["median_ms"]
         row = [label]
         for quantization in QUANTIZATIONS:
             litert, onnx = medians[f"tflite-{quantization}"], medians[f"onnx-{quantization}"]
-            row += [support.spread_text(litert, ".4g"), support.spread_text(onnx, ".4g"), ratio(onnx, litert)]
+            row += [support.spread_text(litert, ".4g"), support.spread_text(onnx, ".4g"),
+                    ratio_text(entry["ort_over_litert_per_round"][quantization])]
         rows.append(row)
     latency = markdown_table(["model @threads", "LiteRT float32 ms", "ORT float32 ms", "ORT / LiteRT",
                               "LiteRT int8 ms", "ORT int8 ms", "ORT / LiteRT"], rows)
@@ -150,8 +162,9 @@ def table(results: dict[str, Any], load: str) -> str:
     return "\n".join([
         latency, "",
         f"Median ms per inference on the host target, median (range) over {results['rounds']} rounds; in each round "
-        f"the four files of a model run interleaved in one profiler process (order rotated per round). int8: "
-        f"full-integer TFLite vs onnxruntime's static QDQ ONNX. {load}.", "",
+        f"the four files of a model run interleaved in one profiler process (order rotated per round), and ORT / "
+        f"LiteRT is the ratio of that round's medians (median and range over the rounds; above 1× LiteRT is "
+        f"faster). int8: full-integer TFLite vs onnxruntime's static QDQ ONNX. {load}.", "",
         memory, "",
         "Each file alone in a fresh profiler process, 1 thread: RAM growth is the resident-set growth from before "
         "loading to the peak after the first inferences (ONNX Runtime's includes its one-time session set-up); "
