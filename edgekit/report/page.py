@@ -37,7 +37,8 @@ def render_page(manifest: dict[str, Any], rows: list[ArtifactRow], verdicts: Opt
     """The whole page."""
     name = str(manifest.get("name", "build"))
     sections = [_header(manifest), _summary(manifest, rows), _tradeoff(manifest, rows), _latency(manifest, rows),
-                _runtimes(rows), _op_times(manifest), _sparsity(manifest), _training(manifest), _verdicts(verdicts), _build_facts(manifest)]
+                _runtimes(rows), _op_times(manifest), _sparsity(manifest), _training(manifest), _verdicts(verdicts),
+                _build_facts(manifest)]
     body = "\n".join(section for section in sections if section)
     return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
