@@ -2,8 +2,9 @@
 
 Per-op times come from benchmark_model's op profiling for .tflite (Android; ssh boards with `benchmark_model:`
 in their target file) and from onnxruntime's profiler for .onnx. They are summed per op type (CONV_2D, ADD, ...)
-and matched by type, and by node name for the single nodes; an op "grew" when its time rose by more than the gate's max slowdown of its own baseline time
-and by at least GROWTH_FLOOR of the model's total op time (so a 0.001 ms op doubling is not named).
+and matched by type, and by node name for the single nodes; an op "grew" when its time rose by more than the
+gate's max slowdown of its own baseline time and by at least GROWTH_FLOOR of the model's total op time (so a
+0.001 ms op doubling is not named).
 """
 
 from __future__ import annotations
