@@ -51,3 +51,43 @@ def test_ssh_board_with_benchmark_model_gets_per_op_times(lab, tmp_path):
     profile = json.loads(output.read_text())
     assert len(profile["samples_ms"]) == profile["runs"] >= 10  # edgekit's profiler timed it
     assert profile["op_types"][0]["node_type"] == "FULLY_CONNECTED" and len(profile["op_profile"]) == 3
+
+
+TINY_BOTH = """
+name: lab-both
+data: {source: digits, seed: 0}
+model: {builtin: mlp}
+train: {epochs: 2, batch_size: 64}
+prune: {enabled: false}
+qat: {enabled: false}
+export: {formats: [tflite, onnx], quantization: [float32], representative_samples: 50}
+evaluate: {max_accuracy_drop: 1.0}
+profile: {runs: 10, warmup: 1, min_seconds: 0.0}
+"""
+
+
+def test_build_on_the_aarch64_board_profiles_both_runtimes_or_skips_onnx_with_the_reason(lab, tmp_path):
+    from tests.integration.helpers import write_config
+
+    config = write_config(tmp_path, TINY_BOTH)
+    with_ort, without_ort = tmp_path / "with", tmp_path / "without"
+    result = edgekit("build", "--config", config, "--target", "rpi4", "--device", lab["pi"]["alias"],
+                     "--ssh-config", lab.ssh_config, "--out", with_ort)
+    assert result.exit_code == 0, result.output
+    artifacts = {a["name"]: a for a in json.loads((with_ort / "manifest.json").read_text())["artifacts"]}
+    assert artifacts["tflite-float32"]["latency"]["device"]["runtime"] == "ai_edge_litert"
+    onnx = artifacts["onnx-float32"]["latency"]
+    assert (onnx["device"]["machine"], onnx["device"]["runtime"]) == ("aarch64", "onnxruntime")
+    assert onnx["op_profile"] and onnx["op_types"]  # profile.op_profile defaults to true: onnxruntime's profiler
+
+    # The tflite-runtime 2.14 environment has no onnxruntime: the .tflite is profiled, the .onnx skipped with why.
+    result = edgekit("build", "--config", config, "--target", "rpi4", "--device", lab["pi"]["alias"],
+                     "--ssh-config", lab.ssh_config, "--remote-python", lab["pi"]["tflite_runtime_python"],
+                     "--out", without_ort)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((without_ort / "manifest.json").read_text())
+    artifacts = {a["name"]: a for a in manifest["artifacts"]}
+    assert artifacts["tflite-float32"]["latency"]["device"]["runtime"] == "tflite_runtime"
+    assert artifacts["onnx-float32"]["latency"] is None
+    assert "onnxruntime is not importable here" in manifest["profile_skipped"]["onnx-float32"]
+    assert "onnx-float32 not profiled" in result.output
