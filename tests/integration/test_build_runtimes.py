@@ -21,6 +21,8 @@ def test_onnx_artifacts_are_profiled_by_onnxruntime_with_memory(digits_build):
         assert latency["runs"] == len(latency["samples_ms"]) >= 50
         assert latency["memory"]["flash_bytes"] == artifact(manifest, name)["bytes"]
         assert latency["memory"]["rss_growth_mb"] > 0 and latency["memory"]["peak_rss_mb"] > 0
+        if name.startswith("onnx-"):  # profile.op_profile defaults to true: onnxruntime's profiler
+            assert latency["op_types"] and "onnxruntime" in latency["op_profile_source"]
     assert manifest["device"]["runtime"] == "ai_edge_litert"  # the build's device record: its first profile's
 
 
