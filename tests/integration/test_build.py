@@ -97,15 +97,16 @@ def test_onnx_agrees_with_keras_and_int8_onnx_is_qdq(digits_build):
     assert onnx_int8["accuracy"] >= artifact(manifest, "keras-dense")["accuracy"] - 0.05
 
 
-def test_every_tflite_artifact_is_profiled_on_the_host(digits_build):
+def test_every_tflite_and_onnx_artifact_is_profiled_on_the_host(digits_build):
     _, _, manifest = digits_build
     assert manifest["device"]["machine"] == platform.machine()
     assert manifest["device"]["runtime"] == "ai_edge_litert"
     for entry in manifest["artifacts"]:
         latency = entry["latency"]
-        if entry["format"] != "tflite":
+        if entry["format"] == "keras":
             assert latency is None
             continue
+        assert latency["device"]["runtime"] == ("onnxruntime" if entry["format"] == "onnx" else "ai_edge_litert")
         assert latency["runs"] == len(latency["samples_ms"]) >= 50
         assert latency["min_ms"] <= latency["median_ms"] <= latency["p90_ms"] <= latency["p99_ms"] <= latency["max_ms"]
         assert latency["model"]["sha256"] == entry["sha256"]
