@@ -404,11 +404,14 @@ def profile_stage(ctx: BuildContext):
             if runtime_missing:
                 raise _ProfiledInPart(meta)
             return meta
+        # A device that failed either runtime's models is dropped whole, as a device that fails mid-run is.
+        failures = {failure["address"]: failure for fleet in fleets for failure in fleet.failures()}
+        by_device = {address: profiles for address, profiles in by_device.items() if address not in failures}
         meta = {"profiles": next(iter(by_device.values()), {}), "skipped": skipped}
-        failed = [run for fleet in fleets for run in fleet.failed]
+        failed = list(failures.values())
         if pool.is_fleet:
-            meta["devices"] = [run.profiles[0]["device"] for run in fleets[0].succeeded]
-            meta["devices_failed"] = [failure for fleet in fleets for failure in fleet.failures()]
+            meta["devices"] = [run.profiles[0]["device"] for run in fleets[0].succeeded if run.address in by_device]
+            meta["devices_failed"] = failed
             meta["profiles_by_device"] = by_device
         if failed or runtime_missing:
             raise _ProfiledInPart(meta)
