@@ -151,11 +151,13 @@ def connection_options(function):
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the profile JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the profile JSON on stdout instead of a table.")
 @click.option("--op-profile", is_flag=True,
-              help="Android: per-op timings from benchmark_model (--enable_op_profiling) in the JSON's op_profile.")
+              help="Per-op times in a separate run (.onnx: onnxruntime's profiler; .tflite: benchmark_model on "
+                   "Android and ssh targets with `benchmark_model:`): op_profile and op_types in the JSON.")
 @quiet_option
 def profile(models, target, options, devices, devices_file, lock_timeout, runs, warmup, min_seconds, threads,
             interleave, block, cooldown, output, as_json, op_profile):
-    """Time .tflite MODELS on a target, on every device given; prints a table, --output writes the profile JSON."""
+    """Time .tflite (LiteRT) and .onnx (ONNX Runtime) MODELS on a target, on every device given; prints a table,
+    --output writes the profile JSON."""
     from edgekit import fsutil
     from edgekit.config.target import load_target
     from edgekit.fleet import DeviceChoice, choose_devices, print_fleet, profile_pool
@@ -171,7 +173,7 @@ def profile(models, target, options, devices, devices_file, lock_timeout, runs, 
                                                             default_file=Path(INVENTORY_NAME), options=options,
                                                             lock_timeout_s=lock_timeout))
     settings = ProfileSettings(runs=runs, warmup=warmup, min_seconds=min_seconds, threads=threads, block=block,
-                               cooldown=cooldown)
+                               cooldown=cooldown, op_profile=op_profile)
     fleet = profile_pool(list(models), pool, settings, interleave=interleave)
     document = profile_document(fleet)
     if as_json:
@@ -281,7 +283,7 @@ def store_option(function):
 @click.option("--against-store", is_flag=True, help="Compare CURRENT with the latest baseline saved for its target and device.")
 @store_option
 @click.option("--timing", type=click.Choice(["auto", "interleaved", "recorded"]), default="auto", show_default=True,
-              help="interleaved: time each baseline/current .tflite pair again now, alternating in one process; "
+              help="interleaved: time each baseline/current model pair (.tflite or .onnx) again now, alternating in one process; "
                    "recorded: compare the latencies in the files; auto: interleaved when the model files are found.")
 @click.option("--target", help="Where pairs are timed (default: the baseline's target, else host).")
 @connection_options
@@ -293,7 +295,7 @@ def store_option(function):
 def regress(files, max_slowdown, alpha, junit, as_json, allow_device_change, fail_on_missing, against_store, store,
             timing, target, options, devices, runs, min_seconds, block, cooldown, seed):
     """Fail when latency regressed from BASELINE to CURRENT: two profile JSONs, two manifests (artifacts matched
-    by name), or two .tflite files. Pairs are timed again now, interleaved, when their model files are found
+    by name), or two model files (.tflite or .onnx). Pairs are timed again now, interleaved, when their model files are found
     (--timing). Exit 0 ok, 1 regression, 2 bad input."""
     from edgekit.profiling.profile import ProfileSettings
     from edgekit.regress import BaselineStore, GateRequest, GateThresholds, Timing, run_gate

@@ -1,5 +1,5 @@
-"""What a .tflite file is (its quantization, its input/output dtypes, whether it is compiled for the Edge TPU),
-read from the flatbuffer alone, and whether a target accepts it. Nothing is pushed before this check passes.
+"""What a .tflite or .onnx file is (its quantization, its input/output dtypes, whether it is compiled for the
+Edge TPU), read from the file alone, and whether a target accepts it. Nothing is pushed before this check passes.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 
 # Activations of these types mean a full-integer model (int16 is the 16x8 variant of it).
 _INTEGER_ACTIVATIONS = {"int8", "uint8", "int16"}
+ONNX_SUFFIX = ".onnx"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ModelKind:
     input_dtypes: tuple[str, ...]
     output_dtypes: tuple[str, ...]
     edgetpu_compiled: bool
+    format: str = "tflite"  # tflite | onnx
 
 
 def model_kind(path: Path) -> ModelKind:
@@ -36,7 +38,10 @@ def model_kind(path: Path) -> ModelKind:
     Raises:
         ModelFileError: the file is not a TFLite flatbuffer, or is truncated or corrupt (edgekit inspect's
             bounds-checked reader, so a damaged file fails here instead of hanging the generated code).
+        An .onnx file is read by onnx_kind instead.
     """
+    if is_onnx_file(path):
+        return onnx_kind(path)
     from edgekit.inspect.tflite import read_tflite
 
     graph = read_tflite(path).main
@@ -56,10 +61,35 @@ def model_kind(path: Path) -> ModelKind:
                      tuple(dtypes[index] for index in graph.outputs), compiled)
 
 
+def is_onnx_file(path: Path) -> bool:
+    return Path(path).suffix.lower() == ONNX_SUFFIX
+
+
+def onnx_kind(path: Path) -> ModelKind:
+    """An .onnx file's quantization and I/O dtypes: int8 when it has QuantizeLinear/DequantizeLinear nodes or int8
+    weights (QDQ and QOperator models), float16 with float16 weights, else float32.
+
+    Raises:
+        ModelFileError: not an ONNX model, or truncated.
+    """
+    from edgekit.inspect.onnx_model import summarize_onnx
+
+    summary = summarize_onnx(path)
+    weights = summary["weights"]["by_dtype"]
+    if summary["operators"]["quantize_dequantize"] or "int8" in weights or "uint8" in weights:
+        quantization = "int8"
+    elif "float16" in weights:
+        quantization = "float16"
+    else:
+        quantization = "float32"
+    return ModelKind(quantization, tuple(record["dtype"] for record in summary["inputs"]),
+                     tuple(record["dtype"] for record in summary["outputs"]), False, format="onnx")
+
+
 def refusal(target: Target, path: Path) -> Optional[str]:
-    """Why `target` cannot run the .tflite file at `path`, or None when it can."""
+    """Why `target` cannot run the .tflite or .onnx file at `path`, or None when it can."""
     kind = model_kind(path)
-    reason = target.refuses("tflite", kind.quantization)
+    reason = target.refuses(kind.format, kind.quantization)
     if reason is None:
         allowed = set(target.accepts.io_dtypes)
         wrong = [dtype for dtype in kind.input_dtypes + kind.output_dtypes if dtype not in allowed]

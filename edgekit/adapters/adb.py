@@ -29,7 +29,8 @@ from edgekit.adapters.acceptance import check_accepted
 from edgekit.adapters.base import Adapter, quote_command
 from edgekit.errors import (AuthenticationFailed, ConfigError, DeviceDisconnected, DeviceError, TargetUnreachable,
                             ToolError)
-from edgekit.profiling.benchmark_model import benchmark_arguments, parse_benchmark_output, profile_fields
+from edgekit.profiling.benchmark_model import (benchmark_arguments, benchmark_memory, parse_benchmark_output,
+                                               profile_fields)
 from edgekit.profiling.profile import PROFILE_KEYS, ProfileSettings
 
 _NETWORK_SERIAL = re.compile(r"^(?:\[[^\]]+\]|[^:\s]+):\d+$")
@@ -259,10 +260,15 @@ class AdbAdapter(Adapter):
         argv = pin + [remote_binary] + benchmark_arguments(
             remote_model, runs=settings.runs, warmup=settings.warmup, min_seconds=settings.min_seconds,
             threads=settings.threads, delegate=self.target.delegate, delegate_library=self.target.delegate_library,
-            op_profiling=bool(self.options.extra.get("op_profiling")))
+            peak_memory=True)
         code, stdout, stderr = self.run(argv, timeout=_BENCHMARK_TIMEOUT_S)
         output = parse_benchmark_output(stdout + "\n" + stderr)
         fields = profile_fields(output, what=f"{self.address}: {model.name} (exit code {code})")
+        memory = benchmark_memory(output.memory_mb, model.stat().st_size)
+        if memory is not None:
+            fields["memory"] = memory
+        if settings.op_profile or self.options.extra.get("op_profiling"):
+            fields.update(self.benchmark_op_profile(pin + [remote_binary], remote_model, settings, model.name))
         profile = {
             "model": {"path": str(model), "sha256": fsutil.sha256_file(model), "bytes": model.stat().st_size},
             "target": self.target.name,

@@ -17,12 +17,16 @@ from edgekit.adapters.acceptance import check_accepted
 from edgekit.config.target import Target
 from edgekit.errors import DeviceError, RuntimeMissing
 from edgekit.fsutil import sha256_file
+from edgekit.profiling.benchmark_model import op_profile_arguments, op_profile_fields, parse_benchmark_output
 from edgekit.profiling.profile import ProfileSettings, device_record, make_profile
 
 PROFILER_SCRIPT = Path(__file__).resolve().parent.parent / "profiling" / "device_profiler.py"
 
 # device_profiler.py's exit codes, and what each means on our side.
 _PROFILER_EXIT_NO_RUNTIME = 4
+# The shell's code for "command not found": a `benchmark_model:` path that is not on the board.
+_COMMAND_NOT_FOUND = 127
+_OP_PROFILE_TIMEOUT_S = 900.0
 
 
 @dataclass
@@ -179,10 +183,14 @@ class Adapter(abc.ABC):
         return result
 
     def profile(self, models: list[Path], settings: ProfileSettings) -> list[dict[str, Any]]:
-        """Push and profile local .tflite files (interleaved when several); returns one profile JSON each.
+        """Push and profile local .tflite/.onnx files (interleaved when several); returns one profile JSON each.
+
+        With `settings.op_profile` and a target file naming the board's `benchmark_model`, each .tflite profile
+        gains per-op times from a separate benchmark_model run (see benchmark_op_profile).
 
         Raises:
             ArtifactNotAccepted: the target cannot run one of the models (checked before anything is pushed).
+            RuntimeMissing: no runtime for one of the models on the device (LiteRT, or onnxruntime for .onnx).
         """
         for model in models:
             check_accepted(self.target, model)
@@ -192,11 +200,40 @@ class Adapter(abc.ABC):
         result = self.run_profiler(remote, settings)
         device = device_record(result["device"], self.address)
         threads = result.get("threads")
-        return [
+        profiles = [
             make_profile(model, entry, target=self.target.name, device=device, threads=threads,
-                         delegate=self._delegate_name())
+                         delegate=None if model.suffix.lower() == ".onnx" else self._delegate_name())
             for model, entry in zip(models, result["profiles"])
         ]
+        if settings.op_profile and self.target.benchmark_model:
+            for model, remote_model, profile in zip(models, remote, profiles):
+                if model.suffix.lower() == ".tflite":  # benchmark_model runs TFLite models only
+                    profile.update(self.benchmark_op_profile([self.target.benchmark_model], remote_model,
+                                                             dataclasses.replace(settings, threads=threads),
+                                                             model.name))
+        return profiles
+
+    def benchmark_op_profile(self, command: list[str], remote_model: str, settings: ProfileSettings,
+                             what: str) -> dict[str, Any]:
+        """Per-op times of one pushed .tflite from the device's benchmark_model (`command` runs it), in a run of its
+        own: "op_profile" per node, "op_types" summed per op type, and where they came from.
+
+        Raises:
+            ToolError: the benchmark_model named by the target file is not on the device.
+            DeviceError: it ran but reported no per-op times.
+        """
+        from edgekit.errors import ToolError
+
+        argv = command + op_profile_arguments(remote_model, runs=settings.runs, threads=settings.threads,
+                                              delegate=self.target.delegate,
+                                              delegate_library=self.target.delegate_library)
+        code, stdout, stderr = self.run(argv, timeout=_OP_PROFILE_TIMEOUT_S)
+        if code == _COMMAND_NOT_FOUND:
+            raise ToolError(f"{self.address}: benchmark_model is not at {command[-1]} on the device (target "
+                            f"{self.target.name}: `benchmark_model:` names its path on the board)")
+        output = parse_benchmark_output(stdout + "\n" + stderr)
+        runs = output.regular_runs.count if output.regular_runs else 0
+        return op_profile_fields(output, runs=runs, what=f"{self.address}: {what} (exit code {code})")
 
     def _delegate_name(self) -> Optional[str]:
         return None if self.target.delegate.value == "none" else self.target.delegate.value

@@ -110,6 +110,7 @@ profile:
   warmup: 10
   min_seconds: 1.0               # ... and at least this long
   threads: null                  # null: the target's default
+  op_profile: true               # per-op times: .onnx by onnxruntime, .tflite where a benchmark_model is
 """
 
 

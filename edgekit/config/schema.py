@@ -271,6 +271,8 @@ class ProfileConfig(StrictModel):
     warmup: int = Field(10, ge=0, le=MAX_RUNS)
     min_seconds: float = Field(1.0, ge=0.0, le=MAX_SECONDS)
     threads: Optional[Annotated[int, Field(gt=0, le=MAX_THREADS)]] = None
+    # per-op times: .onnx by onnxruntime's profiler; .tflite where the target has a benchmark_model
+    op_profile: bool = True
 
 
 class EdgekitConfig(StrictModel):

@@ -66,6 +66,9 @@ class Target(StrictModel):
     connect_timeout_s: float = Field(15.0, gt=0.0, le=MAX_SECONDS)
     cpu_mask: Optional[str] = None
     benchmark_binary: Optional[BenchmarkBinary] = None
+    # ssh boards: path of TFLite's benchmark_model ON the board (built for it); when set, per-op times of each
+    # .tflite come from a separate op-profiling run of it (the latency samples stay edgekit's profiler's)
+    benchmark_model: Optional[str] = None
     # what the device needs installed, in one line; shown by `targets show` and when the runtime is missing
     setup: Optional[str] = None
     source: Optional[str] = Field(None, exclude=True)

@@ -16,7 +16,7 @@ from edgekit.data.base import Splits
 from edgekit.data.imagecheck import describe_counts
 from edgekit.data.loading import create_splits, open_splits
 from edgekit.data.sources import source_fingerprint
-from edgekit.errors import ExportError
+from edgekit.errors import ExportError, RuntimeMissing
 from edgekit.pipeline.cache import StageResult
 from edgekit.pipeline.context import BuildContext
 from edgekit.pipeline.evaluate import (TFLiteRunner, classify, constant_mae, keras_runner, majority_accuracy,
@@ -434,23 +434,46 @@ def profile_stage(ctx: BuildContext):
 
     def produce(work: Path) -> dict[str, Any]:
         settings = ProfileSettings(runs=config.profile.runs, warmup=config.profile.warmup,
-                                   min_seconds=config.profile.min_seconds, threads=config.profile.threads)
-        paths = [export.path(artifact["file"]) for artifact in chosen]
-        if not paths:
-            return {"profiles": {}, "skipped": skipped}
-        fleet = profile_pool(paths, pool, settings)
-        by_device = {}
-        for run in fleet.succeeded:
-            for profile in run.profiles:
-                # Paths in the manifest are relative to the build folder, so the folder can move.
-                profile["model"]["path"] = str(Path(profile["model"]["path"]).relative_to(ctx.build_dir))
-            by_device[run.address] = {artifact["name"]: profile for artifact, profile in zip(chosen, run.profiles)}
-        meta = {"profiles": next(iter(by_device.values())), "skipped": skipped}
+                                   min_seconds=config.profile.min_seconds, threads=config.profile.threads,
+                                   op_profile=config.profile.op_profile)
+        by_device: dict[str, dict[str, Any]] = {}
+        fleets = []
+        runtime_missing = False
+        # LiteRT first, then ONNX Runtime: a board without onnxruntime still gets its .tflite profiles, and the
+        # .onnx artifacts are skipped with the reason (not cached, so installing onnxruntime is enough).
+        for group in _runtime_groups(chosen):
+            paths = [export.path(artifact["file"]) for artifact in group]
+            try:
+                fleet = profile_pool(paths, pool, settings)
+            except RuntimeMissing as error:
+                if group[0]["format"] != ExportFormat.ONNX.value:
+                    raise
+                console.warn(f"profile: {', '.join(a['name'] for a in group)} not profiled: {error}")
+                skipped.update({artifact["name"]: f"not profiled: {error}" for artifact in group})
+                runtime_missing = True
+                continue
+            fleets.append(fleet)
+            for run in fleet.succeeded:
+                for profile in run.profiles:
+                    # Paths in the manifest are relative to the build folder, so the folder can move.
+                    profile["model"]["path"] = str(Path(profile["model"]["path"]).relative_to(ctx.build_dir))
+                by_device.setdefault(run.address, {}).update(
+                    {artifact["name"]: profile for artifact, profile in zip(group, run.profiles)})
+        if not fleets:
+            meta = {"profiles": {}, "skipped": skipped}
+            if runtime_missing:
+                raise _ProfiledInPart(meta)
+            return meta
+        # A device that failed either runtime's models is dropped whole, as a device that fails mid-run is.
+        failures = {failure["address"]: failure for fleet in fleets for failure in fleet.failures()}
+        by_device = {address: profiles for address, profiles in by_device.items() if address not in failures}
+        meta = {"profiles": next(iter(by_device.values()), {}), "skipped": skipped}
+        failed = list(failures.values())
         if pool.is_fleet:
-            meta["devices"] = [run.profiles[0]["device"] for run in fleet.succeeded]
-            meta["devices_failed"] = fleet.failures()
+            meta["devices"] = [run.profiles[0]["device"] for run in fleets[0].succeeded if run.address in by_device]
+            meta["devices_failed"] = failed
             meta["profiles_by_device"] = by_device
-        if fleet.failed:
+        if failed or runtime_missing:
             raise _ProfiledInPart(meta)
         return meta
 
@@ -486,6 +509,13 @@ def _shown_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def _runtime_groups(artifacts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The artifacts LiteRT runs, then those ONNX Runtime runs (empty groups left out)."""
+    litert = [artifact for artifact in artifacts if artifact["format"] != ExportFormat.ONNX.value]
+    onnx = [artifact for artifact in artifacts if artifact["format"] == ExportFormat.ONNX.value]
+    return [group for group in (litert, onnx) if group]
 
 
 class _ProfiledInPart(Exception):

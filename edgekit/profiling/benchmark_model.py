@@ -9,6 +9,13 @@ and p95), never the individual runs. A profile made from it is honest about that
 - min, max, mean and std come from its `count=` line of the regular (not warmup) runs; init and first inference
   from its `Inference timings in us:` line. All values are converted from microseconds to milliseconds.
 
+Memory: with `--report_peak_memory_footprint=true` it prints the peak footprint (`Peak memory footprint (MB):
+init= overall=`); every build prints the growth from the start of the tool (`Memory footprint delta ...`).
+
+Per-op times (`--enable_op_profiling=true`) come from a run of their own (op_profile_arguments), never from the
+timed run: profiling every op adds its own overhead to each inference. They are listed per node ("op_profile")
+and summed per op type ("op_types").
+
 Lines may carry `INFO:`/`WARNING:`/`ERROR:` prefixes or a logcat prefix (`I tflite  : ...`,
 `06-01 12:00:00.000  123  123 I tflite  : ...`); numbers may be in scientific notation (`2.95034e+06`).
 """
@@ -97,9 +104,13 @@ class BenchmarkOutput:
         return self.run_stats[-1]
 
 
+#: timed runs of the separate op-profiling run: per-op averages settle within a few dozen runs
+OP_PROFILE_RUNS = 30
+
+
 def benchmark_arguments(graph: str, *, runs: int, warmup: int, min_seconds: float, threads: Optional[int],
                         delegate: Delegate, delegate_library: Optional[str] = None,
-                        op_profiling: bool = False) -> list[str]:
+                        op_profiling: bool = False, peak_memory: bool = False) -> list[str]:
     """benchmark_model's arguments (after the binary) for one model."""
     arguments = [f"--graph={graph}", f"--num_runs={runs}", f"--warmup_runs={warmup}", f"--min_secs={min_seconds:g}"]
     if threads:
@@ -109,7 +120,17 @@ def benchmark_arguments(graph: str, *, runs: int, warmup: int, min_seconds: floa
         arguments.append(f"--external_delegate_path={delegate_library}")
     if op_profiling:
         arguments.append("--enable_op_profiling=true")
+    if peak_memory:
+        arguments.append("--report_peak_memory_footprint=true")
     return arguments
+
+
+def op_profile_arguments(graph: str, *, runs: int, threads: Optional[int], delegate: Delegate,
+                         delegate_library: Optional[str] = None) -> list[str]:
+    """benchmark_model's arguments for the op-profiling run: a few runs, no minimum time."""
+    return benchmark_arguments(graph, runs=max(1, min(runs, OP_PROFILE_RUNS)), warmup=1, min_seconds=0.0,
+                               threads=threads, delegate=delegate, delegate_library=delegate_library,
+                               op_profiling=True)
 
 
 def strip_prefix(line: str) -> str:
@@ -180,6 +201,59 @@ def parse_op_profile(raw_lines: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
+def op_type_totals(op_profile: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The per-node rows summed per op type, slowest first: {"node_type", "nodes", "avg_ms", "percent"}.
+
+    "avg_ms" is the sum over the type's nodes of each node's average time per inference; "percent" its share of
+    all nodes' time.
+    """
+    totals: dict[str, dict[str, Any]] = {}
+    for row in op_profile:
+        entry = totals.setdefault(row["node_type"], {"node_type": row["node_type"], "nodes": 0, "avg_ms": 0.0})
+        entry["nodes"] += 1
+        entry["avg_ms"] += float(row["avg_ms"])
+    overall = sum(entry["avg_ms"] for entry in totals.values())
+    for entry in totals.values():
+        entry["avg_ms"] = round(entry["avg_ms"], 6)
+        entry["percent"] = round(100.0 * entry["avg_ms"] / overall, 3) if overall > 0 else 0.0
+    return sorted(totals.values(), key=lambda entry: (-entry["avg_ms"], entry["node_type"]))
+
+
+def op_profile_fields(output: BenchmarkOutput, *, runs: int, what: str) -> dict[str, Any]:
+    """"op_profile" (per node), "op_types" (summed per type) and "op_profile_source" of an op-profiling run.
+
+    Raises:
+        DeviceError: benchmark_model printed no per-op table (it failed, or the build lacks op profiling).
+    """
+    if not output.op_profile:
+        detail = "; ".join(output.errors[-3:]) or "no `Run Order` table in its output"
+        raise DeviceError(f"{what}: benchmark_model's op profiling reported no per-op times: {detail}")
+    return {
+        "op_profile": output.op_profile,
+        "op_types": op_type_totals(output.op_profile),
+        "op_profile_source": f"benchmark_model --enable_op_profiling, a separate run of {runs} inferences "
+                             f"(per-op profiling slows each inference, so the latency samples come from another run)",
+    }
+
+
+def benchmark_memory(memory_mb: dict[str, float], model_bytes: int) -> Optional[dict[str, Any]]:
+    """The profile's "memory" record from what benchmark_model printed (None when it printed nothing).
+
+    rss_growth_mb: the growth from the start of the tool ("overall" delta); peak_rss_mb: the peak footprint
+    (periodic monitoring when printed, else `--report_peak_memory_footprint`'s overall peak).
+    """
+    if not memory_mb:
+        return None
+    return {
+        "flash_bytes": model_bytes,
+        "rss_growth_mb": memory_mb.get("delta_overall_mb"),
+        "load_growth_mb": memory_mb.get("delta_init_mb"),
+        "invoke_growth_mb": None,
+        "peak_rss_mb": memory_mb.get("peak_monitored_mb", memory_mb.get("peak_overall_mb")),
+        "source": "benchmark_model",
+    }
+
+
 def profile_fields(output: BenchmarkOutput, *, what: str) -> dict[str, Any]:
     """The statistics keys of the profile JSON, in milliseconds, from a parsed benchmark_model run.
 
@@ -212,6 +286,7 @@ def profile_fields(output: BenchmarkOutput, *, what: str) -> dict[str, Any]:
         fields["memory_mb"] = dict(output.memory_mb)
     if output.op_profile:
         fields["op_profile"] = output.op_profile
+        fields["op_types"] = op_type_totals(output.op_profile)
     return fields
 
 

@@ -26,6 +26,10 @@ class ProfileSettings:
     threads: Optional[int] = None
     block: int = 10
     cooldown: float = 0.0
+    # Per-op times, from a run of their own so op profiling's overhead never touches the latency samples:
+    # .tflite from benchmark_model where the target has one (Android; ssh boards with `benchmark_model:`),
+    # .onnx from onnxruntime's own profiler, wherever onnxruntime runs.
+    op_profile: bool = False
 
     def profiler_arguments(self) -> list[str]:
         """Command-line arguments of device_profiler.py for these settings."""
@@ -33,6 +37,8 @@ class ProfileSettings:
                      "--block", str(self.block), "--cooldown", str(self.cooldown)]
         if self.threads:
             arguments += ["--threads", str(self.threads)]
+        if self.op_profile:
+            arguments.append("--op-profile")
         return arguments
 
 
@@ -57,8 +63,11 @@ def make_profile(
     """A profile JSON from one entry of the device profiler's "profiles" list.
 
     The statistics are recomputed from the samples here, so a profile can never disagree with its samples.
+    The device record names the runtime that ran this model (LiteRT or ONNX Runtime; one run may use both).
     """
     samples = [float(value) for value in entry["samples_ms"]]
+    if entry.get("runtime"):
+        device = {**device, "runtime": entry["runtime"], "runtime_version": entry.get("runtime_version")}
     profile = {
         "model": {"path": str(local_model), "sha256": fsutil.sha256_file(local_model), "bytes": local_model.stat().st_size},
         "target": target,
@@ -72,4 +81,35 @@ def make_profile(
     profile["samples_ms"] = samples
     profile["init_ms"] = entry.get("init_ms")
     profile["first_ms"] = entry.get("first_ms")
+    if isinstance(entry.get("memory"), dict):
+        profile["memory"] = profiler_memory(entry["memory"], profile["model"]["bytes"])
+    if entry.get("op_profile"):
+        from edgekit.profiling.benchmark_model import op_type_totals
+
+        profile["op_profile"] = entry["op_profile"]
+        profile["op_types"] = op_type_totals(entry["op_profile"])
+        profile["op_profile_source"] = entry.get("op_profile_source")
     return profile
+
+
+def profiler_memory(measured: dict[str, Any], model_bytes: int) -> dict[str, Any]:
+    """The profile's "memory" record from the device profiler's readings (KiB) of one model.
+
+    `rss_growth_mb` is what the model costs in RAM: the resident-set growth of the profiler process from before
+    the model was loaded to the peak after its first runs. `peak_rss_mb` is the whole process's peak (Python
+    and the runtime's libraries included). `flash_bytes` is the model file: what it takes in storage.
+    """
+    record = {
+        "flash_bytes": model_bytes,
+        "rss_growth_mb": _mib(measured.get("rss_growth_kb")),
+        "load_growth_mb": _mib(measured.get("load_growth_kb")),
+        "invoke_growth_mb": _mib(measured.get("invoke_growth_kb")),
+        "peak_rss_mb": _mib(measured.get("peak_rss_kb")),
+        "source": measured.get("source"),
+    }
+    record.update({key: value for key, value in measured.items() if key.endswith("_kb")})
+    return record
+
+
+def _mib(kib: Optional[float]) -> Optional[float]:
+    return None if kib is None else round(kib / 1024.0, 3)

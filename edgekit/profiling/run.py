@@ -1,4 +1,4 @@
-"""`edgekit profile`: time .tflite files on a target through its adapter."""
+"""`edgekit profile`: time .tflite and .onnx files on a target through its adapter."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from edgekit.errors import InputFileError
 from edgekit.profiling.profile import ProfileSettings
 
 TFLITE_MAGIC = b"TFL3"  # flatbuffer file identifier at bytes 4..8 of every .tflite
+ONNX_SUFFIX = ".onnx"
 
 
 def check_tflite_file(path: Path) -> None:
-    """Refuse, before anything is pushed, a path that is not a readable .tflite file.
+    """Refuse, before anything is pushed, a path that is not a readable .tflite file (or, named *.onnx, an ONNX
+    model: see check_onnx_file).
 
     Raises:
         InputFileError: missing, a folder, or without the TFL3 identifier.
@@ -26,11 +28,30 @@ def check_tflite_file(path: Path) -> None:
     if not path.exists():
         raise InputFileError(f"{path}: no such file")
     if not path.is_file():
-        raise InputFileError(f"{path}: is a folder, not a .tflite file")
+        raise InputFileError(f"{path}: is a folder, not a model file")
+    if path.suffix.lower() == ONNX_SUFFIX:
+        check_onnx_file(path)
+        return
     with open(path, "rb") as handle:
         head = handle.read(8)
     if len(head) < 8 or head[4:8] != TFLITE_MAGIC:
-        raise InputFileError(f"{path}: not a TFLite model (no 'TFL3' flatbuffer identifier)")
+        raise InputFileError(f"{path}: not a TFLite model (no 'TFL3' flatbuffer identifier); edgekit profiles "
+                             f".tflite files with LiteRT and .onnx files with ONNX Runtime")
+
+
+def check_onnx_file(path: Path) -> None:
+    """Refuse an .onnx path that does not parse as an ONNX model (protobuf with an opset and a graph).
+
+    Raises:
+        InputFileError: with what is wrong with it.
+    """
+    from edgekit.errors import ModelFileError
+    from edgekit.inspect.onnx_model import summarize_onnx
+
+    try:
+        summarize_onnx(path)
+    except ModelFileError as error:
+        raise InputFileError(str(error)) from None
 
 
 def profile_models(
@@ -49,7 +70,7 @@ def profile_models(
     while it is used; another edgekit process using it is waited for, at most `lock_timeout_s`.
 
     Raises:
-        InputFileError: a model file is missing or not a .tflite file.
+        InputFileError: a model file is missing, or not a .tflite or .onnx model.
         DeviceBusy: the device stayed busy for longer than `lock_timeout_s`.
         DeviceError: the device cannot be reached or failed.
     """
@@ -59,7 +80,7 @@ def profile_models(
 
 
 def check_models(models: list[Path], target: Target) -> None:
-    """Refuse, before connecting, a model that is not a .tflite file or that the target cannot run.
+    """Refuse, before connecting, a model that is not a .tflite or .onnx model or that the target cannot run.
 
     Raises:
         InputFileError, ArtifactNotAccepted: nothing is pushed for such a model.
@@ -112,7 +133,8 @@ def _measured(adapter, models: list[Path], settings: ProfileSettings) -> list[di
 
 
 def print_profiles(profiles: list[dict[str, Any]]) -> None:
-    """A table: model, runs, median, p90, p99, mean ± std, min, init, first inference."""
+    """A table: model, runtime, runs, median, p90, p99, mean ± std, min, init, first inference, RAM growth; then
+    the slowest op types of the profiles that have per-op times."""
     from rich.table import Table
 
     table = Table(title_justify="left")
@@ -121,11 +143,13 @@ def print_profiles(profiles: list[dict[str, Any]]) -> None:
         table.title = console.cell(f"{profiles[0]['target']} · {device.get('address')} · {device.get('machine')} · "
                                    f"{device.get('runtime')} {device.get('runtime_version')} · threads "
                                    f"{profiles[0]['threads']}")
-    for column in ("model", "runs", "median ms", "p90 ms", "p99 ms", "mean ± std ms", "min ms", "init ms", "first ms"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+    for column in ("model", "runtime", "runs", "median ms", "p90 ms", "p99 ms", "mean ± std ms", "min ms", "init ms",
+                   "first ms", "RAM MB"):
+        table.add_column(column, justify="left" if column in ("model", "runtime") else "right")
     for profile in profiles:
         table.add_row(
             console.cell(Path(profile["model"]["path"]).name),  # escaped: as wide as it is printed
+            console.cell((profile.get("device") or {}).get("runtime") or "-"),
             str(profile["runs"]),
             _cell(profile.get("median_ms")),
             _cell(profile.get("p90_ms")),
@@ -134,8 +158,15 @@ def print_profiles(profiles: list[dict[str, Any]]) -> None:
             _cell(profile.get("min_ms")),
             _cell(profile.get("init_ms")),
             _cell(profile.get("first_ms")),
+            _cell((profile.get("memory") or {}).get("rss_growth_mb"), ".3g"),
         )
     console.out.print(table)
+    for profile in profiles:
+        if profile.get("op_types"):
+            slowest = ", ".join(f"{entry['node_type']} {entry['avg_ms']:.3g} ms ({entry['percent']:.0f}%)"
+                                for entry in profile["op_types"][:5])
+            console.out.print(f"{Path(profile['model']['path']).name}: slowest op types: {slowest}", soft_wrap=True,
+                              markup=False)
 
 
 def _cell(value: Any, spec: str = ".4g") -> str:

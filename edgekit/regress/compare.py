@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from edgekit.errors import GateFailed, InputFileError
 from edgekit.regress.inputs import LatencySet, SetKind, describe_device, device_identity
+from edgekit.regress.ops import OpGrowth, grown_ops
 from edgekit.regress.stats import GateThresholds, SampleComparison, Verdict, compare_samples
 
 
@@ -16,12 +17,15 @@ class LatencyRegressed(GateFailed):
 
 @dataclass(frozen=True)
 class GateRow:
-    """One artifact's outcome. `comparison` is None for a missing artifact; `reason` says what is missing."""
+    """One artifact's outcome. `comparison` is None for a missing artifact; `reason` says what is missing.
+    `grown_ops` names the op types and nodes whose time grew, for a regression whose two profiles have per-op
+    times (None when they have not)."""
 
     artifact: str
     verdict: Verdict
     comparison: Optional[SampleComparison] = None
     reason: str = ""
+    grown_ops: Optional[dict[str, list[OpGrowth]]] = None
 
     def to_json(self) -> dict[str, Any]:
         row: dict[str, Any] = {"artifact": self.artifact, "verdict": self.verdict.value}
@@ -34,6 +38,9 @@ class GateRow:
             })
         if self.reason:
             row["reason"] = self.reason
+        if self.grown_ops is not None:
+            row["grown_ops"] = [growth.to_json() for growth in self.grown_ops["types"]]
+            row["grown_nodes"] = [growth.to_json() for growth in self.grown_ops["nodes"]]
         return row
 
 
@@ -98,8 +105,11 @@ def describe_row(row: GateRow) -> str:
     if row.comparison is None:
         return f"{row.artifact} missing ({row.reason})"
     result = row.comparison
-    return (f"{row.artifact} {result.change:+.1%} ({result.baseline_median_ms:.4g} → "
+    text = (f"{row.artifact} {result.change:+.1%} ({result.baseline_median_ms:.4g} → "
             f"{result.current_median_ms:.4g} ms, p {result.p_value:.2g})")
+    if row.grown_ops and row.grown_ops["types"]:
+        text += "; ops that grew: " + ", ".join(growth.describe() for growth in row.grown_ops["types"])
+    return text
 
 
 def compare_sets(baseline: LatencySet, current: LatencySet, thresholds: GateThresholds = GateThresholds(), *,
@@ -128,7 +138,9 @@ def compare_sets(baseline: LatencySet, current: LatencySet, thresholds: GateThre
         if note and note not in notes:
             notes.append(note)
         comparison = compare_samples(baseline_profile["samples_ms"], current_profile["samples_ms"], thresholds)
-        rows.append(GateRow(name, comparison.verdict, comparison))
+        ops = (grown_ops(baseline_profile, current_profile, thresholds.max_slowdown)
+               if comparison.verdict is Verdict.REGRESSION else None)
+        rows.append(GateRow(name, comparison.verdict, comparison, grown_ops=ops))
     unprofiled = sorted(set(baseline.unprofiled) | set(current.unprofiled))
     return GateReport(baseline=baseline.source, current=current.source, target=current.target, device=current.device,
                       thresholds=thresholds, rows=rows, fail_on_missing=fail_on_missing,

@@ -69,8 +69,8 @@ def run_gate(request: GateRequest) -> GateReport:
         return _compare(request, baseline, current, INTERLEAVED_NOW, note=None)
     if any(models):
         model, other = (request.baseline, request.current) if models[0] else (request.current, request.baseline)
-        raise InputFileError(f"{model} is a model and {other} is not: pass two .tflite files (timed now, "
-                             f"interleaved) or two profile/manifest JSON files")
+        raise InputFileError(f"{model} is a model and {other} is not: pass two model files (.tflite or "
+                             f".onnx, timed now, interleaved) or two profile/manifest JSON files")
     current = load_latency_set(request.current)
     if request.baseline is not None:
         baseline = load_latency_set(request.baseline)
@@ -104,7 +104,7 @@ def _why_not_interleaved(timing: Timing, baseline: LatencySet, current: LatencyS
         return None  # reprofile_sets names any model file it cannot find
     unlocated = unlocated_models(baseline, current)
     if unlocated:
-        return f"no .tflite file with the profiled sha256 for {', '.join(unlocated)}"
+        return f"no model file with the profiled sha256 for {', '.join(unlocated)}"
     return unreachable
 
 

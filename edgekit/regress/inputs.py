@@ -19,6 +19,8 @@ from edgekit.profiling.samples import with_samples
 
 MANIFEST_FILE = "manifest.json"
 TFLITE_SUFFIX = ".tflite"
+# The model files the gate can re-time: LiteRT's and ONNX Runtime's.
+MODEL_SUFFIXES = (TFLITE_SUFFIX, ".onnx")
 
 # The fields that say which physical device a profile came from. The runtime version is left out on
 # purpose: a runtime upgrade on the same board is a change the gate should measure, not refuse.
@@ -38,8 +40,8 @@ class SetKind(str, Enum):
 class LatencySet:
     """Latency profiles by name (artifact or model file name), as read from `source`.
 
-    `unprofiled` names the artifacts of a manifest that have no latency (Keras and ONNX artifacts,
-    or artifacts the target refused): they are not compared.
+    `unprofiled` names the artifacts of a manifest that have no latency (Keras artifacts, ONNX artifacts
+    where no onnxruntime was at hand, or artifacts the target refused): they are not compared.
     """
 
     source: str
@@ -233,7 +235,7 @@ def artifact_path(manifest_path: Path, artifact: dict[str, Any]) -> Optional[Pat
 
 
 def locate_model(candidates: list[Path], sha256: Optional[str]) -> Optional[Path]:
-    """The first candidate that is a .tflite file with the recorded sha256, or None.
+    """The first candidate that is a model file (.tflite or .onnx) with the recorded sha256, or None.
 
     The digest is what makes a file found by name safe to re-time: a model rebuilt since it was profiled
     is a different model.
@@ -241,7 +243,8 @@ def locate_model(candidates: list[Path], sha256: Optional[str]) -> Optional[Path
     if not sha256:
         return None
     for candidate in candidates:
-        if candidate.suffix.lower() == TFLITE_SUFFIX and candidate.is_file() and fsutil.sha256_file(candidate) == sha256:
+        if (candidate.suffix.lower() in MODEL_SUFFIXES and candidate.is_file()
+                and fsutil.sha256_file(candidate) == sha256):
             return candidate
     return None
 

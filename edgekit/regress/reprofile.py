@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Optional
 
 from edgekit.errors import InputFileError
 from edgekit.regress.compare import match_names
-from edgekit.regress.inputs import TFLITE_SUFFIX, LatencySet, SetKind
+from edgekit.regress.inputs import MODEL_SUFFIXES, LatencySet, SetKind
+from edgekit.regress.ops import keep_op_times
 
 if TYPE_CHECKING:  # the adapters are imported only when something is profiled
     from edgekit.adapters import ConnectionOptions
@@ -46,7 +47,7 @@ class Reprofile:
 
 
 def is_model_file(path: Path) -> bool:
-    return path.suffix.lower() == TFLITE_SUFFIX
+    return path.suffix.lower() in MODEL_SUFFIXES
 
 
 def default_reprofile() -> Reprofile:
@@ -58,10 +59,10 @@ def default_reprofile() -> Reprofile:
 
 
 def profile_model_pair(baseline: Path, current: Path, reprofile: Reprofile) -> tuple[LatencySet, LatencySet]:
-    """Time two .tflite files interleaved on the target; returns them as two single-profile sets.
+    """Time two model files (.tflite or .onnx) interleaved on the target; returns them as two single-profile sets.
 
     Raises:
-        InputFileError: a file is missing or not a .tflite model.
+        InputFileError: a file is missing or not a .tflite/.onnx model.
         DeviceError: the device failed.
     """
     timed_baseline, timed_current = profile_pairs({current.name: (baseline, current)},
@@ -72,7 +73,7 @@ def profile_model_pair(baseline: Path, current: Path, reprofile: Reprofile) -> t
 
 
 def unlocated_models(baseline: LatencySet, current: LatencySet) -> list[str]:
-    """The artifacts compared on both sides whose .tflite file (with its recorded sha256) was not found."""
+    """The artifacts compared on both sides whose model file (with its recorded sha256) was not found."""
     return [name for name, baseline_name, current_name in match_names(baseline, current)
             if baseline_name and current_name
             and (baseline_name not in baseline.model_paths or current_name not in current.model_paths)]
@@ -87,7 +88,7 @@ def reprofile_sets(baseline: LatencySet, current: LatencySet, reprofile: Reprofi
     """
     unlocated = unlocated_models(baseline, current)
     if unlocated:
-        raise InputFileError(f"cannot re-time {', '.join(unlocated)}: the .tflite file with the recorded sha256 was not "
+        raise InputFileError(f"cannot re-time {', '.join(unlocated)}: the model file with the recorded sha256 was not "
                              f"found beside {baseline.source} or {current.source} (rebuilt or moved since it was "
                              f"profiled?); compare the recorded latencies with --timing recorded")
     pairs, names = {}, {}
@@ -97,9 +98,11 @@ def reprofile_sets(baseline: LatencySet, current: LatencySet, reprofile: Reprofi
             names[name] = (baseline_name, current_name)
     timed_baseline, timed_current = profile_pairs(pairs, reprofile.target_for(baseline), reprofile)
     return (dataclasses.replace(baseline, profiles={**baseline.profiles, **{
-                names[name][0]: profile for name, profile in timed_baseline.profiles.items()}}),
+                names[name][0]: keep_op_times(baseline.profiles[names[name][0]], profile)
+                for name, profile in timed_baseline.profiles.items()}}),
             dataclasses.replace(current, profiles={**current.profiles, **{
-                names[name][1]: profile for name, profile in timed_current.profiles.items()}}))
+                names[name][1]: keep_op_times(current.profiles[names[name][1]], profile)
+                for name, profile in timed_current.profiles.items()}}))
 
 
 def profile_pairs(pairs: dict[str, tuple[Path, Path]], target: str,

@@ -37,6 +37,14 @@ def print_report(report: GateReport) -> None:
     for row in report.rows:
         table.add_row(console.cell(row.artifact), *_numbers(row), VERDICT_STYLE[row.verdict])
     console.out.print(table)
+    for row in report.rows:
+        if row.grown_ops is not None:
+            grown = row.grown_ops["types"]
+            what = ", ".join(growth.describe() for growth in grown) or "none beyond the thresholds"
+            console.out.print(f"{row.artifact}: ops that grew: {what}", soft_wrap=True, markup=False)
+            if row.grown_ops["nodes"]:
+                console.out.print(f"  nodes: {', '.join(growth.describe() for growth in row.grown_ops['nodes'])}",
+                                  soft_wrap=True, markup=False)
     for note in report.notes:
         console.warn(note)
     if report.unprofiled:

@@ -69,6 +69,9 @@ class ArtifactRow:
     mae: Optional[float] = None
     rmse: Optional[float] = None
     agreement_mae: Optional[float] = None
+    runtime: Optional[str] = None  # what timed it: ai_edge_litert, onnxruntime, benchmark_model, ...
+    rss_growth_mb: Optional[float] = None  # resident-set growth across load and first runs
+    peak_rss_mb: Optional[float] = None
 
     @property
     def score(self) -> Optional[float]:
@@ -101,7 +104,10 @@ def artifact_rows(manifest: dict[str, Any]) -> list[ArtifactRow]:
             p90_ms=latency.get("p90_ms"), speedup=row["speedup"],
             samples_ms=tuple(float(value) for value in latency.get("samples_ms") or ()),
             pareto=row["name"] in front, mae=row.get("mae"), rmse=row.get("rmse"),
-            agreement_mae=row.get("agreement_mae")))
+            agreement_mae=row.get("agreement_mae"),
+            runtime=(latency.get("device") or {}).get("runtime"),
+            rss_growth_mb=(latency.get("memory") or {}).get("rss_growth_mb"),
+            peak_rss_mb=(latency.get("memory") or {}).get("peak_rss_mb")))
     return rows
 
 
@@ -110,6 +116,45 @@ def dense_float_mae(manifest: dict[str, Any]) -> Optional[float]:
     dense = next((a for a in manifest["artifacts"] if isinstance(a, dict) and a.get("name") == DENSE_FLOAT), None)
     mae = ((dense or {}).get("metrics") or {}).get("mae")
     return float(mae) if mae is not None else (manifest.get("gate") or {}).get("baseline_metric")
+
+
+@dataclass(frozen=True)
+class RuntimePair:
+    """One quantization of the model as LiteRT runs it (.tflite) and as ONNX Runtime runs it (.onnx)."""
+
+    quantization: str
+    litert: ArtifactRow
+    onnx: ArtifactRow
+
+    @property
+    def ratio(self) -> Optional[float]:
+        """ONNX Runtime's median over LiteRT's (above 1: LiteRT is faster)."""
+        if self.litert.median_ms and self.onnx.median_ms:
+            return self.onnx.median_ms / self.litert.median_ms
+        return None
+
+
+def runtime_pairs(rows: list[ArtifactRow]) -> list[RuntimePair]:
+    """The quantizations profiled both as .tflite and as .onnx, in the order of the rows."""
+    measured = [row for row in rows if row.median_ms is not None]
+    onnx = {row.quantization: row for row in measured if row.format == "onnx"}
+    return [RuntimePair(row.quantization, row, onnx[row.quantization]) for row in measured
+            if row.format == "tflite" and row.quantization in onnx]
+
+
+def op_type_profiles(manifest: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(artifact, op types summed, slowest first) of every artifact whose latency has per-op times."""
+    from edgekit.profiling.benchmark_model import op_type_totals
+
+    found = []
+    for artifact in manifest["artifacts"]:
+        latency = artifact.get("latency") if isinstance(artifact, dict) else None
+        if not isinstance(latency, dict):
+            continue
+        types = latency.get("op_types") or (op_type_totals(latency["op_profile"]) if latency.get("op_profile") else None)
+        if types:
+            found.append((str(artifact["name"]), types))
+    return found
 
 
 def dense_float_accuracy(manifest: dict[str, Any]) -> Optional[float]:

@@ -9,7 +9,8 @@ from typing import Any, Iterable, Optional
 from edgekit import __version__
 from edgekit.pipeline.summary import REFERENCE_LATENCY, gate_passed_text, human_bytes, is_regression
 from edgekit.report import plots
-from edgekit.report.data import ArtifactRow, Verdicts, layer_sparsity, training_curves
+from edgekit.report.data import (ArtifactRow, Verdicts, layer_sparsity, op_type_profiles, runtime_pairs,
+                                 training_curves)
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; margin: 0;
@@ -37,7 +38,7 @@ def render_page(manifest: dict[str, Any], rows: list[ArtifactRow], verdicts: Opt
     """The whole page."""
     name = str(manifest.get("name", "build"))
     sections = [_header(manifest), _summary(manifest, rows), _tradeoff(manifest, rows), _latency(manifest, rows),
-                _sparsity(manifest), _quantization(manifest), _training(manifest), _verdicts(verdicts),
+                _runtimes(rows), _op_times(manifest), _sparsity(manifest), _quantization(manifest), _training(manifest), _verdicts(verdicts),
                 _build_facts(manifest)]
     body = "\n".join(section for section in sections if section)
     return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -140,18 +141,57 @@ def _latency(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
         return ""
     profiled = [artifact for artifact in manifest["artifacts"]
                 if isinstance(artifact, dict) and artifact.get("latency")]
-    headers = ["artifact", "runs", "threads", "delegate", "min ms", "median ms", "mean ms", "p90 ms", "p99 ms",
-               "max ms", "init ms", "first ms"]
+    headers = ["artifact", "runtime", "runs", "threads", "delegate", "min ms", "median ms", "mean ms", "p90 ms",
+               "p99 ms", "max ms", "init ms", "first ms", "RAM growth MB", "peak RSS MB"]
     body = []
     for artifact in profiled:
         latency = artifact["latency"]
-        body.append([escape(str(artifact["name"])), _number(latency.get("runs"), "{}"),
+        memory = latency.get("memory") or {}
+        body.append([escape(str(artifact["name"])), escape(str((latency.get("device") or {}).get("runtime") or "-")),
+                     _number(latency.get("runs"), "{}"),
                      _number(latency.get("threads"), "{}"), escape(str(latency.get("delegate") or "-"))]
                     + [_number(latency.get(key), "{:.4g}") for key in ("min_ms", "median_ms", "mean_ms", "p90_ms",
-                                                                        "p99_ms", "max_ms", "init_ms", "first_ms")])
+                                                                        "p99_ms", "max_ms", "init_ms", "first_ms")]
+                    + [_number(memory.get("rss_growth_mb"), "{:.1f}"), _number(memory.get("peak_rss_mb"), "{:.1f}")])
     caption = "Latency of each inference, timed on the device: box 25–75 %, whiskers 1–99 %, line at the median."
+    note = ("<p class=\"note\">init: loading the model; first: the first inference. RAM growth: the resident-set "
+            "growth of the profiling process from before the model was loaded to the peak after its first runs "
+            "(benchmark_model on Android: its footprint delta); peak RSS: the whole process's peak, the runtime's "
+            "libraries included.</p>")
     return ("<h2 id=\"latency\">Latency distributions</h2>\n" + _figure("plot-latency", svg, caption)
-            + _table(headers, body))
+            + _table(headers, body) + note)
+
+
+def _runtimes(rows: list[ArtifactRow]) -> str:
+    """LiteRT and ONNX Runtime side by side, per quantization profiled in both formats."""
+    pairs = runtime_pairs(rows)
+    if not pairs:
+        return ""
+    headers = ["quantization", "LiteRT median ms", "ONNX Runtime median ms", "ORT / LiteRT", "LiteRT p90 ms",
+               "ORT p90 ms", "LiteRT RAM MB", "ORT RAM MB", "LiteRT file", "ONNX file"]
+    body = [[escape(pair.quantization), _number(pair.litert.median_ms, "{:.4g}"), _number(pair.onnx.median_ms, "{:.4g}"),
+             _number(pair.ratio, "{:.2f}×"), _number(pair.litert.p90_ms, "{:.4g}"), _number(pair.onnx.p90_ms, "{:.4g}"),
+             _number(pair.litert.rss_growth_mb, "{:.1f}"), _number(pair.onnx.rss_growth_mb, "{:.1f}"),
+             human_bytes(pair.litert.bytes), human_bytes(pair.onnx.bytes)] for pair in pairs]
+    note = ("<p class=\"note\">The same model exported twice and timed on the same device with the same settings: "
+            ".tflite by LiteRT, .onnx by ONNX Runtime (CPU provider, intra-op threads = the profile's threads). "
+            "Above 1× LiteRT is faster.</p>")
+    return "<h2 id=\"runtimes\">LiteRT and ONNX Runtime</h2>\n" + _table(headers, body) + note
+
+
+def _op_times(manifest: dict[str, Any]) -> str:
+    profiles = op_type_profiles(manifest)
+    svg = plots.op_types_svg(profiles)
+    if svg is None:
+        return ""
+    headers = ["artifact", "op type", "nodes", "ms per inference", "share"]
+    body = [[escape(name), escape(str(entry["node_type"])), _number(entry.get("nodes"), "{}"),
+             _number(entry.get("avg_ms"), "{:.4g}"), _number(entry.get("percent"), "{:.1f} %")]
+            for name, types in profiles for entry in types[:8]]
+    caption = ("Time per inference of each op type, summed over its nodes: .tflite from benchmark_model's op "
+               "profiling, .onnx from onnxruntime's profiler, each in a run of its own (so its overhead is not in "
+               "the latency above). Op names are each runtime's own (CONV_2D, FusedConv).")
+    return "<h2 id=\"ops\">Time per op</h2>\n" + _figure("plot-ops", svg, caption) + _table(headers, body)
 
 
 def _sparsity(manifest: dict[str, Any]) -> str:

@@ -106,6 +106,41 @@ def latency_svg(rows: Sequence[ArtifactRow]) -> Optional[str]:
         return _svg(figure)
 
 
+# Op types drawn separately in the per-op chart; the rest are summed as "other".
+MOST_OP_TYPES = 12
+ARTIFACT_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
+
+
+def op_types_svg(profiles: Sequence[tuple[str, Sequence[dict]]]) -> Optional[str]:
+    """Time per inference of each op type (summed over its nodes), one bar per artifact that has per-op times."""
+    if not profiles:
+        return None
+    totals: dict[str, float] = {}
+    for _, types in profiles:
+        for entry in types:
+            totals[entry["node_type"]] = totals.get(entry["node_type"], 0.0) + float(entry["avg_ms"])
+    shown = sorted(totals, key=lambda op: -totals[op])[:MOST_OP_TYPES]
+    labels = shown + (["other"] if len(totals) > len(shown) else [])
+    with _style():
+        figure, axes = _figure(7.5, 1.0 + 0.28 * len(labels) * max(1, len(profiles)) ** 0.5)
+        height = 0.8 / len(profiles)
+        for index, (name, types) in enumerate(profiles):
+            by_type = {entry["node_type"]: float(entry["avg_ms"]) for entry in types}
+            values = [by_type.get(op, 0.0) for op in shown]
+            if "other" in labels:
+                values.append(sum(value for op, value in by_type.items() if op not in shown))
+            positions = [row + index * height for row in range(len(labels))]
+            axes.barh(positions, values, height=height, color=ARTIFACT_COLOURS[index % len(ARTIFACT_COLOURS)],
+                      alpha=0.8, label=name)
+        axes.set_yticks([row + 0.4 - height / 2 for row in range(len(labels))], labels)
+        axes.invert_yaxis()  # the slowest op type on top
+        axes.set_xlabel("time per inference (ms), summed over the op type's nodes")
+        axes.grid(True, axis="x", alpha=0.3)
+        if len(profiles) > 1:
+            axes.legend(loc="lower right", frameon=False, fontsize=8)
+        return _svg(figure)
+
+
 def sparsity_svg(layers: dict[str, float], target: Optional[float]) -> Optional[str]:
     """Zero fraction of each pruned layer's kernel, with the configured target."""
     if not layers:

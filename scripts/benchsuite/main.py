@@ -28,6 +28,7 @@ PARTS = {
     # "models": the conformance table (benchsuite.models holds the untrained models of artifacts/profiler).
     "models": "benchsuite.conformance",
     "quant_error": "benchsuite.quant_error",
+    "runtimes": "benchsuite.runtimes",
 }
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,8 @@
     scripts/lab up       install what is missing (apt), build or reuse the cached root filesystems, start:
                            board  an OpenSSH server (x86_64) in its own network namespace
                            board2 a second x86_64 board: another sshd in another namespace, with a /tmp of its own
-                           pi     an aarch64 Debian bookworm under qemu-user with ai-edge-litert, served by its own sshd
+                           pi     an aarch64 Debian bookworm under qemu-user with ai-edge-litert and onnxruntime,
+                                  served by its own sshd
                            phone  Debian's adbd (from trixie) in a chroot in its own namespace, for the real adb client
     scripts/lab down     stop everything `up` started and remove the namespaces
     scripts/lab status   what is up (exit 0 when everything is)
@@ -34,6 +35,7 @@ ROOT = HERE.parent.parent
 STATE = ROOT / ".lab"
 CACHE = Path(os.environ.get("EDGEKIT_LAB_CACHE", Path.home() / ".cache" / "edgekit-lab"))
 LITERT_VERSION = "2.3.0"  # the same ai-edge-litert as the host's (pyproject pins >=2.3,<2.4)
+ONNXRUNTIME_VERSION = "1.32.0"  # the host's onnxruntime; PyPI has its manylinux aarch64 wheel for Python 3.11
 # gcc builds the tests' stand-in libedgetpu (tests/standins/libedgetpu_standin.c).
 HOST_PACKAGES = ["openssh-server", "openssh-client", "adb", "debootstrap", "qemu-user-static", "binfmt-support",
                  "iproute2", "util-linux", "gcc", "libc6-dev"]
@@ -131,17 +133,17 @@ def rootfs(name: str, builder: str, *arguments: str) -> Path:
     return path
 
 
-def add_to_rootfs(root: Path, script_name: str, marker: str) -> None:
-    """Run an add-on script on a cached root filesystem once (again when the script changes)."""
+def add_to_rootfs(root: Path, script_name: str, marker: str, *arguments: str) -> None:
+    """Run an add-on script on a cached root filesystem once (again when the script or its arguments change)."""
     script = HERE / script_name
-    stamp = hashlib.sha256(script.read_bytes()).hexdigest()
+    stamp = hashlib.sha256(script.read_bytes() + "\0".join(arguments).encode()).hexdigest()
     stamp_file = root / marker
     if stamp_file.exists() and stamp_file.read_text().strip() == stamp:
         return
     log(f"{root.name}: {script_name}")
     copy = CACHE / f".{script_name}"
     shutil.copyfile(script, copy)
-    sh("bash", str(copy), str(root))
+    sh("bash", str(copy), str(root), *arguments)
     stamp_file.write_text(stamp + "\n")
 
 
@@ -360,6 +362,7 @@ def up() -> int:
     step = time.monotonic()
     arm64 = rootfs("rootfs-arm64", "build-arm64-rootfs.sh", LITERT_VERSION)
     add_to_rootfs(arm64, "add-tflite-runtime.sh", ".edgekit-lab-tflite-runtime")
+    add_to_rootfs(arm64, "add-onnxruntime.sh", ".edgekit-lab-onnxruntime", ONNXRUNTIME_VERSION)
     rootfs("rootfs-adbd", "build-adbd-rootfs.sh")
     timings["root_filesystems_s"] = round(time.monotonic() - step, 1)
     step = time.monotonic()

@@ -100,15 +100,16 @@ def test_onnx_agrees_with_keras_and_int8_onnx_is_qdq(digits_build):
     assert onnx_int8["accuracy"] >= artifact(manifest, "keras-dense")["accuracy"] - 0.05
 
 
-def test_every_tflite_artifact_is_profiled_on_the_host(digits_build):
+def test_every_tflite_and_onnx_artifact_is_profiled_on_the_host(digits_build):
     config, _, manifest = digits_build
     assert manifest["device"]["machine"] == platform.machine()
     assert manifest["device"]["runtime"] == "ai_edge_litert"
     for entry in manifest["artifacts"]:
         latency = entry["latency"]
-        if entry["format"] != "tflite":
+        if entry["format"] == "keras":
             assert latency is None
             continue
+        assert latency["device"]["runtime"] == ("onnxruntime" if entry["format"] == "onnx" else "ai_edge_litert")
         assert "samples_ms" not in latency  # beside the manifest, in profiles/
         samples = with_samples(latency, config.parent / "build" / "host")["samples_ms"]
         assert latency["runs"] == latency["samples"]["count"] == len(samples) >= 50

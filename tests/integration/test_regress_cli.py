@@ -164,7 +164,7 @@ def test_two_tflite_files_are_timed_now_interleaved(tmp_path):
 def test_a_model_against_a_json_file_is_refused(tmp_path):
     result = run(MODELS / "mlp-float32.tflite", write(tmp_path / "p.json", profile(latency_samples())))
     assert result.exit_code == 2
-    assert "mlp-float32.tflite is a model and" in result.output and "pass two .tflite files" in result.output
+    assert "mlp-float32.tflite is a model and" in result.output and "pass two model files (.tflite or .onnx" in result.output
 
 
 def builds_with_model_files(tmp_path, *, recorded=(0.1, 1.0)):
@@ -200,7 +200,7 @@ def test_without_model_files_auto_compares_the_recorded_latencies_and_says_so(tm
     result = run(*two_manifests(tmp_path))
     assert result.exit_code == 0, result.output
     assert "timing: recorded" in result.output
-    assert ("warning: compared the recorded latencies (no .tflite file with the profiled sha256 for tflite-float32, "
+    assert ("warning: compared the recorded latencies (no model file with the profiled sha256 for tflite-float32, "
             "tflite-int8); latencies from separate runs differ") in result.output
 
 
@@ -209,7 +209,7 @@ def test_a_rebuilt_model_is_not_re_timed_in_place_of_the_profiled_one(tmp_path):
     (tmp_path / "pr" / "export" / "tflite-int8.tflite").write_bytes((MODELS / "mlp-float32.tflite").read_bytes())
     result = run(baseline, current, "--timing", "interleaved")
     assert result.exit_code == 2
-    assert ("cannot re-time tflite-int8: the .tflite file with the recorded sha256 was not found beside "
+    assert ("cannot re-time tflite-int8: the model file with the recorded sha256 was not found beside "
             f"{baseline} or {current} (rebuilt or moved since it was profiled?)") in result.output
     assert run(baseline, current, "--json").exit_code == 1  # auto: the recorded latencies, 10x apart
 

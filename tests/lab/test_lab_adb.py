@@ -79,3 +79,16 @@ def test_phone_dropping_mid_run_is_exit_3_naming_it(lab, tmp_path):
     assert result.exit_code == 3, result.output
     assert f"{lab['phone']['serial']}: the device dropped the connection while running taskset" in result.output
     assert not output.exists()
+
+
+def test_op_profile_and_peak_memory_from_the_standin(lab, tmp_path):
+    output = tmp_path / "phone-ops.json"
+    result = edgekit("profile", MODELS / "mlp-int8.tflite", "--target", "lab-phone", "--device",
+                     lab["phone"]["serial"], "--runs", 50, "--op-profile", "--output", output)
+    assert result.exit_code == 0, result.output
+    profile = json.loads(output.read_text())
+    assert profile["memory"]["peak_rss_mb"] == 138.809 and profile["memory"]["source"] == "benchmark_model"
+    assert profile["runs"] == 50  # the timed run; the op-profiling run is a separate, shorter one
+    assert "a separate run of 30 inferences" in profile["op_profile_source"]
+    assert [entry["node_type"] for entry in profile["op_types"]] == ["FULLY_CONNECTED", "SOFTMAX"]
+    assert "slowest op types: FULLY_CONNECTED 0.032 ms (80%)" in result.output

@@ -164,3 +164,45 @@ def test_latencies_far_apart_get_a_log_axis_in_plain_milliseconds():
     svg = latency_svg(artifact_rows(manifest))
     assert ">0.1<" in svg and ">1<" in svg and "10^" not in svg
     assert ">0.1<" not in latency_svg(artifact_rows(sample_manifest()))  # 4x apart: a linear axis
+
+
+def _with_onnx_latency_and_ops():
+    """The sample build with both ONNX artifacts profiled (by onnxruntime, with memory) and per-op times on int8."""
+    from tests.unit.report_manifest import latency
+
+    manifest = sample_manifest()
+    artifacts = {artifact["name"]: artifact for artifact in manifest["artifacts"]}
+    for name, median, growth in (("onnx-float32", 0.060, 14.5), ("onnx-int8", 0.030, 12.0)):
+        profile = latency(median, 7)
+        profile["device"]["runtime"] = "onnxruntime"
+        profile["memory"] = {"flash_bytes": artifacts[name]["bytes"], "rss_growth_mb": growth, "peak_rss_mb": 95.0}
+        artifacts[name]["latency"] = profile
+    artifacts["tflite-int8"]["latency"]["memory"] = {"rss_growth_mb": 1.9, "peak_rss_mb": 80.0}
+    artifacts["tflite-int8"]["latency"]["op_types"] = [
+        {"node_type": "CONV_2D", "nodes": 3, "avg_ms": 0.006, "percent": 60.0},
+        {"node_type": "FULLY_CONNECTED", "nodes": 1, "avg_ms": 0.004, "percent": 40.0}]
+    manifest["profile_skipped"] = {}
+    return manifest
+
+
+def test_litert_and_onnx_runtime_side_by_side_with_memory(tmp_path):
+    page = write_report(write_build(tmp_path / "build", _with_onnx_latency_and_ops())).read_text()
+    section = page[page.index('id="runtimes"'):page.index('id="ops"')]
+    rows = re.findall(r"<tr><td>(float32|int8)</td>(.*?)</tr>", section)
+    cells = {quantization: re.findall(r"<td>(.*?)</td>", rest) for quantization, rest in rows}
+    assert cells["float32"][:3] == ["0.04", "0.06", "1.50×"] and cells["int8"][:3] == ["0.01", "0.03", "3.00×"]
+    assert cells["int8"][5:7] == ["1.9", "12.0"]  # RAM growth of each runtime
+    latency_table = page[page.index('id="latency"'):page.index('id="runtimes"')]
+    assert "<td>onnx-int8</td><td>onnxruntime</td>" in latency_table and "<th>RAM growth MB</th>" in latency_table
+
+
+def test_per_op_chart_and_table(tmp_path):
+    page = write_report(write_build(tmp_path / "build", _with_onnx_latency_and_ops())).read_text()
+    plots = plots_in(page)
+    assert ">CONV_2D<" in plots["plot-ops"] and ">FULLY_CONNECTED<" in plots["plot-ops"]
+    assert "<td>tflite-int8</td><td>CONV_2D</td><td>3</td><td>0.006</td><td>60.0 %</td>" in page
+
+
+def test_no_per_op_times_no_per_op_section(tmp_path):
+    page = write_report(write_build(tmp_path / "build")).read_text()
+    assert 'id="ops"' not in page and 'id="runtimes"' not in page
