@@ -11,6 +11,7 @@ from typing import Iterator, Optional
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 _state = {"quiet": False}
 
@@ -37,13 +38,16 @@ def info(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    """Something the user should know; printed even in quiet mode."""
-    err.print(f"[yellow]warning:[/yellow] {message}")
+    """Something the user should know; printed even in quiet mode.
+
+    The message is plain text, never markup: `exclude: [conv1]` must print as written.
+    """
+    err.print(Text.assemble(("warning:", "yellow"), " ", message))
 
 
 def error(message: str) -> None:
-    """The one message of a failed command."""
-    err.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True)
+    """The one message of a failed command (plain text, never read as markup)."""
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
 
 
 class Steps:
