@@ -52,10 +52,18 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
         "sparsity": sparsity,
         "history": {stage: results[stage].meta["history"] for stage in ("train", "prune", "qat") if stage in results},
         "profile_skipped": results["profile"].meta["skipped"] if "profile" in results else {},
+        "batchnorm_momentum": results["train"].meta.get("batchnorm_momentum"),
+        "qat": _qat_layers(results["qat"].meta) if "qat" in results else None,
     }
     _add_latency_by_device(artifacts, profile_meta)
     manifest["gate"] = accuracy_gate(artifacts, ctx.config.evaluate.max_accuracy_drop)
     return manifest
+
+
+def _qat_layers(meta: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The layers QAT trained quantization-aware and those it left float for the int8 converter to calibrate."""
+    layers = meta.get("layers")
+    return {"scheme": meta["scheme"], **layers} if layers else None
 
 
 def _fleet_devices(profile_meta: dict[str, Any]) -> dict[str, Any]:

@@ -81,6 +81,7 @@ def train_stage(ctx: BuildContext):
         keras().utils.set_random_seed(ctx.seed)
         model = build_model(config.model, ctx.loaded, data.input_shape, data.num_classes)
         from_logits = not outputs_probabilities(model)
+        momentum = _builtin_batchnorm_momentum(config, model, data)
         console.info(f"train: {model.name}, {model.count_params():,} parameters, precision {precision.policy} "
                      f"({precision.reason})")
         training_model = model if precision.policy == "float32" else with_policy(model, precision.policy)
@@ -95,9 +96,23 @@ def train_stage(ctx: BuildContext):
         return {"history": history, "precision": precision.policy, "precision_reason": precision.reason,
                 "distribute": distribution.record(), "kernel_sparsity": measure_sparsity(dense)["overall"],
                 "parameters": int(dense.count_params()), "from_logits": from_logits, "model_name": dense.name,
-                "file": file_name}
+                "file": file_name, "batchnorm_momentum": momentum}
 
     return ctx.cache.run("train", material, distributed(ctx, produce))
+
+
+def _builtin_batchnorm_momentum(config, model, data: Splits):
+    """A built-in's BN momentum, chosen from the number of training steps (a user's model keeps its own)."""
+    from edgekit.models.batchnorm import set_batchnorm_momentum
+    from edgekit.pipeline.training import steps_per_epoch
+
+    if config.model.builtin is None:
+        return None
+    steps = steps_per_epoch(data.size("train"), config.train.batch_size) * config.train.epochs
+    momentum = set_batchnorm_momentum(model, steps)
+    if momentum is not None:
+        console.info(f"  BatchNormalization momentum {momentum} for {steps} training steps")
+    return momentum
 
 
 def distributed(ctx: BuildContext, produce):

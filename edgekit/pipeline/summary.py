@@ -9,6 +9,7 @@ from rich.table import Table
 
 from edgekit import console
 from edgekit.fleet.summary import print_fleet_table
+from edgekit.pipeline.diagnostics import qat_layers_line, train_val_gaps
 
 REFERENCE_LATENCY = "tflite-float32"
 
@@ -75,6 +76,11 @@ def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
     console.out.print(table)
     if "devices" in manifest:
         print_manifest_fleet(manifest)
+    qat_line = qat_layers_line(manifest)
+    if qat_line:
+        console.out.print(qat_line, markup=False, soft_wrap=True)
+    for warning in train_val_gaps(manifest):
+        console.out.print(f"warning: {warning}", markup=False, soft_wrap=True)
     cached = [stage["name"] for stage in manifest["stages"] if stage["cached"]]
     if cached:
         console.out.print(f"cached stages: {', '.join(cached)}")
