@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from edgekit._tf import keras
 
 # The moving averages should settle within this many steps: a twentieth of a 400-step run, a tenth of a 200-step one.
@@ -49,3 +51,37 @@ def set_batchnorm_momentum(model, steps: int) -> Optional[float]:
     for layer in layers:
         layer.momentum = momentum  # read when the training step is traced, and saved with the layer's config
     return momentum
+
+
+# Re-estimating on more samples than this changes the statistics by little and costs a pass over them.
+REESTIMATE_SAMPLES = 1024
+REESTIMATE_BATCH = 32
+
+
+def reestimate_batchnorm(model, samples: np.ndarray, batch_size: int = REESTIMATE_BATCH) -> int:
+    """Set every trainable BN layer's moving statistics to the average over `samples` of the batch statistics
+    the trained weights see ("precise BN"): the moving averages lag behind weights that were still changing
+    when training ended, and the exported model uses them.
+
+    The model runs eagerly in training mode with momentum 1 - n_k / (n_1 + ... + n_k) at the k-th batch, which
+    makes the moving averages the sample-weighted mean of the batches' statistics. Frozen BN layers (trainable=False) run in inference mode
+    and keep theirs. The weights are not changed.
+
+    Returns:
+        The number of samples used (0 when the model has no trainable BN layer or there are no samples).
+    """
+    layers = [layer for layer in batchnorm_layers(model) if layer.trainable]
+    if not layers or not len(samples):
+        return 0
+    samples = samples[:REESTIMATE_SAMPLES]
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for start in range(0, len(samples), batch_size):
+            batch = samples[start:start + batch_size]
+            for layer in layers:  # weighted by batch size, so a short last batch counts for what it holds
+                layer.momentum = 1.0 - len(batch) / (start + len(batch))
+            model(batch, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    return int(len(samples))

@@ -118,7 +118,9 @@ def test_layers_without_a_tfmot_rule_stay_float_in_qat_and_int8_is_still_fully_i
     assert "TFOpLambda ×4" in result.output
 
     int8 = artifact(manifest, "tflite-int8")
-    assert int8["source"] == "qat" and int8["accuracy"] > 0.2
+    assert int8["source"] == "qat"
+    # The float-during-QAT layers are calibrated, not broken: int8 keeps up with the float model.
+    assert int8["accuracy"] >= artifact(manifest, "keras-dense")["accuracy"] - 0.1
     inspected = run_cli("inspect", config.parent / "build" / "host" / int8["path"], "--json")
     assert inspected.exit_code == 0, inspected.output
     summary = json.loads(inspected.output)
