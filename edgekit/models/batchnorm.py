@@ -63,9 +63,9 @@ def reestimate_batchnorm(model, samples: np.ndarray, batch_size: int = REESTIMAT
     the trained weights see ("precise BN"): the moving averages lag behind weights that were still changing
     when training ended, and the exported model uses them.
 
-    The model runs eagerly in training mode with momentum 1 - n_k / (n_1 + ... + n_k) at the k-th batch, which
-    makes the moving averages the sample-weighted mean of the batches' statistics. Frozen BN layers (trainable=False) run in inference mode
-    and keep theirs. The weights are not changed.
+    The model runs eagerly in training mode with momentum 1 - n_k / (n_1 + ... + n_k) at the k-th batch,
+    which makes the moving averages the sample-weighted mean of the batches' statistics. Frozen BN layers
+    (trainable=False) run in inference mode and keep theirs. The weights are not changed.
 
     Returns:
         The number of samples used (0 when the model has no trainable BN layer or there are no samples).

@@ -51,11 +51,12 @@ def qat_layers_line(manifest: dict[str, Any]) -> Optional[str]:
     line = f"{qat['scheme'].upper()}: {len(trained)} layers trained quantization-aware"
     if not calibrated:
         return line + ", none left float"
-    by_class: dict[str, list[str]] = {}
+    by_kind: dict[tuple[str, str], list[str]] = {}
     for layer in calibrated:
-        key = f"{layer['class']}, {layer['reason']}"
-        by_class.setdefault(key, []).append(layer["name"])
-    parts = [f"{key.split(', ')[0]} ×{len(names)} ({', '.join(names[:SHOWN_NAMES])}"
-             f"{', …' if len(names) > SHOWN_NAMES else ''}; {key.split(', ', 1)[1]})" for key, names in by_class.items()]
+        by_kind.setdefault((layer["class"], layer["reason"]), []).append(layer["name"])
+    parts = []
+    for (cls, reason), names in by_kind.items():
+        listed = ", ".join(names[:SHOWN_NAMES]) + (", …" if len(names) > SHOWN_NAMES else "")
+        parts.append(f"{cls} ×{len(names)} ({listed}; {reason})")
     return (f"{line}; {len(calibrated)} left float during QAT, only calibrated by the int8 converter: "
             + ", ".join(parts))

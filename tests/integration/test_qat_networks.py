@@ -2,7 +2,6 @@
 it has no rule for: those stay float during QAT and the int8 converter still makes a fully-integer model."""
 
 import json
-import textwrap
 
 import numpy as np
 import pytest
@@ -52,7 +51,8 @@ def test_builtin_mobilenet_v2_goes_through_prune_pqat_and_int8(tmp_path):
     """)
     result, manifest = build(config)
     assert result.exit_code == 0, result.output
-    assert [a["name"] for a in manifest["artifacts"]] == ["keras-dense", "keras-pruned", "tflite-float32", "tflite-int8"]
+    names = [a["name"] for a in manifest["artifacts"]]
+    assert names == ["keras-dense", "keras-pruned", "tflite-float32", "tflite-int8"]
     for entry in manifest["artifacts"]:  # every artifact judged by its own runtime
         assert 0.0 <= entry["accuracy"] <= 1.0 and 0.0 <= entry["agreement"] <= 1.0, entry["name"]
     assert artifact(manifest, "tflite-int8")["source"] == "qat"
