@@ -13,15 +13,16 @@ from edgekit.data.base import Splits
 from edgekit.errors import ConfigError, QuantizationError
 from edgekit.pipeline.precision import make_optimizer
 from edgekit.pipeline.prune import measure_sparsity
-from edgekit.pipeline.qat_layers import QuantizationPlan, apply_plan, describe_classes, plan_quantization
+from edgekit.pipeline.qat_layers import (ConsistentScheme, QuantizationPlan, apply_plan, describe_classes,
+                                         plan_quantization)
 from edgekit.pipeline.training import compile_classifier, fit
 
 
 def quantization_scheme(pruned: bool):
     """PQAT keeps the zeros of a pruned model through QAT; plain QAT would fill them in again."""
     if pruned:
-        return tfmot().experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-    return tfmot().quantization.keras.default_8bit.Default8BitQuantizeScheme()
+        return ConsistentScheme(tfmot().experimental.combine.Default8BitPrunePreserveQuantizeScheme())
+    return ConsistentScheme(tfmot().quantization.keras.default_8bit.Default8BitQuantizeScheme())
 
 
 def quantize_aware_model(model, config: QatConfig, *, pruned: bool) -> tuple[Any, QuantizationPlan]:

@@ -73,12 +73,56 @@ def unsupported_layers(model, candidates: set[str], scheme) -> dict[str, str]:
     quantization = tfmot().quantization.keras
     is_input = keras().layers.InputLayer
     layer_map = {layer.name: {"quantize_config": None} for layer in model.layers if layer.name in candidates}
+    legacy_config = getattr(model, "use_legacy_config", None)
     with quantization.quantize_scope(custom_objects(model)), rebuilding_in_memory():
         transformed, layer_map = scheme.get_layout_transformer().apply(model, layer_map)
+    model.use_legacy_config = legacy_config  # the transformer sets this flag on its input; put it back
     registry = scheme.get_quantize_registry()
     return {layer.name: type(layer).__name__ for layer in transformed.layers
             if layer.name in layer_map and not isinstance(layer, is_input)
-            and not layer_map[layer.name].get("quantize_config") and not registry.supports(layer)}
+            and not layer_map[layer.name].get("quantize_config") and not _has_rule(registry, layer)}
+
+
+class ConsistentScheme:
+    """A tfmot quantize scheme whose registry `supports` only the layers it has a quantize config for.
+
+    The prune-preserving registry says it supports every layer without trainable weights, then fails to
+    find a config for those the default registry has no rule for; `quantize_apply` asks exactly that of
+    an unannotated layer feeding an annotated one (to quantize its output), and would fail on it.
+    """
+
+    def __init__(self, scheme):
+        self._scheme = scheme
+
+    def get_layout_transformer(self):
+        return self._scheme.get_layout_transformer()
+
+    def get_quantize_registry(self):
+        return _ConsistentRegistry(self._scheme.get_quantize_registry())
+
+
+class _ConsistentRegistry:
+    def __init__(self, registry):
+        self._registry = registry
+
+    def supports(self, layer) -> bool:
+        return _has_rule(self._registry, layer)
+
+    def get_quantize_config(self, layer):
+        return self._registry.get_quantize_config(layer)
+
+
+def _has_rule(registry, layer) -> bool:
+    """Whether `quantize_apply` finds a quantize config for `layer` in `registry`."""
+    if not registry.supports(layer):
+        return False
+    try:
+        registry.get_quantize_config(layer)
+    except (ValueError, KeyError):
+        # The prune-preserving registry claims every layer without trainable weights (TFOpLambda, Rescaling...),
+        # then asks the default registry for its config, which has none.
+        return False
+    return True
 
 
 def plan_quantization(model, exclude: list[str], scheme) -> QuantizationPlan:

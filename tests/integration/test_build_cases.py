@@ -80,8 +80,9 @@ def test_layer_tfmot_cannot_quantize_is_named_with_what_to_do_or_left_float():
                                                 r"has no rule for this class\. Set qat.unsupported: float .*or set "
                                                 r"qat.enabled: false"):
         quantize_aware_model(model, QatConfig(unsupported=UnsupportedLayers.FAIL), pruned=False)
-    for config in (QatConfig(), QatConfig(exclude=["sine"], unsupported=UnsupportedLayers.FAIL)):
-        wrapped, plan = quantize_aware_model(model, config, pruned=False)
+    for config, pruned in ((QatConfig(), False), (QatConfig(exclude=["sine"], unsupported=UnsupportedLayers.FAIL), False),
+                           (QatConfig(), True)):  # PQAT's registry claims weightless layers, then has no config
+        wrapped, plan = quantize_aware_model(model, config, pruned=pruned)
         assert "sine" in [layer.name for layer in wrapped.layers]  # left in float, unwrapped
         assert any(layer.name == "quant_fc" for layer in wrapped.layers)
         assert plan.quantized == ["fc", "out"] and plan.float_layers == {"sine"}
