@@ -99,7 +99,7 @@ def test_layers_without_a_tfmot_rule_stay_float_in_qat_and_int8_is_still_fully_i
         data: {source: digits, seed: 0}
         model: {factory: "custom_layers:build"}
         train: {epochs: 2, batch_size: 64, learning_rate: 0.003}
-        prune: {enabled: false}
+        prune: {enabled: true, target_sparsity: 0.5, epochs: 1}
         qat: {enabled: true, epochs: 1}
         export: {formats: [tflite], quantization: [int8], representative_samples: 50}
         evaluate: {max_accuracy_drop: 1.0}
@@ -108,19 +108,19 @@ def test_layers_without_a_tfmot_rule_stay_float_in_qat_and_int8_is_still_fully_i
     result, manifest = build(config)
     assert result.exit_code == 0, result.output
     qat = manifest["qat"]
-    assert qat["quantization_aware"] == ["conv", "gap", "out"]
+    assert qat["scheme"] == "pqat" and qat["quantization_aware"] == ["conv", "gap", "out"]
     calibrated = {(layer["class"], layer["reason"]) for layer in qat["calibrated_only"]}
     assert calibrated == {("ChannelScale", "no tfmot rule"), ("TFOpLambda", "no tfmot rule"),
                           ("LayerNormalization", "no tfmot rule")}
     assert len(qat["calibrated_only"]) == 6
-    assert ("QAT: 3 layers trained quantization-aware; 6 left float during QAT, only calibrated by the int8 "
+    assert ("PQAT: 3 layers trained quantization-aware; 6 left float during QAT, only calibrated by the int8 "
             "converter: ") in result.output
     assert "TFOpLambda ×4" in result.output
 
     int8 = artifact(manifest, "tflite-int8")
     assert int8["source"] == "qat"
     # The float-during-QAT layers are calibrated, not broken: int8 keeps up with the float model.
-    assert int8["accuracy"] >= artifact(manifest, "keras-dense")["accuracy"] - 0.1
+    assert int8["accuracy"] >= artifact(manifest, "keras-pruned")["accuracy"] - 0.1
     inspected = run_cli("inspect", config.parent / "build" / "host" / int8["path"], "--json")
     assert inspected.exit_code == 0, inspected.output
     summary = json.loads(inspected.output)
