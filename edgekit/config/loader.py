@@ -91,6 +91,7 @@ qat:                             # int8 quantization-aware training; keeps the p
   enabled: true
   epochs: 2
   exclude: []                    # layer names to leave in float during QAT
+  unsupported: float             # layers tfmot has no rule for: float (calibrated by the int8 converter) | fail
 
 export:
   formats: [tflite, onnx]

@@ -42,6 +42,13 @@ class Builtin(str, Enum):
     MLP = "mlp"
 
 
+class UnsupportedLayers(str, Enum):
+    """What QAT does with a layer tfmot's int8 scheme has no rule for."""
+
+    FLOAT = "float"  # left float during QAT; the int8 converter calibrates it with the representative samples
+    FAIL = "fail"  # refuse the build, naming the layers
+
+
 class Precision(str, Enum):
     AUTO = "auto"
     FLOAT32 = "float32"
@@ -202,6 +209,8 @@ class QatConfig(StrictModel):
     epochs: int = Field(2, ge=1, le=MAX_EPOCHS)
     # Layers left in float during QAT (the int8 converter still quantizes them post-training).
     exclude: list[str] = []
+    # Layers tfmot has no rule for (custom layers, LayerNormalization, TFOpLambda ops...): float or fail.
+    unsupported: UnsupportedLayers = UnsupportedLayers.FLOAT
 
 
 class ExportConfig(StrictModel):

@@ -66,6 +66,8 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
         # Per-layer quantization error of each int8 TFLite artifact (worst first) and the int8 recovery.
         "quantization_error": diagnosed["quantization_error"],
         "int8_recovery": diagnosed["int8_recovery"],
+        "batchnorm_momentum": results["train"].meta.get("batchnorm_momentum"),
+        "qat": _qat_layers(results["qat"].meta) if "qat" in results else None,
     }
     if "profile" in results and "not_run" in results["profile"].meta:
         manifest["profile_not_run"] = results["profile"].meta["not_run"]
@@ -73,6 +75,12 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
     chance = evaluation.get("constant_mae" if task is Task.REGRESSION else "majority_accuracy")
     manifest["gate"] = accuracy_gate(artifacts, ctx.config.evaluate, task, chance)
     return manifest
+
+
+def _qat_layers(meta: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The layers QAT trained quantization-aware and those it left float for the int8 converter to calibrate."""
+    layers = meta.get("layers")
+    return {"scheme": meta["scheme"], **layers} if layers else None
 
 
 def _fleet_devices(profile_meta: dict[str, Any]) -> dict[str, Any]:

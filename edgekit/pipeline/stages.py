@@ -106,6 +106,7 @@ def train_stage(ctx: BuildContext):
             return take_as_given(ctx, intake, work / file_name)
         model = intake.model
         from_logits = task is Task.CLASSIFICATION and not outputs_probabilities(model)
+        momentum = _builtin_batchnorm_momentum(config, model, data)
         console.info(f"train: {model.name}, {model.count_params():,} parameters, precision {precision.policy} "
                      f"({precision.reason})")
         training_model = model if precision.policy == "float32" else with_policy(model, precision.policy)
@@ -115,12 +116,14 @@ def train_stage(ctx: BuildContext):
                       label="train", seed=ctx.seed)
         # Exported and fine-tuned in float32: the mixed policy only speeds up training.
         dense = training_model if precision.policy == "float32" else with_policy(training_model, "float32")
+        reestimated = _reestimate_batchnorm(ctx, dense, data, "train")
         save_model(dense, work / file_name)
         ctx.memo["dense"] = dense
         return {"history": history, "precision": precision.policy, "precision_reason": precision.reason,
                 "distribute": distribution.record(), "kernel_sparsity": measure_sparsity(dense)["overall"],
                 "parameters": int(dense.count_params()), "from_logits": from_logits, "model_name": dense.name,
-                "task": task.value, "file": file_name, "model_source": intake.record}
+                "task": task.value, "file": file_name, "model_source": intake.record,
+                "batchnorm_momentum": momentum, "batchnorm_reestimated_on": reestimated}
 
     result = ctx.cache.run("train", material, distributed(ctx, produce))
     source = result.meta.get("model_source") or {}
@@ -132,6 +135,32 @@ def train_stage(ctx: BuildContext):
                              f"and QAT need): {source.get('reason')}. Build it with tf_keras (`import tf_keras as "
                              f"keras`), or set prune.enabled and qat.enabled to false")
     return result
+
+
+def _builtin_batchnorm_momentum(config, model, data: Splits):
+    """A built-in's BN momentum, chosen from the number of training steps (a user's model keeps its own)."""
+    from edgekit.models.batchnorm import set_batchnorm_momentum
+    from edgekit.pipeline.training import steps_per_epoch
+
+    if config.model.builtin is None:
+        return None
+    steps = steps_per_epoch(data.size("train"), config.train.batch_size) * config.train.epochs
+    momentum = set_batchnorm_momentum(model, steps)
+    if momentum is not None:
+        console.info(f"  BatchNormalization momentum {momentum} for {steps} training steps")
+    return momentum
+
+
+def _reestimate_batchnorm(ctx: BuildContext, model, data: Splits, label: str) -> int:
+    """Precise BN after a training stage: the moving statistics of the weights the stage ended with."""
+    from edgekit.models.batchnorm import REESTIMATE_SAMPLES, reestimate_batchnorm
+
+    if ctx.distribution.strategy is not None:
+        return 0  # the moving averages are per-replica variables there; Keras' own averages stay
+    count = reestimate_batchnorm(model, data.representative_samples(REESTIMATE_SAMPLES, ctx.seed))
+    if count:
+        console.info(f"  {label}: BatchNormalization statistics re-estimated on {count} training samples")
+    return count
 
 
 def distributed(ctx: BuildContext, produce):
@@ -178,6 +207,7 @@ def save_model(model, path: Path) -> None:
 def load_keras(ctx: BuildContext, stage: str, memo_key: str):
     """A stage's Keras model: the one still in memory, or loaded from the stage's file."""
     if memo_key not in ctx.memo:
+        _register_factory_layers(ctx)
         result = ctx.results[stage]
         path = result.path(result.meta["file"])
         if stage == "qat":
@@ -193,6 +223,23 @@ def load_keras(ctx: BuildContext, stage: str, memo_key: str):
 
             ctx.memo[memo_key] = keras().models.load_model(path, compile=False)
     return ctx.memo[memo_key]
+
+
+def _register_factory_layers(ctx: BuildContext) -> None:
+    """Import the model factory's module before a stage's model is loaded again (the training was cached, so
+    the factory did not run): the custom layers it registers with Keras must be known to load the files."""
+    spec = ctx.config.model.factory
+    if spec is None:
+        return
+    import importlib
+    import sys
+
+    if str(ctx.loaded.directory) not in sys.path:
+        sys.path.insert(0, str(ctx.loaded.directory))
+    try:
+        importlib.import_module(spec.split(":")[0])
+    except Exception:  # a module that no longer imports fails with a message when the model is built again
+        pass
 
 
 # ------------------------------------------------------------------------------------------------ prune
@@ -212,6 +259,7 @@ def prune_stage(ctx: BuildContext):
                                    learning_rate=config.train.learning_rate,
                                    from_logits=ctx.results["train"].meta["from_logits"], seed=ctx.seed,
                                    task=build_task(ctx))
+        info["batchnorm_reestimated_on"] = _reestimate_batchnorm(ctx, pruned, dataset(ctx), "prune")
         save_model(pruned, work / file_name)
         ctx.memo["pruned"] = pruned
         from edgekit.pipeline.prune import measure_sparsity

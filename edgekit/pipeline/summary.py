@@ -10,6 +10,7 @@ from rich.table import Table
 from edgekit import console
 from edgekit.data.imagecheck import describe_counts
 from edgekit.fleet.summary import print_fleet_table
+from edgekit.pipeline.diagnostics import qat_layers_line, train_val_gaps
 
 REFERENCE_LATENCY = "tflite-float32"
 
@@ -112,6 +113,11 @@ def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
     issues = describe_counts(manifest.get("data") or {})
     if issues:
         console.out.print(issues)
+    qat_line = qat_layers_line(manifest)
+    if qat_line:
+        console.out.print(qat_line, markup=False, soft_wrap=True)
+    for warning in train_val_gaps(manifest):
+        console.out.print(f"warning: {warning}", markup=False, soft_wrap=True)
     cached = [stage["name"] for stage in manifest["stages"] if stage["cached"]]
     if cached:
         console.out.print(f"cached stages: {', '.join(cached)}")

@@ -71,20 +71,25 @@ def test_wrong_number_of_classes_is_named(tmp_path):
         check_fits(model, (8, 8, 1), 10)
 
 
-def test_layer_tfmot_cannot_quantize_is_named_with_what_to_do():
+def test_layer_tfmot_cannot_quantize_is_named_with_what_to_do_or_left_float():
     from edgekit._tf import keras, tf
+    from edgekit.config.schema import UnsupportedLayers
     from edgekit.pipeline.qat import quantize_aware_model
 
     inputs = keras().Input((8,))
     hidden = keras().layers.Dense(8, name="fc")(inputs)
     squashed = keras().layers.Lambda(lambda t: tf().math.sin(t), name="sine")(hidden)
     model = keras().Model(inputs, keras().layers.Dense(2, name="out")(squashed))
-    with pytest.raises(QuantizationError, match=r"cannot quantize layer sine \(Lambda\).*Add it to qat.exclude "
-                                                r"\(e.g. `exclude: \[sine\]`\).*or set qat.enabled: false"):
-        quantize_aware_model(model, QatConfig(), pruned=False)
-    wrapped = quantize_aware_model(model, QatConfig(exclude=["sine"]), pruned=False)
-    assert "sine" in [layer.name for layer in wrapped.layers]  # left in float
-    assert any(layer.name == "quant_fc" for layer in wrapped.layers)
+    with pytest.raises(QuantizationError, match=r"cannot quantize 1 layer: Lambda \(1: sine\): tfmot's int8 scheme "
+                                                r"has no rule for this class\. Set qat.unsupported: float .*or set "
+                                                r"qat.enabled: false"):
+        quantize_aware_model(model, QatConfig(unsupported=UnsupportedLayers.FAIL), pruned=False)
+    for config, pruned in ((QatConfig(), False), (QatConfig(exclude=["sine"], unsupported=UnsupportedLayers.FAIL), False),
+                           (QatConfig(), True)):  # PQAT's registry claims weightless layers, then has no config
+        wrapped, plan = quantize_aware_model(model, config, pruned=pruned)
+        assert "sine" in [layer.name for layer in wrapped.layers]  # left in float, unwrapped
+        assert any(layer.name == "quant_fc" for layer in wrapped.layers)
+        assert plan.quantized == ["fc", "out"] and plan.float_layers == {"sine"}
 
 
 def test_two_four_structure_zeroes_two_of_every_four(tmp_path):

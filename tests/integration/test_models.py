@@ -31,3 +31,27 @@ def test_image_models_refuse_flat_features_and_mlp_takes_both():
 def test_small_cnn_width_scales_channels():
     narrow, wide = small_cnn((16, 16, 3), 10, width=0.5), small_cnn((16, 16, 3), 10, width=2.0)
     assert narrow.get_layer("conv1").filters == 16 and wide.get_layer("conv1").filters == 64
+
+
+def test_builtins_batchnorm_momentum_and_reestimated_statistics():
+    import numpy as np
+
+    from edgekit._tf import keras
+    from edgekit.models.batchnorm import batchnorm_layers, reestimate_batchnorm, set_batchnorm_momentum
+
+    model = mobilenet_v2((32, 32, 3), 3, width=0.35)
+    assert {layer.momentum for layer in batchnorm_layers(model)} == {0.999}  # Keras' default for its applications
+    assert set_batchnorm_momentum(model, 200) == 0.9
+    assert len(batchnorm_layers(model)) == 52 and {layer.momentum for layer in batchnorm_layers(model)} == {0.9}
+    assert set_batchnorm_momentum(small_cnn((16, 16, 3), 10), 200) is None  # no BatchNormalization: nothing to set
+
+    inputs = keras().Input((4,))
+    trained = keras().layers.BatchNormalization(name="trained")(inputs)
+    frozen = keras().layers.BatchNormalization(name="frozen", trainable=False)(trained)
+    tiny = keras().Model(inputs, frozen)
+    samples = np.random.default_rng(0).normal(5.0, 2.0, (200, 4)).astype(np.float32)
+    assert reestimate_batchnorm(tiny, samples) == 200
+    assert np.allclose(tiny.get_layer("trained").moving_mean.numpy(), samples.mean(axis=0), atol=1e-4)
+    assert np.allclose(tiny.get_layer("trained").moving_variance.numpy(), samples.var(axis=0), rtol=0.15)  # mean of batch variances
+    assert tiny.get_layer("trained").momentum == 0.99  # put back
+    assert np.allclose(tiny.get_layer("frozen").moving_mean.numpy(), 0.0)  # a frozen BN keeps its statistics
