@@ -79,6 +79,7 @@ train:
   learning_rate: 0.001
   precision: auto                # auto (mixed_float16 on a GPU with compute capability >= 7.0, else float32)
                                  # | float32 | mixed_float16 | mixed_bfloat16
+  distribute: auto               # auto (every local GPU when there are several) | none | mirrored | multi_worker
 
 prune:
   enabled: true

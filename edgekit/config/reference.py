@@ -88,6 +88,8 @@ KEY_HELP: dict[str, str] = {
     "profile.warmup": "Untimed runs before them.",
     "profile.min_seconds": "…and at least this long.",
     "profile.threads": "Interpreter threads; null takes the target's default.",
+    "profile.op_profile": "Per-op times: .onnx through onnxruntime's profiler, .tflite where the target has a "
+                          "benchmark_model (Android; ssh boards with `benchmark_model:` in their target file).",
 }
 
 
