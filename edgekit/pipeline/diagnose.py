@@ -53,7 +53,14 @@ def diagnose_stage(ctx: BuildContext):
         reference = _reference_bytes(ctx)
         errors, reports = {}, {}
         for artifact in int8:
-            report = _measure(export.path(artifact["file"]), reference, samples)
+            try:
+                report = _measure(export.path(artifact["file"]), reference, samples)
+            except (EdgekitError, ValueError, RuntimeError) as error:
+                # A diagnosis, not a gate: a model the pass cannot pair op for op (an op left float whose input
+                # has a fixed batch, say) keeps its build, and says why it has no per-layer numbers.
+                console.warn(f"quantization error: {artifact['name']}: not measured: {error}")
+                errors[artifact["name"]] = {"error": str(error), "layers": [], "samples": 0, "split": split}
+                continue
             report_dict = report.to_dict()
             report_dict["split"] = split
             errors[artifact["name"]] = report_dict
@@ -64,7 +71,8 @@ def diagnose_stage(ctx: BuildContext):
                          f"RMSE/scale {worst.rmse_over_scale:.3g}")
         recovery = None
         for artifact in int8:
-            recovery = _maybe_recover(ctx, work, artifact, reports[artifact["name"]]) or recovery
+            if artifact["name"] in reports:  # recovery ranks ops by their measured error
+                recovery = _maybe_recover(ctx, work, artifact, reports[artifact["name"]]) or recovery
         if recovery and recovery["file"]:
             # The mixed artifact's own per-layer error: what is left in int8, and which ops are float now.
             mixed = _measure(work / recovery["file"], reference, samples).to_dict()
@@ -297,6 +305,8 @@ def describe(manifest: dict[str, Any]) -> list[str]:
     """The summary's lines about the per-layer error and the recovery: never silent about what stayed float."""
     lines = []
     for name, report in (manifest.get("quantization_error") or {}).items():
+        if report.get("error"):
+            lines.append(f"quantization error {name}: not measured: {report['error']}")
         worst = report["layers"][:3]
         if worst:
             ops = ", ".join(f"{layer['op']} '{_short(layer['tensor'])}' {layer['rmse_over_scale']:.3g}"

@@ -33,12 +33,16 @@ def externalize_samples(build_dir: Path, manifest: dict[str, Any]) -> dict[str, 
     artifacts = []
     for artifact in manifest["artifacts"]:
         artifact = dict(artifact)
-        if artifact.get("latency"):
-            artifact["latency"] = _externalized(folder, artifact["name"], artifact["latency"], written)
-        if artifact.get("latency_by_device"):
+        by_device = artifact.get("latency_by_device") or {}
+        if by_device:
             artifact["latency_by_device"] = {
                 address: _externalized(folder, f"{artifact['name']}@{index}", profile, written)
-                for index, (address, profile) in enumerate(artifact["latency_by_device"].items())}
+                for index, (address, profile) in enumerate(by_device.items())}
+        if artifact.get("latency"):
+            # With a pool, "latency" is the first device's profile: it keeps being the same object, samples file too.
+            same = next((address for address, profile in by_device.items() if profile == artifact["latency"]), None)
+            artifact["latency"] = (artifact["latency_by_device"][same] if same is not None
+                                   else _externalized(folder, artifact["name"], artifact["latency"], written))
         artifacts.append(artifact)
     return {**manifest, "artifacts": artifacts}
 

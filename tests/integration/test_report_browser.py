@@ -31,7 +31,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
          "--disable-component-update", "--disable-sync", "--disable-quic", "--remote-debugging-port=0",
          "--remote-allow-origins=*", "--hide-scrollbars"]
 STARTUP_S = 60  # how long Chromium may take to open its DevTools port (a cold start on a busy CI machine)
-PLOTS = ["plot-tradeoff", "plot-latency", "plot-sparsity", "plot-training"]
+PLOTS = ["plot-tradeoff", "plot-latency", "plot-ops", "plot-sparsity", "plot-quant-error-tflite-int8", "plot-training"]
 
 
 @pytest.fixture(scope="module")

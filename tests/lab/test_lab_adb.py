@@ -86,7 +86,7 @@ def test_op_profile_and_peak_memory_from_the_standin(lab, tmp_path):
     result = edgekit("profile", MODELS / "mlp-int8.tflite", "--target", "lab-phone", "--device",
                      lab["phone"]["serial"], "--runs", 50, "--op-profile", "--output", output)
     assert result.exit_code == 0, result.output
-    profile = json.loads(output.read_text())
+    profile = json.loads(output.read_text())["profiles"][0]
     assert profile["memory"]["peak_rss_mb"] == 138.809 and profile["memory"]["source"] == "benchmark_model"
     assert profile["runs"] == 50  # the timed run; the op-profiling run is a separate, shorter one
     assert "a separate run of 30 inferences" in profile["op_profile_source"]

@@ -48,7 +48,7 @@ def test_ssh_board_with_benchmark_model_gets_per_op_times(lab, tmp_path):
                      lab["board"]["alias"], "--ssh-config", lab.ssh_config, "--runs", 10, "--min-seconds", 0,
                      "--op-profile", "--output", output)
     assert result.exit_code == 0, result.output
-    profile = json.loads(output.read_text())
+    profile = json.loads(output.read_text())["profiles"][0]
     assert len(profile["samples_ms"]) == profile["runs"] >= 10  # edgekit's profiler timed it
     assert profile["op_types"][0]["node_type"] == "FULLY_CONNECTED" and len(profile["op_profile"]) == 3
 

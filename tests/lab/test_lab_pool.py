@@ -48,7 +48,7 @@ def start_edgekit(*args, lock_dir):
 
 
 def window(path):
-    measured = json.loads(path.read_text())["measured_at"]
+    measured = json.loads(path.read_text())["profiles"][0]["measured_at"]
     return measured["start"], measured["end"]
 
 

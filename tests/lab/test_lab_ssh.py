@@ -34,7 +34,7 @@ def test_profile_on_the_aarch64_board(lab, tmp_path):
                      "--ssh-config", lab.ssh_config, "--runs", 20, "--warmup", 2, "--min-seconds", 0,
                      "--output", output)
     assert result.exit_code == 0, result.output
-    profile = json.loads(output.read_text())
+    profile = json.loads(output.read_text())["profiles"][0]
     assert profile["device"]["machine"] == "aarch64"
     assert profile["device"]["runtime"] == "ai_edge_litert" and profile["device"]["os"].startswith("Debian")
     assert profile["target"] == "rpi4" and profile["threads"] == 4 and profile["delegate"] == "xnnpack"
@@ -60,7 +60,7 @@ def test_remote_python_from_the_command_line(lab, tmp_path):
                      "--ssh-config", lab.ssh_config, "--remote-python", lab["board"]["python"], "--runs", 5,
                      "--min-seconds", 0, "--json", "--quiet")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output[result.output.index("{"):])["device"]["machine"] == "x86_64"
+    assert json.loads(result.output[result.output.index("{"):])["profiles"][0]["device"]["machine"] == "x86_64"
 
 
 def test_deploy_over_ssh_verifies_sha256(lab, tmp_path):
@@ -77,5 +77,5 @@ def test_older_boards_runtime_tflite_runtime_214_with_numpy_1(lab, tmp_path):
                      "--ssh-config", lab.ssh_config, "--remote-python", lab["pi"]["tflite_runtime_python"],
                      "--runs", 10, "--min-seconds", 0, "--output", output)
     assert result.exit_code == 0, result.output
-    device = json.loads(output.read_text())["device"]
+    device = json.loads(output.read_text())["profiles"][0]["device"]
     assert (device["machine"], device["runtime"], device["runtime_version"]) == ("aarch64", "tflite_runtime", "2.14.0")
