@@ -85,7 +85,14 @@ def diagnose_stage(ctx: BuildContext):
 def _measure(path: Path, reference: bytes, samples: np.ndarray):
     from edgekit.export.quant_error import measure_quantization_error
 
-    return measure_quantization_error(path, reference, samples)
+    try:
+        return measure_quantization_error(path, reference, samples)
+    except ValueError as error:
+        if "Dimension mismatch" not in str(error):
+            raise
+        # Some graphs bake a batch of 1 into a tensor (a squeeze-excite block's reshape, say), so the isolated
+        # float ops cannot take a batch: one sample at a time then, slower but the same numbers.
+        return measure_quantization_error(path, reference, samples, batch=1)
 
 
 def _error_samples(data) -> tuple[np.ndarray, str]:
