@@ -148,14 +148,15 @@ def _metric(artifact: Optional[dict[str, Any]], task: str) -> Optional[float]:
 
 
 def _qat_cell(manifest: dict[str, Any]) -> str:
+    """full / partial (the layers only calibrated) / off, from the manifest's `qat` record."""
     qat = manifest.get("qat")
     if not isinstance(qat, dict):
-        stages = {stage["name"] for stage in manifest.get("stages", [])}
-        return "full" if "qat" in stages else "off"
-    float_layers = qat.get("float_layers") or qat.get("calibrated") or []
-    if not float_layers:
-        return "full"
-    return f"partial (float: {', '.join(float_layers[:3])}{' …' if len(float_layers) > 3 else ''})"
+        return "off"
+    calibrated = [entry["name"] for entry in qat.get("calibrated_only") or []]
+    if not calibrated:
+        return f"full ({len(qat.get('quantization_aware') or [])} layers)"
+    shown = ", ".join(calibrated[:3]) + (" …" if len(calibrated) > 3 else "")
+    return f"partial (float: {shown})"
 
 
 def _cells(outcome: Outcome) -> list[Any]:
