@@ -202,7 +202,12 @@ def call_factory(spec: str, config_dir: Path, input_shape: tuple[int, ...], num_
         kwargs["input_shape"] = tuple(input_shape)
     if "num_classes" in parameters:
         kwargs["num_classes"] = num_classes
-    model = function(**kwargs)
+    try:
+        model = function(**kwargs)
+    except Exception as error:  # the user's code: whatever Keras raised while building, said in one line
+        first_line = (str(error).strip().splitlines() or [""])[0][:400]
+        raise ModelError(f"model.factory '{spec}' failed when called with {kwargs or 'no arguments'}: "
+                         f"{type(error).__name__}: {first_line}") from None
     if not isinstance(model, keras().Model) and not is_keras3_model(model):
         kind = f"{type(model).__module__}.{type(model).__name__}"
         raise ModelError(f"model.factory '{spec}' returned {kind}, not a Keras model (tf_keras or Keras 3)")

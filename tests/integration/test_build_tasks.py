@@ -5,7 +5,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from tests.integration.helpers import artifact, build, write_config
+from tests.integration.helpers import artifact, build, run_cli, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -156,3 +156,19 @@ def test_builtins_regress_through_a_linear_head(tmp_path, builtin, input_shape):
     head = model.layers[-1]
     assert tuple(model.outputs[0].shape[1:]) == (3,)
     assert head.name == "regression" and head.activation.__name__ == "linear"
+
+
+def test_a_factory_that_raises_is_one_message_naming_what_it_was_given(tmp_path):
+    # A Conv1D model on data it cannot take (too short a sequence): Keras raises ValueError inside the factory.
+    (tmp_path / "seqmodels.py").write_text(
+        "import tf_keras as k\n"
+        "def conv1d(input_shape, num_classes):\n"
+        "    inputs = k.Input((4, 3))\n"
+        "    x = k.layers.Conv1D(8, 9)(inputs)\n"
+        "    return k.Model(inputs, k.layers.Dense(num_classes, activation='softmax')(k.layers.Flatten()(x)))\n")
+    config = write_config(tmp_path, 'name: f\nmodel: {factory: "seqmodels:conv1d"}\ntrain: {epochs: 1}\n')
+    result = run_cli("build", "--config", config)
+    assert result.exit_code == 2, result.output
+    assert "model.factory 'seqmodels:conv1d' failed when called with {'input_shape': (8, 8, 1), 'num_classes': 10}: " \
+           "ValueError:" in result.output
+    assert "Traceback" not in result.output
