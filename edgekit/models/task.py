@@ -60,7 +60,7 @@ def check_regressor(model, input_shape: tuple[int, ...], outputs: int, configure
     """
     if len(model.outputs) == 1 and outputs_probabilities(model):
         width = tuple(model.outputs[0].shape[1:])
-        targets = f"float targets of shape (N,)" if outputs == 1 else f"float targets of shape (N, {outputs})"
+        targets = "float targets of shape (N,)" if outputs == 1 else f"float targets of shape (N, {outputs})"
         why = "the labels are " + targets if configured is Task.AUTO else "task is 'regression'"
         raise ModelError(
             f"{why}, but the model ends in a softmax over {width[-1] if width else '?'} classes (a classifier). "

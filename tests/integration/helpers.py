@@ -4,6 +4,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 from edgekit.cli import main
@@ -45,3 +46,13 @@ def build(config_path: Path, *args):
 
 def artifact(manifest, name):
     return next(a for a in manifest["artifacts"] if a["name"] == name)
+
+
+def write_outliers_npz(path: Path) -> None:
+    """A real failure mode of full-integer quantization: one input feature with outliers (1000 against values in
+    [0, 1]) stretches int8's per-tensor input scale until the informative feature rounds away."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (800, 4)).astype(np.float32)
+    y = (x[:, 0] > 0.5).astype(np.int64)
+    x[rng.random(800) < 0.1, 1] = 1000.0
+    np.savez(path, x=x, y=y)

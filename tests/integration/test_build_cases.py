@@ -10,7 +10,7 @@ from PIL import Image
 
 from edgekit.config.schema import PruneConfig, PruneStructure, QatConfig
 from edgekit.errors import ModelError, QuantizationError
-from tests.integration.helpers import artifact, build, run_cli, write_config
+from tests.integration.helpers import artifact, build, run_cli, write_config, write_outliers_npz
 
 pytestmark = pytest.mark.slow
 
@@ -18,11 +18,7 @@ pytestmark = pytest.mark.slow
 def test_accuracy_gate_fails_the_build_but_writes_everything(tmp_path):
     # A real failure mode of full-integer quantization: one input feature with outliers (1000 against
     # values in [0, 1]) stretches the per-tensor input scale until the informative feature rounds away.
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (800, 4)).astype(np.float32)
-    y = (x[:, 0] > 0.5).astype(np.int64)
-    x[rng.random(800) < 0.1, 1] = 1000.0
-    np.savez(tmp_path / "outliers.npz", x=x, y=y)
+    write_outliers_npz(tmp_path / "outliers.npz")
     config = write_config(tmp_path, """
         name: outliers
         data: {source: npz, path: outliers.npz}

@@ -5,7 +5,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from tests.integration.helpers import artifact, build, run_cli, write_config
+from tests.integration.helpers import artifact, build, run_cli, write_config, write_outliers_npz
 
 pytestmark = pytest.mark.slow
 
@@ -84,11 +84,7 @@ def test_int8_that_disagrees_with_the_float_model_fails_the_gate_on_agreement(tm
     # One input feature with outliers (1000 against values in [0, 1]) stretches int8's per-tensor input scale until
     # the informative feature rounds away: int8 answers differently from the float model on many samples. The
     # accuracy check is switched off (max_accuracy_drop 1.0), so agreement alone must fail the build.
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (800, 4)).astype(np.float32)
-    y = (x[:, 0] > 0.5).astype(np.int64)
-    x[rng.random(800) < 0.1, 1] = 1000.0
-    np.savez(tmp_path / "outliers.npz", x=x, y=y)
+    write_outliers_npz(tmp_path / "outliers.npz")
     config = write_config(tmp_path, """
         name: outliers
         data: {source: npz, path: outliers.npz}
