@@ -84,20 +84,29 @@ def _gate(gate: Optional[dict[str, Any]]) -> str:
     return f"<p><span class=\"badge fail\">accuracy gate failed</span></p>{detail}" + warnings
 
 
+_ARTIFACT_HEADERS = ["artifact", "format", "quantization", "size", "gzip", "sparsity"]
+_LATENCY_HEADERS = ["median ms", "p90 ms", "speedup"]
+
+
+def _artifact_cells(row: ArtifactRow) -> list[str]:
+    """The summary's first columns, the same for both tasks: the name (★ when Pareto-optimal), format, sizes."""
+    name = escape(row.name) + (" ★" if row.pareto else "")
+    return [f"<span class=\"pareto\">{name}</span>" if row.pareto else name, escape(row.format),
+            escape(row.quantization), human_bytes(row.bytes), human_bytes(row.gzip_bytes),
+            _number(row.sparsity, "{:.0%}")]
+
+
+def _latency_cells(row: ArtifactRow) -> list[str]:
+    return [_number(row.median_ms, "{:.4g}"), _number(row.p90_ms, "{:.4g}"), _number(row.speedup, "{:.2f}×")]
+
+
 def _summary(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
     if is_regression(manifest):
         return _regression_summary(rows)
-    headers = ["artifact", "format", "quantization", "size", "gzip", "sparsity", "accuracy", "Δ accuracy",
-               "agreement", "median ms", "p90 ms", "speedup"]
-    body = []
-    for row in rows:
-        name = escape(row.name) + (" ★" if row.pareto else "")
-        body.append([f"<span class=\"pareto\">{name}</span>" if row.pareto else name, escape(row.format),
-                     escape(row.quantization), human_bytes(row.bytes), human_bytes(row.gzip_bytes),
-                     _number(row.sparsity, "{:.0%}"), _number(row.accuracy, "{:.4f}"),
-                     "reference" if row.name == "keras-dense" else _number(row.delta, "{:+.4f}"),
-                     _number(row.agreement, "{:.4f}"), _number(row.median_ms, "{:.4g}"), _number(row.p90_ms, "{:.4g}"),
-                     _number(row.speedup, "{:.2f}×")])
+    headers = [*_ARTIFACT_HEADERS, "accuracy", "Δ accuracy", "agreement", *_LATENCY_HEADERS]
+    body = [[*_artifact_cells(row), _number(row.accuracy, "{:.4f}"),
+             "reference" if row.name == "keras-dense" else _number(row.delta, "{:+.4f}"),
+             _number(row.agreement, "{:.4f}"), *_latency_cells(row)] for row in rows]
     note = ("<p class=\"note\">★ Pareto-optimal: no other artifact is both as fast and as accurate. Δ is the "
             "accuracy difference to the dense float Keras model; agreement is top-1 agreement with it; speedup is "
             f"the median latency of {REFERENCE_LATENCY} divided by the artifact's.</p>")
@@ -105,17 +114,10 @@ def _summary(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
 
 
 def _regression_summary(rows: list[ArtifactRow]) -> str:
-    headers = ["artifact", "format", "quantization", "size", "gzip", "sparsity", "MAE", "Δ MAE", "RMSE",
-               "MAE to float", "median ms", "p90 ms", "speedup"]
-    body = []
-    for row in rows:
-        name = escape(row.name) + (" ★" if row.pareto else "")
-        body.append([f"<span class=\"pareto\">{name}</span>" if row.pareto else name, escape(row.format),
-                     escape(row.quantization), human_bytes(row.bytes), human_bytes(row.gzip_bytes),
-                     _number(row.sparsity, "{:.0%}"), _number(row.mae, "{:.4g}"),
-                     "reference" if row.name == "keras-dense" else _number(row.delta, "{:+.1%}"),
-                     _number(row.rmse, "{:.4g}"), _number(row.agreement_mae, "{:.4g}"),
-                     _number(row.median_ms, "{:.4g}"), _number(row.p90_ms, "{:.4g}"), _number(row.speedup, "{:.2f}×")])
+    headers = [*_ARTIFACT_HEADERS, "MAE", "Δ MAE", "RMSE", "MAE to float", *_LATENCY_HEADERS]
+    body = [[*_artifact_cells(row), _number(row.mae, "{:.4g}"),
+             "reference" if row.name == "keras-dense" else _number(row.delta, "{:+.1%}"),
+             _number(row.rmse, "{:.4g}"), _number(row.agreement_mae, "{:.4g}"), *_latency_cells(row)] for row in rows]
     note = ("<p class=\"note\">★ Pareto-optimal: no other artifact is both as fast and as accurate (as low a MAE). "
             "MAE and RMSE are over every target of the test split; Δ MAE is the relative increase over the dense "
             "float Keras model's MAE; MAE to float is the mean absolute difference between the artifact's outputs "
