@@ -28,8 +28,10 @@ def print_quant_error(record: dict[str, Any]) -> None:
     """One row per quantized op, worst first."""
     from rich.table import Table
 
-    table = Table(title=f"{record['quantized']} against {record['reference']} · {record['samples']} samples · "
-                        f"{record['seconds']:.2f} s", title_justify="left")
+    # The heading is printed as one unwrapped line: a table title would wrap long paths mid-word at the table's width.
+    console.out.print(f"{record['quantized']} against {record['reference']} · {record['samples']} samples · "
+                      f"{record['seconds']:.2f} s", markup=False, highlight=False, soft_wrap=True)
+    table = Table()
     for column in ("#", "op", "tensor", "dtype", "RMSE/scale", "SNR dB", "mean |error|", "max |error|", "scale"):
         table.add_column(column, justify="left" if column in ("op", "tensor", "dtype") else "right")
     for rank, layer in enumerate(record["layers"], start=1):
