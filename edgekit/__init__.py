@@ -1,5 +1,5 @@
 """edgekit: train, compress, export, check and profile Keras models for phones and boards."""
 
-__version__ = "0.1.0"
+from edgekit.base.version import __version__
 
 __all__ = ["__version__"]

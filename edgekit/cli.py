@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from edgekit import __version__, console
+from edgekit import console
+from edgekit.base.version import __version__
 from edgekit.errors import EdgekitError
 
 
@@ -164,7 +165,7 @@ def profile(models, target, options, devices, devices_file, lock_timeout, runs, 
     from edgekit.fleet.inventory import INVENTORY_NAME
     from edgekit.fleet.pool import profile_document
     from edgekit.profiling.profile import ProfileSettings
-    from edgekit.profiling.run import print_profiles
+    from edgekit.fleet.run import print_profiles
 
     options.extra["op_profiling"] = op_profile
     if output:
@@ -231,7 +232,7 @@ def inspect_command(model, as_json, edgetpu, quant_error, data, samples):
             raise click.UsageError("--quant-error takes its two models itself: give no MODEL and no --edgetpu")
         if data is None:
             raise click.UsageError("--quant-error needs --data FILE (the samples to run both models on)")
-        from edgekit.inspect.quant_error import print_quant_error, quant_error_of_files
+        from edgekit.report.quant_error_table import print_quant_error, quant_error_of_files
 
         record = quant_error_of_files(*quant_error, data, samples)
         if as_json:

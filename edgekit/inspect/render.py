@@ -7,8 +7,8 @@ from typing import Any
 from rich.table import Table
 
 from edgekit import console
+from edgekit.base.human import human_bytes
 from edgekit.console import cell as escape  # names from the model file: markup and control characters escaped
-from edgekit.pipeline.summary import human_bytes
 from edgekit.safetext import printable
 
 

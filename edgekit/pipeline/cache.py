@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from edgekit import __version__, fsutil
-from edgekit.pipeline.lock import process_alive
+from edgekit import fsutil
+from edgekit.base.process import process_alive
+from edgekit.base.version import __version__
 
 STATE_FOLDER = ".edgekit"
 # Part of every key: bump it when what a stage records changes shape, so older records are not reused.

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from edgekit import __version__, fsutil
+from edgekit import fsutil
+from edgekit.base.version import __version__
 from edgekit.config.schema import Quantization, Task
 from edgekit.errors import AccuracyGateFailed, DevicesFailed, EdgekitError
 from edgekit.fleet.pool import devices_failed

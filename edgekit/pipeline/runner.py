@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from edgekit import __version__, console, fsutil
+from edgekit import console, fsutil
+from edgekit.base.version import __version__
 from edgekit.fsutil import sha256_bytes, write_text
 from edgekit.adapters import ConnectionOptions
 from edgekit.adapters.registry import adapter_class

@@ -8,75 +8,11 @@ from typing import Any, Optional
 from rich.table import Table
 
 from edgekit import console
+from edgekit.base.human import human_bytes
 from edgekit.data.imagecheck import describe_counts
 from edgekit.fleet.summary import print_fleet_table
 from edgekit.pipeline.diagnostics import qat_layers_line, train_val_gaps
-
-REFERENCE_LATENCY = "tflite-float32"
-
-
-def human_bytes(count: Optional[int]) -> str:
-    """1234567 -> '1.18 MiB'."""
-    if count is None:
-        return "-"
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
-
-
-def is_regression(manifest: dict[str, Any]) -> bool:
-    """Whether the manifest is a regression build's (older manifests have no "task": classifications)."""
-    return manifest.get("task") == "regression"
-
-
-def summary_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per artifact with the derived columns (Δ accuracy vs dense float, speedup vs float32 TFLite).
-
-    A regression's rows have "mae", "rmse", "agreement_mae", and "delta" is the relative MAE increase over the
-    dense float model's; their "accuracy" and "agreement" are None.
-    """
-    if is_regression(manifest):
-        return _regression_rows(manifest)
-    artifacts = manifest["artifacts"]
-    baseline = manifest["gate"]["baseline_accuracy"]
-    reference = next((a["latency"]["median_ms"] for a in artifacts
-                      if a["name"] == REFERENCE_LATENCY and a.get("latency")), None)
-    rows = []
-    for artifact in artifacts:
-        median = artifact["latency"]["median_ms"] if artifact.get("latency") else None
-        rows.append({
-            "name": artifact["name"],
-            "bytes": artifact["bytes"],
-            "gzip_bytes": artifact["gzip_bytes"],
-            "accuracy": artifact["accuracy"],
-            "delta": None if artifact["accuracy"] is None or baseline is None else artifact["accuracy"] - baseline,
-            "agreement": artifact["agreement"],
-            "median_ms": median,
-            "speedup": reference / median if reference and median else None,
-            "sparsity": artifact.get("sparsity"),
-        })
-    return rows
-
-
-def _regression_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    baseline = manifest["gate"].get("baseline_metric")
-    for row, artifact in zip(_classification_rows_without_scores(manifest), manifest["artifacts"]):
-        metrics = artifact.get("metrics") or {}
-        mae = metrics.get("mae")
-        rows.append({**row, "mae": mae, "rmse": metrics.get("rmse"), "agreement_mae": artifact.get("agreement_mae"),
-                     "delta": None if mae is None or not baseline else (mae - baseline) / baseline})
-    return rows
-
-
-def _classification_rows_without_scores(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows' columns other than accuracy: name, sizes, latency, speedup, sparsity."""
-    scoreless = [{**artifact, "accuracy": None, "agreement": None} for artifact in manifest["artifacts"]]
-    return summary_rows({"artifacts": scoreless, "gate": {"baseline_accuracy": None}})
-
+from edgekit.report.rows import gate_passed_text, is_regression, summary_rows
 
 def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
     """Print the summary table, the gate's verdict and where the files are."""
@@ -133,15 +69,6 @@ def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
     console.out.print(f"manifest: {build_dir / 'manifest.json'}")
     if (build_dir / "report.html").exists():
         console.out.print(f"report:   {build_dir / 'report.html'}")
-
-
-def gate_passed_text(gate: dict[str, Any]) -> str:
-    """What a passed gate checked, in words: 'every compressed artifact within 0.01 of 0.9700, agreement >= 0.9'."""
-    if gate.get("task") == "regression":
-        return (f"every compressed artifact's MAE at most {gate['max_metric_increase']:.0%} above the dense float "
-                f"model's {gate['baseline_metric']:.4g}")
-    text = f"every compressed artifact within {gate['max_accuracy_drop']} of {gate['baseline_accuracy']:.4f}"
-    return text + (f", agreement ≥ {gate['min_agreement']}" if "min_agreement" in gate else "")
 
 
 def _number(value: Optional[float], pattern: str) -> str:

@@ -115,7 +115,7 @@ def profile_pairs(pairs: dict[str, tuple[Path, Path]], target: str,
     from edgekit.adapters.acceptance import check_accepted
     from edgekit.fleet.locks import locked_device
     from edgekit.config.target import load_target
-    from edgekit.profiling.run import check_tflite_file
+    from edgekit.fleet.run import check_tflite_file
 
     loaded_target = load_target(target)
     for paths in pairs.values():

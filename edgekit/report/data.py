@@ -14,8 +14,8 @@ from typing import Any, Optional
 
 from edgekit.errors import InputFileError
 from edgekit.finite import is_finite
-from edgekit.pipeline.summary import is_regression, summary_rows
 from edgekit.report.checks import check_manifest
+from edgekit.report.rows import is_regression, summary_rows
 
 MANIFEST_NAME = "manifest.json"
 REGRESS_NAME = "regress.json"
@@ -80,7 +80,7 @@ class ArtifactRow:
 
 
 def artifact_rows(manifest: dict[str, Any]) -> list[ArtifactRow]:
-    """The summary rows, computed as the terminal table computes them (edgekit.pipeline.summary)."""
+    """The summary rows, computed as the terminal table computes them (edgekit.report.rows)."""
     artifacts = [artifact for artifact in manifest["artifacts"] if isinstance(artifact, dict) and "name" in artifact]
     regression = is_regression(manifest)
     baseline = dense_float_mae(manifest) if regression else dense_float_accuracy(manifest)

@@ -6,11 +6,12 @@ import base64
 from html import escape
 from typing import Any, Iterable, Optional
 
-from edgekit import __version__
-from edgekit.pipeline.summary import REFERENCE_LATENCY, gate_passed_text, human_bytes, is_regression
+from edgekit.base.human import human_bytes
+from edgekit.base.version import __version__
 from edgekit.report import plots
 from edgekit.report.data import (ArtifactRow, Verdicts, layer_sparsity, op_type_profiles, runtime_pairs,
                                  training_curves)
+from edgekit.report.rows import REFERENCE_LATENCY, gate_passed_text, is_regression
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; margin: 0;

@@ -25,10 +25,13 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgekit.base.process import HOST
 from edgekit.cli import main
 from edgekit.errors import BuildLocked, DeviceBusy, DeviceError, InputFileError
-from edgekit.fleet import locks
-from edgekit.fleet.locks import Deadline, Holder, LocalDeviceLock, WaitReporter, stale_reason
+from edgekit.fleet import device_lock, locks
+from edgekit.fleet.device_lock import stale_reason
+from edgekit.fleet.lock_owner import Deadline, Holder, WaitReporter
+from edgekit.fleet.locks import LocalDeviceLock
 from edgekit.pipeline.cache import StageCache
 from edgekit.pipeline.lock import BuildLock
 from edgekit.regress import BaselineStore, GateThresholds, compare_sets, load_latency_set
@@ -341,7 +344,7 @@ def test_an_odd_owner_record_is_described_and_judged_without_error(record):
 
 def test_a_negative_pid_on_this_host_is_not_asked_about():
     """pid -1 would make the liveness check signal every process of the user (kill(-1, 0))."""
-    holder = Holder.parse(json.dumps({"pid": -1, "host": locks._HOST}), age_s=1.0)
+    holder = Holder.parse(json.dumps({"pid": -1, "host": HOST}), age_s=1.0)
     assert holder.pid is None and stale_reason(holder) is None
 
 
@@ -351,7 +354,7 @@ owner_records = st.fixed_dictionaries({}, optional={key: json_values for key in 
 
 @FAULT_SETTINGS
 @given(text=st.one_of(st.text(max_size=80), json_values.map(json.dumps),
-                      owner_records.map(lambda record: json.dumps({**record, "host": locks._HOST})
+                      owner_records.map(lambda record: json.dumps({**record, "host": HOST})
                                         if "pid" in record else json.dumps(record))),
        age=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)))
 def test_any_owner_record_is_described_and_judged(text, age):
@@ -402,7 +405,7 @@ def device_lock_with(tmp_path, owner: bytes, age_s: float):
     from edgekit.config.target import load_target
 
     target = load_target("host").model_copy(update={"workdir": str(tmp_path / "device")})
-    folder = tmp_path / "device" / locks.DEVICE_LOCK_NAME
+    folder = tmp_path / "device" / device_lock.DEVICE_LOCK_NAME
     folder.mkdir(parents=True)
     (folder / "owner.json").write_bytes(owner)
     past = time.time() - age_s
@@ -425,7 +428,7 @@ def test_an_abandoned_device_lock_with_an_odd_owner_is_taken_over(tmp_path, lock
     target = device_lock_with(tmp_path, owner, age_s=3600)
     with locks.locked_device(target, ConnectionOptions(), lock_timeout_s=5) as session:
         assert session.adapter is not None
-    assert not (tmp_path / "device" / locks.DEVICE_LOCK_NAME).exists()
+    assert not (tmp_path / "device" / device_lock.DEVICE_LOCK_NAME).exists()
 
 
 def test_a_stale_lock_the_device_will_not_match_ends_with_a_message_not_a_loop(tmp_path, lock_folder, monkeypatch):
@@ -434,7 +437,7 @@ def test_a_stale_lock_the_device_will_not_match_ends_with_a_message_not_a_loop(t
     from edgekit.adapters import ConnectionOptions
 
     target = device_lock_with(tmp_path, b'{"pid": 1, "host": "elsewhere"}', age_s=3600)
-    real = locks.DeviceLock._device
+    real = device_lock.DeviceLock._device
     breaks = []
 
     def altered(self, action, text):
@@ -443,7 +446,7 @@ def test_a_stale_lock_the_device_will_not_match_ends_with_a_message_not_a_loop(t
             return "changed"
         return real(self, action, text)
 
-    monkeypatch.setattr(locks.DeviceLock, "_device", altered)
+    monkeypatch.setattr(device_lock.DeviceLock, "_device", altered)
     with pytest.raises(DeviceError, match=r"cannot remove the stale lock .* remove it by hand \(rm -r "):
         with locks.locked_device(target, ConnectionOptions(), lock_timeout_s=5):
             pass

@@ -15,7 +15,8 @@ import pytest
 
 from edgekit.adapters import ConnectionOptions
 from edgekit.config.target import load_target
-from edgekit.fleet.locks import DEVICE_LOCK_NAME, locked_device
+from edgekit.fleet.device_lock import DEVICE_LOCK_NAME
+from edgekit.fleet.locks import locked_device
 from tests.integration.helpers import write_config
 from tests.lab.conftest import LAB_X86_WORKDIR, MODELS, edgekit
 from tests.lab.test_lab_build import TINY

@@ -14,9 +14,10 @@ import pytest
 from edgekit.adapters import ConnectionOptions, open_adapter
 from edgekit.config.target import load_target
 from edgekit.errors import DeviceBusy
-from edgekit.fleet import locks
-from edgekit.fleet.locks import (DEVICE_LOCK_NAME, Deadline, DeviceLock, Holder, LocalDeviceLock, WaitReporter,
-                                 local_lock_path, locked_device, stale_reason)
+from edgekit.fleet import device_lock, locks
+from edgekit.fleet.device_lock import DEVICE_LOCK_NAME, DeviceLock, stale_reason
+from edgekit.fleet.lock_owner import Deadline, Holder, WaitReporter
+from edgekit.fleet.locks import LocalDeviceLock, local_lock_path, locked_device
 
 
 @pytest.fixture(autouse=True)
@@ -132,7 +133,7 @@ def write_foreign_lock(host, record: dict, age_s: float):
 def test_a_lock_without_heartbeat_for_the_bound_is_removed_saying_whose_it_was(host, capsys):
     record = {"token": "t1", "pid": 4242, "host": "ci-runner-7", "user": "ci", "command": "edgekit build",
               "since": time.time() - 900}
-    folder = write_foreign_lock(host, record, age_s=locks.STALE_AFTER_S + 60)
+    folder = write_foreign_lock(host, record, age_s=device_lock.STALE_AFTER_S + 60)
     with open_adapter(host, ConnectionOptions()) as adapter:
         lock = DeviceLock(adapter)
         lock.acquire(WaitReporter("localhost", Deadline(5)))
@@ -173,7 +174,7 @@ def test_stale_rules():
     assert stale_reason(Holder({"token": "x", "pid": 1, "host": "elsewhere"}, age_s=5)) is None
     assert "no heartbeat for 121 s" in stale_reason(Holder({"pid": 1, "host": "elsewhere"}, age_s=121))
     # a folder without an owner record (its maker was killed between mkdir and writing it)
-    assert stale_reason(Holder({}, age_s=locks.STALE_AFTER_S + 1)) is not None
+    assert stale_reason(Holder({}, age_s=device_lock.STALE_AFTER_S + 1)) is not None
     assert stale_reason(Holder({}, age_s=1)) is None
 
 

@@ -10,7 +10,8 @@ from edgekit.config.schema import EvaluateConfig, Task
 from edgekit.pipeline.evaluate import constant_mae, majority_accuracy, regression_scores
 from edgekit.pipeline.gate import accuracy_gate
 from edgekit.pipeline.manifest import gate_error
-from edgekit.pipeline.summary import print_summary, summary_rows
+from edgekit.pipeline.summary import print_summary
+from edgekit.report.rows import summary_rows
 from edgekit.report import write_report
 from tests.unit.report_manifest import sample_manifest, write_build
 

@@ -2,9 +2,10 @@
 
 import pytest
 
+from edgekit.base.human import human_bytes
 from edgekit.config.schema import EvaluateConfig
 from edgekit.pipeline.manifest import accuracy_gate, gate_error
-from edgekit.pipeline.summary import human_bytes, summary_rows
+from edgekit.report.rows import summary_rows
 
 
 def artifact(name, quantization, accuracy, median=None, bytes_=1000, agreement=1.0):

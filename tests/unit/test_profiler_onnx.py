@@ -13,7 +13,7 @@ from edgekit.config.target import load_target
 from edgekit.errors import ArtifactNotAccepted, InputFileError, RuntimeMissing
 from edgekit.profiling import device_profiler
 from edgekit.profiling.profile import ProfileSettings
-from edgekit.profiling.run import check_tflite_file, profile_models
+from edgekit.fleet.run import check_tflite_file, profile_models
 from tests.onnx_models import write_mlp_onnx
 
 MODELS = Path(__file__).resolve().parents[1] / "data" / "models"

@@ -1,4 +1,7 @@
-"""`edgekit profile`: time .tflite and .onnx files on a target through its adapter."""
+"""`edgekit profile`: time .tflite and .onnx files on a target through its adapter, holding the device.
+
+(In edgekit.fleet, not edgekit.profiling: it connects through an adapter and takes the device's locks, and both
+sit above the profilers; docs/architecture.md.)"""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from edgekit import console
 from edgekit.adapters import ConnectionOptions
 from edgekit.adapters.acceptance import check_accepted
 from edgekit.config.target import Target, load_target
-from edgekit.errors import InputFileError
+from edgekit.errors import InputFileError, ModelFileError
+from edgekit.fleet.locks import locked_device
+from edgekit.inspect.onnx_model import summarize_onnx
 from edgekit.profiling.profile import ProfileSettings
 
 TFLITE_MAGIC = b"TFL3"  # flatbuffer file identifier at bytes 4..8 of every .tflite
@@ -45,9 +50,6 @@ def check_onnx_file(path: Path) -> None:
     Raises:
         InputFileError: with what is wrong with it.
     """
-    from edgekit.errors import ModelFileError
-    from edgekit.inspect.onnx_model import summarize_onnx
-
     try:
         summarize_onnx(path)
     except ModelFileError as error:
@@ -103,8 +105,6 @@ def profile_on_device(
     """Profile already checked models on one device, holding it; each profile records when it was measured
     (`measured_at`: start and end, Unix seconds of this machine's clock). Without `progress`, one line per
     model instead of a progress bar (several devices at once cannot share one bar)."""
-    from edgekit.fleet.locks import locked_device
-
     with locked_device(target, options, lock_timeout_s) as session:
         adapter = session.adapter
         if interleave and len(models) > 1:

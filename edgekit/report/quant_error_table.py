@@ -1,4 +1,6 @@
-"""`edgekit inspect --quant-error QUANTIZED FLOAT --data FILE`: the per-layer error of any pair of .tflite files."""
+"""`edgekit inspect --quant-error QUANTIZED FLOAT --data FILE`: the per-layer error of any pair of .tflite files,
+as a table. It lives with the report rather than in edgekit.inspect because it runs export's measurement, and
+inspect sits below export (docs/architecture.md)."""
 
 from __future__ import annotations
 
