@@ -18,8 +18,8 @@ from edgekit._tf import keras
 from edgekit.config.loader import LoadedConfig
 from edgekit.config.schema import ModelConfig
 from edgekit.errors import ModelError
-from edgekit.models.keras3 import (KERAS3_TOLERANCE, Untranslatable, compare_outputs, is_keras3_model, keras3,
-                                   translate, wrap_for_converter)
+from edgekit.models.keras3 import Untranslatable, is_keras3_model, keras3, translate, wrap_for_converter
+from edgekit.models.keras3_check import KERAS3_TOLERANCE, compare_outputs
 from edgekit.models.keras3_files import is_keras3_version, load_keras3_file, saved_keras_version
 from edgekit.models.trust import refuse_code
 from edgekit.models.zoo import BUILTINS
