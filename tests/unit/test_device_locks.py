@@ -53,7 +53,8 @@ def test_a_busy_local_lock_says_who_holds_it_and_gives_up_at_the_timeout(capsys)
     holder = hold_in_another_process(f"""
         import time
         from pathlib import Path
-        from edgekit.fleet.locks import Deadline, LocalDeviceLock, WaitReporter
+        from edgekit.fleet.lock_owner import Deadline, WaitReporter
+        from edgekit.fleet.locks import LocalDeviceLock
         lock = LocalDeviceLock(Path({str(path)!r}))
         lock.acquire(WaitReporter("pi@a", Deadline(None)))
         print("held", flush=True)
