@@ -165,7 +165,7 @@ def profile(models, target, options, devices, devices_file, lock_timeout, runs, 
     from edgekit.fleet.inventory import INVENTORY_NAME
     from edgekit.fleet.pool import profile_document
     from edgekit.profiling.profile import ProfileSettings
-    from edgekit.fleet.run import print_profiles
+    from edgekit.profiling.run import print_profiles
 
     options.extra["op_profiling"] = op_profile
     if output:

@@ -17,7 +17,6 @@ from edgekit import console
 from edgekit.adapters import ConnectionOptions
 from edgekit.errors import DevicesFailed, EdgekitError
 from edgekit.fleet.inventory import DevicePool
-from edgekit.fleet.run import check_models, print_profiles, profile_on_device
 from edgekit.fleet.summary import fleet_by_name, print_fleet_table, profiles_by_model
 from edgekit.profiling.profile import ProfileSettings
 
@@ -94,6 +93,8 @@ def profile_pool(models: list[Path], pool: DevicePool, settings: ProfileSettings
         DevicesFailed: every device of a pool failed.
         DeviceError: the one device failed.
     """
+    from edgekit.fleet.measure import check_models, profile_on_device
+
     check_models(models, pool.target)
     if not pool.is_fleet:
         profiles = profile_on_device(models, pool.target, pool.first, settings, interleave=interleave,
@@ -112,6 +113,8 @@ def profile_pool(models: list[Path], pool: DevicePool, settings: ProfileSettings
 
 def _run_on_device(models: list[Path], pool: DevicePool, member: ConnectionOptions, settings: ProfileSettings,
                    interleave: bool) -> DeviceRun:
+    from edgekit.fleet.measure import profile_on_device
+
     address = member.address or "localhost"
     started = time.monotonic()
     try:
@@ -152,6 +155,8 @@ def fleet_document(fleet: FleetRun) -> dict[str, Any]:
 
 def print_fleet(fleet: FleetRun) -> None:
     """Each device's table, then the fleet's: every model's median per device, median of medians, spread."""
+    from edgekit.profiling.run import print_profiles
+
     for run in fleet.succeeded:
         print_profiles(run.profiles)
     by_device = {run.address: profiles_by_model(run.profiles) for run in fleet.succeeded}

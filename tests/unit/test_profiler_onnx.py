@@ -11,9 +11,10 @@ from edgekit.adapters import ConnectionOptions
 from edgekit.adapters.acceptance import model_kind, refusal
 from edgekit.config.target import load_target
 from edgekit.errors import ArtifactNotAccepted, InputFileError, RuntimeMissing
+from edgekit.fleet.measure import profile_models
 from edgekit.profiling import device_profiler
 from edgekit.profiling.profile import ProfileSettings
-from edgekit.fleet.run import check_tflite_file, profile_models
+from edgekit.profiling.run import check_tflite_file
 from tests.onnx_models import write_mlp_onnx
 
 MODELS = Path(__file__).resolve().parents[1] / "data" / "models"
