@@ -11,8 +11,7 @@ from pathlib import Path
 
 import click
 
-from edgekit import console
-from edgekit.base.version import __version__
+from edgekit import __version__, console
 from edgekit.errors import EdgekitError
 
 

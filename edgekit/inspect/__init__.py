@@ -11,8 +11,7 @@ from typing import Any
 
 from edgekit.errors import ArtifactNotAccepted, ModelFileError
 from edgekit.inspect.edgetpu import EdgeTpuMapping, Placement, map_to_edgetpu
-from edgekit.inspect.tflite import FILE_IDENTIFIER, read_model_bytes, read_tflite
-from edgekit.inspect.tflite_model import TfliteModel
+from edgekit.inspect.tflite import FILE_IDENTIFIER, TfliteModel, read_model_bytes, read_tflite
 
 __all__ = ["EdgeTpuMapping", "Placement", "TfliteModel", "inspect_model", "map_to_edgetpu", "read_tflite"]
 

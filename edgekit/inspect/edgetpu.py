@@ -23,7 +23,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Callable, Mapping, Optional
 
-from edgekit.inspect.tflite_model import EDGETPU_CUSTOM_OP, FLOAT_DTYPES, Operator, Subgraph, Tensor, TfliteModel
+from edgekit.inspect.tflite import EDGETPU_CUSTOM_OP, FLOAT_DTYPES, Operator, Subgraph, Tensor, TfliteModel
 
 # The Edge TPU computes on 8-bit quantized tensors only; a float activation means the op runs on the CPU.
 EDGETPU_DTYPES = frozenset({"int8", "uint8"})

@@ -13,8 +13,7 @@ from typing import Any, Optional
 
 from edgekit.errors import ModelFileError
 from edgekit.fsutil import sha256_bytes
-from edgekit.inspect.tflite import read_model_bytes
-from edgekit.inspect.tflite_model import FLOAT_DTYPES
+from edgekit.inspect.tflite import FLOAT_DTYPES, read_model_bytes
 
 DEFAULT_DOMAIN = "ai.onnx"
 LARGEST_TENSORS = 10

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from edgekit.inspect.tflite_model import FLOAT_DTYPES, Tensor, TfliteModel
+from edgekit.inspect.tflite import FLOAT_DTYPES, Tensor, TfliteModel
 
 LARGEST_TENSORS = 10
 

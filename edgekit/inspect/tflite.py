@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from edgekit.errors import ModelFileError
-from edgekit.inspect.tflite_model import Operator, Quantization, Subgraph, Tensor, TfliteModel
+from edgekit.inspect.tflite_model import (EDGETPU_CUSTOM_OP, FLOAT_DTYPES, Operator, Quantization, Subgraph, Tensor,
+                                          TfliteModel)
+
+# The records are part of this module's API (readers of a model import them from here with read_tflite); they
+# are defined in tflite_model.
+__all__ = ["EDGETPU_CUSTOM_OP", "FILE_IDENTIFIER", "FLOAT_DTYPES", "Operator", "Quantization", "Subgraph", "Tensor",
+           "TfliteModel", "read_model_bytes", "read_tflite"]
 
 FILE_IDENTIFIER = b"TFL3"
 # Option fields stored as enums in the schema, shown by name.

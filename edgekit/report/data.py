@@ -80,7 +80,7 @@ class ArtifactRow:
 
 
 def artifact_rows(manifest: dict[str, Any]) -> list[ArtifactRow]:
-    """The summary rows, computed as the terminal table computes them (edgekit.report.rows)."""
+    """The summary rows, computed as the terminal table computes them (edgekit.pipeline.summary)."""
     artifacts = [artifact for artifact in manifest["artifacts"] if isinstance(artifact, dict) and "name" in artifact]
     regression = is_regression(manifest)
     baseline = dense_float_mae(manifest) if regression else dense_float_accuracy(manifest)
