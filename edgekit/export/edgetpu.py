@@ -179,7 +179,8 @@ def export_edgetpu(exporter, quantization):
 
     Returns:
         An Exported with the compiled model, its operation log as the ".log" companion, and the details the
-        manifest keeps: source (the stage the parent came from), method, parent, compiler (compiler_summary).
+        manifest keeps: source (the stage the parent came from), method, parent, compiler (compiler_summary),
+        evaluated_as ({"artifact": the parent's name, "reason"}).
 
     Raises:
         ToolError: edgetpu_compiler is missing or failed.
@@ -202,5 +203,8 @@ def export_edgetpu(exporter, quantization):
                      f"the CPU (see {exporter.folder}/{log_name})")
     details = {"source": parent_details["source"], "method": COMPILER,
                "parent": FORMATS[parent_format].artifact_name(parent_quantization),
-               "compiler": compiler_summary(report, f"{exporter.folder}/{log_name}")}
+               "compiler": compiler_summary(report, f"{exporter.folder}/{log_name}"),
+               # The host cannot run it: its accuracy in the manifest is its parent's (FORMATS says why).
+               "evaluated_as": {"artifact": FORMATS[parent_format].artifact_name(parent_quantization),
+                                "reason": FORMATS[Format.EDGETPU].evaluated_as_parent}}
     return Exported(model_bytes, details, {".log": log_bytes})

@@ -151,6 +151,7 @@ def test_export_compiles_the_int8_artifact_with_a_standin_compiler(standin_compi
     assert compiled.is_file() and (work / "mlp-int8_edgetpu.log").is_file()
     assert entry["name"] == "edgetpu-int8" and entry["format"] == "edgetpu" and entry["quantization"] == "int8"
     assert entry["file"] == compiled.name and entry["parent"] == "tflite-int8" and entry["source"] == "train"
+    assert entry["evaluated_as"]["artifact"] == "tflite-int8"
     compiler = entry["compiler"]
     assert (compiler["version"], compiler["ops_on_tpu"], compiler["ops_on_cpu"]) == ("16.0.384591198", 3, 1)
     assert compiler["log"] == "export/mlp-int8_edgetpu.log" and compiler["name"] == "edgetpu_compiler"
