@@ -22,7 +22,7 @@ from edgekit.pipeline.context import BuildContext
 from edgekit.pipeline.evaluate import constant_mae, keras_runner, majority_accuracy
 
 # Bumped when what the evaluate stage records changes, so cached evaluations are made again.
-EVALUATION_RECORD = 3  # 3: artifacts the host cannot run are scored as their parent
+EVALUATION_RECORD = 2
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -303,13 +303,14 @@ def export_stage(ctx: BuildContext):
     config = ctx.config
     float_stage, float_key = float_source(ctx)
     has_qat = "qat" in ctx.results
-    combinations = export_combinations(ctx)
+    combinations, derived = export_combinations(ctx)
     # int8_recovery shapes the diagnose stage only: changing it must not export again.
     material = {"export": config.export.model_dump(mode="json", exclude={"int8_recovery"}), "name": config.name,
                 "float": ctx.results[float_stage].digest,
                 "qat": ctx.results["qat"].digest if has_qat else None, "data": ctx.results["data"].digest,
-                "seed": ctx.seed, "tools": ctx.tools,
-                "artifacts": [f"{fmt.value}-{quantization.value}" for fmt, quantization in combinations]}
+                "seed": ctx.seed, "tools": ctx.tools}
+    if derived:  # made because of the target or a tool on PATH, not the configuration (edgetpu)
+        material["derived"] = [f"{fmt.value}-{quantization.value}" for fmt, quantization in derived]
 
     def produce(work: Path) -> dict[str, Any]:
         data = dataset(ctx)
@@ -331,9 +332,11 @@ def export_stage(ctx: BuildContext):
     return ctx.cache.run("export", material, produce)
 
 
-def export_combinations(ctx: BuildContext) -> list[tuple[ExportFormat, Quantization]]:
-    """What the configuration asks for, plus the derived artifacts (edgetpu from tflite int8) the target needs or
-    whose tool (edgetpu_compiler) is on PATH.
+def export_combinations(ctx: BuildContext) -> tuple[list[tuple[ExportFormat, Quantization]],
+                                                    list[tuple[ExportFormat, Quantization]]]:
+    """(every artifact to make, in an order where an artifact comes after the one it is made from; the derived
+    ones among them that the configuration did not ask for: edgetpu from tflite int8 when the target needs it
+    or edgetpu_compiler is on PATH).
 
     Raises:
         ToolError: the target needs a derived artifact and its tool is missing (exit 3, with how to install it).
@@ -347,7 +350,8 @@ def export_combinations(ctx: BuildContext) -> list[tuple[ExportFormat, Quantizat
                                    lambda tool: shutil.which(tool) is not None)
     for note in notes:
         console.warn(f"export: {note}")
-    return wanted + added
+    every = wanted + added
+    return sorted(every, key=lambda pair: FORMATS[pair[0]].parent is not None), added
 
 
 # ------------------------------------------------------------------------------------------------ evaluate
