@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from edgekit.config.formats import FORMATS, Format, Quantization
 from edgekit.config.target import Target
 from edgekit.errors import ArtifactNotAccepted
 
@@ -26,7 +27,7 @@ class ModelKind:
     input_dtypes: tuple[str, ...]
     output_dtypes: tuple[str, ...]
     edgetpu_compiled: bool
-    format: str = "tflite"  # tflite | onnx
+    format: str = "tflite"  # tflite | onnx | edgetpu (a .tflite compiled by edgetpu_compiler)
 
 
 def model_kind(path: Path) -> ModelKind:
@@ -58,7 +59,14 @@ def model_kind(path: Path) -> ModelKind:
     else:
         quantization = "float32"
     return ModelKind(quantization, tuple(dtypes[index] for index in graph.inputs),
-                     tuple(dtypes[index] for index in graph.outputs), compiled)
+                     tuple(dtypes[index] for index in graph.outputs), compiled,
+                     format=(Format.EDGETPU if compiled or _named_compiled(path) else Format.TFLITE).value)
+
+
+def _named_compiled(path: Path) -> bool:
+    """Whether the file has the name edgetpu_compiler gives its output (FORMATS[edgetpu].suffix): a model none of
+    whose ops was mapped has no edgetpu-custom-op, yet it is the compiler's output, to be run with libedgetpu."""
+    return Path(path).name.endswith(FORMATS[Format.EDGETPU].suffix)
 
 
 def is_onnx_file(path: Path) -> bool:
@@ -89,7 +97,7 @@ def onnx_kind(path: Path) -> ModelKind:
 def refusal(target: Target, path: Path) -> Optional[str]:
     """Why `target` cannot run the .tflite or .onnx file at `path`, or None when it can."""
     kind = model_kind(path)
-    reason = target.refuses(kind.format, kind.quantization)
+    reason = target.refuses(Format(kind.format), Quantization(kind.quantization))
     if reason is None:
         allowed = set(target.accepts.io_dtypes)
         wrong = [dtype for dtype in kind.input_dtypes + kind.output_dtypes if dtype not in allowed]

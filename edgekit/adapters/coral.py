@@ -1,8 +1,10 @@
-"""Coral Edge TPU targets: an int8 model is compiled with edgetpu_compiler on this machine, and the compiled
-`*_edgetpu.tflite` is timed on the device over SSH by edgekit's profiler with the libedgetpu delegate.
+"""Coral Edge TPU targets: the `*_edgetpu.tflite` that the export stage compiled (an `edgetpu` artifact of the
+manifest, see edgekit.config.formats) is timed on the device over SSH by edgekit's profiler with the libedgetpu
+delegate.
 
 A model that is not compiled runs entirely on the CPU even with the delegate loaded, so profiling it would
-report CPU latency under an Edge TPU label: without the compiler, only an already compiled model is profiled.
+report CPU latency under an Edge TPU label: only compiled models are profiled (the Coral targets accept the
+edgetpu format only, so an uncompiled one is refused before anything is pushed, with how to compile it).
 """
 
 from __future__ import annotations
@@ -10,12 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgekit import console
 from edgekit.adapters.acceptance import check_accepted, model_kind
 from edgekit.adapters.ssh import SshAdapter
-from edgekit.errors import ToolError
-from edgekit.export.edgetpu import (COMPILER, INSTALL_HINT, CompilerReport, EdgeTpuCompilation, compile_for_edgetpu,
-                                   compiler_available)
+from edgekit.config.formats import FORMATS, Format
+from edgekit.errors import ArtifactNotAccepted
 from edgekit.profiling.profile import ProfileSettings
 
 
@@ -25,42 +25,26 @@ class CoralAdapter(SshAdapter):
     name = "coral"
 
     def profile(self, models: list[Path], settings: ProfileSettings) -> list[dict[str, Any]]:
-        """Compile (when needed) and profile each model; each profile gets an "edgetpu" record of the compilation."""
-        for model in models:
-            check_accepted(self.target, model)
-        compilations = [self.compiled(model) for model in models]
-        profiles = super().profile([compilation.model for compilation in compilations], settings)
-        for profile, source, compilation in zip(profiles, models, compilations):
-            profile["edgetpu"] = {
-                "source_model": str(source),
-                "compiled_model": str(compilation.model),
-                "compiler_log": str(compilation.log) if compilation.log else None,
-                **compilation.report.to_json(),
-                "estimate": static_estimate(source),  # edgekit inspect's rules, beside what the compiler did
-            }
-        return profiles
-
-    def compiled(self, model: Path) -> EdgeTpuCompilation:
-        """The Edge TPU version of `model`: itself when already compiled, else edgetpu_compiler's output beside it.
+        """Profile each compiled model with the edgetpu delegate.
 
         Raises:
-            ToolError: the model is not compiled and edgetpu_compiler is not on PATH.
+            ArtifactNotAccepted: a model is not compiled for the Edge TPU (nothing is pushed), with how to compile.
         """
-        if model_kind(model).edgetpu_compiled:
-            return EdgeTpuCompilation(model, None, CompilerReport())
-        if not compiler_available():
-            estimate = static_estimate(model)
-            raise ToolError(f"{model.name} is not compiled for the Edge TPU and {COMPILER} is not on PATH: "
-                            f"{INSTALL_HINT}; or pass a model it already compiled (*_edgetpu.tflite). Without "
-                            f"compiling, `edgekit inspect --edgetpu` estimates {estimate['ops_on_edgetpu']} ops on "
-                            f"the Edge TPU and {estimate['ops_on_cpu']} on the CPU")
-        out_dir = Path(self.options.extra.get("edgetpu_out_dir") or model.parent)
-        compilation = compile_for_edgetpu(model, out_dir)
-        report = compilation.report
-        if report.operations_on_cpu:
-            console.warn(f"{model.name}: {report.operations_on_cpu} of {report.total_operations} operations stay on "
-                         f"the CPU (see {compilation.log})")
-        return compilation
+        for model in models:
+            check_accepted(self.target, model)
+            if model_kind(model).format != Format.EDGETPU.value:
+                raise ArtifactNotAccepted(not_compiled(model))
+        return super().profile(models, settings)
+
+
+def not_compiled(model: Path) -> str:
+    """Why an uncompiled model is not profiled on an Edge TPU, and how to get the compiled one."""
+    estimate = static_estimate(model)
+    return (f"{model.name} is not compiled for the Edge TPU: `edgekit build --target <coral target>` compiles the "
+            f"tflite int8 artifact with edgetpu_compiler at export ({FORMATS[Format.EDGETPU].install_hint}), or run "
+            f"`edgetpu_compiler -s {model.name}` and profile the *_edgetpu.tflite it writes. Without compiling, "
+            f"`edgekit inspect --edgetpu` estimates {estimate['ops_on_edgetpu']} ops on the Edge TPU and "
+            f"{estimate['ops_on_cpu']} on the CPU; nothing was sent to the device")
 
 
 def static_estimate(model: Path) -> dict[str, Any]:

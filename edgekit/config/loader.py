@@ -95,7 +95,7 @@ qat:                             # int8 quantization-aware training; keeps the p
   unsupported: float             # layers tfmot has no rule for: float (calibrated by the int8 converter) | fail
 
 export:
-  formats: [tflite, onnx]
+  formats: [tflite, onnx]        # + edgetpu: compiled from tflite int8 (automatic with edgetpu_compiler or a Coral target)
   quantization: [float32, float16, dynamic, int8]   # or per format: {tflite: [int8], onnx: [float32]}
   representative_samples: 200    # training samples that calibrate full-integer int8
   onnx_opset: 17

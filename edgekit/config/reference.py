@@ -70,7 +70,9 @@ KEY_HELP: dict[str, str] = {
     "qat.unsupported": "Layers tfmot has no rule for: `float` leaves them float during QAT (the converter "
                        "calibrates them), `fail` stops the build naming them.",
     "export": "The artifacts.",
-    "export.formats": "`tflite` and/or `onnx`.",
+    "export.formats": ("`tflite` and/or `onnx`; `edgetpu` (compiled from the tflite int8 artifact by edgetpu_compiler) "
+                       "is added by itself when the compiler is on PATH or the target runs edgetpu models, and listing "
+                       "it makes it required."),
     "export.quantization": "`float32`, `float16`, `dynamic`, `int8`; a list for every format, or a mapping per "
                            "format (`{tflite: [float32, int8], onnx: [float32]}`).",
     "export.representative_samples": "Training samples that calibrate full-integer int8.",

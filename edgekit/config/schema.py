@@ -9,6 +9,7 @@ from typing import Annotated, Optional, Union
 import pydantic
 from pydantic import Field
 
+from edgekit.config.formats import FORMATS, Format, Quantization
 from edgekit.config.validation import StrictModel
 
 
@@ -61,24 +62,12 @@ class PruneStructure(str, Enum):
     TWO_FOUR = "2:4"
 
 
-class ExportFormat(str, Enum):
-    TFLITE = "tflite"
-    ONNX = "onnx"
+# The formats and quantizations live in the format table (edgekit/config/formats.py); ExportFormat is the name
+# the configuration has always used for Format.
+ExportFormat = Format
 
-
-class Quantization(str, Enum):
-    FLOAT32 = "float32"
-    FLOAT16 = "float16"
-    DYNAMIC = "dynamic"
-    INT8 = "int8"
-
-
-# What each format can be exported as. ONNX has no float16 or dynamic-range flavour here:
-# tf2onnx emits float32 graphs, and int8 comes as QDQ (QuantizeLinear/DequantizeLinear).
-SUPPORTED_QUANTIZATION = {
-    ExportFormat.TFLITE: (Quantization.FLOAT32, Quantization.FLOAT16, Quantization.DYNAMIC, Quantization.INT8),
-    ExportFormat.ONNX: (Quantization.FLOAT32, Quantization.INT8),
-}
+# What each format can be exported as (the table's `quantizations`).
+SUPPORTED_QUANTIZATION = {fmt: spec.quantizations for fmt, spec in FORMATS.items()}
 
 
 # Upper bounds of numbers read from edgekit.yaml. Each is far beyond any sensible value; past them a value is a
@@ -251,6 +240,13 @@ class ExportConfig(StrictModel):
                 if unsupported:
                     supported = ", ".join(q.value for q in SUPPORTED_QUANTIZATION[fmt])
                     raise ValueError(f"{fmt.value} cannot be exported as {', '.join(unsupported)} (supported: {supported})")
+        pairs = self.combinations()
+        for fmt, quantization in pairs:
+            parent = FORMATS[fmt].parent
+            if parent is not None and parent not in pairs:
+                raise ValueError(f"{fmt.value}-{quantization.value} is made from the {parent[0].value}-"
+                                 f"{parent[1].value} artifact: export.formats needs {parent[0].value} and "
+                                 f"export.quantization {parent[1].value} with it")
         return self
 
     def combinations(self) -> list[tuple[ExportFormat, Quantization]]:

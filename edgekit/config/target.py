@@ -10,7 +10,8 @@ from typing import Optional
 
 from pydantic import Field
 
-from edgekit.config.schema import MAX_SECONDS, MAX_THREADS, ExportFormat, Quantization
+from edgekit.config.formats import FORMATS, Format, Quantization
+from edgekit.config.schema import MAX_SECONDS, MAX_THREADS
 from edgekit.config.validation import StrictModel, validate
 from edgekit.config.yamlsource import did_you_mean, load_yaml
 from edgekit.errors import ConfigError
@@ -29,7 +30,7 @@ class Delegate(str, Enum):
 class Accepts(StrictModel):
     """The artifacts a target can run."""
 
-    formats: list[ExportFormat] = [ExportFormat.TFLITE]
+    formats: list[Format] = [Format.TFLITE]
     quantization: list[Quantization] = list(Quantization)
     # dtypes the model's inputs and outputs may have (the Edge TPU takes int8 or uint8 only)
     io_dtypes: list[str] = ["float32", "int8", "uint8"]
@@ -73,14 +74,31 @@ class Target(StrictModel):
     setup: Optional[str] = None
     source: Optional[str] = Field(None, exclude=True)
 
-    def refuses(self, fmt: str, quantization: str) -> Optional[str]:
-        """Why this target cannot run an artifact of `fmt`/`quantization`, or None when it can."""
-        if fmt not in {f.value for f in self.accepts.formats}:
-            accepted = ", ".join(f.value for f in self.accepts.formats)
-            return f"target {self.name} runs {accepted} models, not {fmt}"
-        if quantization not in {q.value for q in self.accepts.quantization}:
+    def refuses(self, fmt: Format, quantization: Quantization) -> Optional[str]:
+        """Why this target cannot run an artifact of `fmt`/`quantization`, or None when it can.
+
+        The quantization is judged first (its reason is the one a user can act on: export int8), then the format,
+        then what the format's row in FORMATS requires of the target (the edgetpu delegate for an edgetpu model).
+
+        Raises:
+            TypeError: `fmt` or `quantization` is a string, not the enum (a bug in the caller).
+        """
+        if not isinstance(fmt, Format) or not isinstance(quantization, Quantization):
+            raise TypeError(f"Target.refuses takes Format and Quantization, got {fmt!r}, {quantization!r}")
+        if quantization not in self.accepts.quantization:
             accepted = ", ".join(q.value for q in self.accepts.quantization)
-            return f"target {self.name} runs only {accepted} models, not {quantization}"
+            return f"target {self.name} runs only {accepted} models, not {quantization.value}"
+        if fmt not in self.accepts.formats:
+            accepted = ", ".join(f.value for f in self.accepts.formats)
+            made = [spec for spec in FORMATS.values()
+                    if spec.parent == (fmt, quantization) and spec.name in self.accepts.formats]
+            how = (f"; `edgekit build --target {self.name}` makes the {made[0].name.value} model from it at export"
+                   + (f" with {made[0].tool}" if made[0].tool else "")) if made else ""
+            return f"target {self.name} runs {accepted} models, not {fmt.value}{how}"
+        required = FORMATS[fmt].requires_delegate
+        if required is not None and self.delegate.value != required:
+            return (f"target {self.name} uses the {self.delegate.value} delegate; {fmt.value} models run only with "
+                    f"the {required} delegate")
         return None
 
 

@@ -156,3 +156,55 @@ def compile_for_edgetpu(model: Path, out_dir: Path) -> EdgeTpuCompilation:
         # The summary is kept with the operation log: together they are what the compiler said.
         fsutil.write_text(final_log, said.strip() + "\n\n" + log_text)
     return EdgeTpuCompilation(final_model, final_log, report)
+
+
+def compiler_summary(report: CompilerReport, log: Optional[str]) -> dict[str, Any]:
+    """The manifest's `compiler` object of an edgetpu artifact: what edgetpu_compiler said, in short.
+
+    Keys: name, version, ops_on_tpu, ops_on_cpu, total_ops, subgraphs, on_chip_memory_bytes,
+    off_chip_memory_bytes, log (the full log's path relative to the build folder), operators (one row per
+    operator and status: {"operator", "count", "status", "on_edgetpu"}).
+    """
+    return {"name": COMPILER, "version": report.compiler_version, "ops_on_tpu": report.operations_on_edgetpu,
+            "ops_on_cpu": report.operations_on_cpu, "total_ops": report.total_operations,
+            "subgraphs": report.subgraphs, "on_chip_memory_bytes": report.on_chip_memory_used_bytes,
+            "off_chip_memory_bytes": report.off_chip_memory_used_bytes, "log": log, "operators": report.operators}
+
+
+def export_edgetpu(exporter, quantization):
+    """FORMATS[edgetpu]'s converter: compile the tflite int8 artifact of this export with edgetpu_compiler.
+
+    Args:
+        exporter: an edgekit.export.exporter.Exporter that has written the parent (tflite int8) artifact.
+
+    Returns:
+        An Exported with the compiled model, its operation log as the ".log" companion, and the details the
+        manifest keeps: source (the stage the parent came from), method, parent, compiler (compiler_summary),
+        evaluated_as ({"artifact": the parent's name, "reason"}).
+
+    Raises:
+        ToolError: edgetpu_compiler is missing or failed.
+    """
+    from edgekit.config.formats import FORMATS, Format
+    from edgekit.export.exporter import Exported, companion_name
+
+    parent_path, parent_details = exporter.parent(Format.EDGETPU, quantization)
+    parent_format, parent_quantization = FORMATS[Format.EDGETPU].parent
+    with tempfile.TemporaryDirectory(prefix="edgekit-edgetpu-out-") as scratch:
+        compilation = compile_for_edgetpu(parent_path, Path(scratch))
+        model_bytes = compilation.model.read_bytes()
+        log_bytes = compilation.log.read_bytes() if compilation.log else b""
+    report = compilation.report
+    log_name = companion_name(exporter.file_name(Format.EDGETPU, quantization), Format.EDGETPU, ".log")
+    if report.operations_on_cpu:
+        from edgekit import console
+
+        console.warn(f"export: edgetpu: {report.operations_on_cpu} of {report.total_operations} operations stay on "
+                     f"the CPU (see {exporter.folder}/{log_name})")
+    details = {"source": parent_details["source"], "method": COMPILER,
+               "parent": FORMATS[parent_format].artifact_name(parent_quantization),
+               "compiler": compiler_summary(report, f"{exporter.folder}/{log_name}"),
+               # The host cannot run it: its accuracy in the manifest is its parent's (FORMATS says why).
+               "evaluated_as": {"artifact": FORMATS[parent_format].artifact_name(parent_quantization),
+                                "reason": FORMATS[Format.EDGETPU].evaluated_as_parent}}
+    return Exported(model_bytes, details, {".log": log_bytes})

@@ -70,3 +70,22 @@ def _representative_dataset(samples: np.ndarray):
             yield [sample[np.newaxis].astype(np.float32)]
 
     return generate
+
+
+def export_tflite(exporter, quantization: Quantization):
+    """FORMATS[tflite]'s converter: full-integer int8 from the QAT model when there is one; everything else (and
+    int8 without QAT) from the float model.
+
+    Args:
+        exporter: an edgekit.export.exporter.Exporter.
+
+    Returns:
+        An Exported with the .tflite bytes and which model it came from.
+    """
+    from edgekit.export.exporter import Exported
+
+    use_qat = quantization is Quantization.INT8 and exporter.qat_model is not None
+    model_bytes = convert_tflite(exporter.qat_model if use_qat else exporter.float_model, quantization,
+                                 exporter.representative)
+    return Exported(model_bytes, {"source": "qat" if use_qat else exporter.float_stage,
+                                  "method": "tflite-converter" + ("+qat" if use_qat else "")})

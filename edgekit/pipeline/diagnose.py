@@ -226,7 +226,7 @@ def _profile_candidates(ctx: BuildContext, full_int8: Path, candidates: list[dic
     from edgekit.fleet import DevicePool, profile_pool
     from edgekit.profiling.profile import ProfileSettings
 
-    refused = ctx.target.refuses(ExportFormat.TFLITE.value, Quantization.INT8.value)
+    refused = ctx.target.refuses(ExportFormat.TFLITE, Quantization.INT8)
     if refused or not paths:
         for record in candidates:
             record["latency"] = None

@@ -1,121 +1,70 @@
-"""Every artifact judged on the test split by its own runtime.
+"""Every artifact judged on the test split by its own runtime, the runtime found through the format table.
 
-Keras for .keras, LiteRT (ai-edge-litert) for .tflite, onnxruntime for .onnx. Classification: accuracy is
-top-1 against the labels; agreement is top-1 agreement with the dense float model's predictions.
-Regression: MAE and RMSE against the targets; "agreement" is the MAE between the artifact's outputs and the
-dense float model's. The split is read batch by batch, so a streamed data set is never held in memory.
+Keras for .keras, LiteRT (ai-edge-litert) for .tflite, onnxruntime for .onnx (edgekit.export.runners); an
+artifact the host cannot run (edgetpu) is scored as the artifact it was made from, with the table's reason.
+Classification: accuracy is top-1 against the labels; agreement is top-1 agreement with the dense float model's
+predictions. Regression: MAE and RMSE against the targets; "agreement" is the MAE between the artifact's outputs
+and the dense float model's. The split is read batch by batch, so a streamed data set is never held in memory.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
-from edgekit._native import captured_stderr
+from edgekit.config.formats import FORMATS, format_spec, load_function
+from edgekit.config.schema import Task
 from edgekit.data.base import Splits
-from edgekit.errors import ExportError
-
-# Samples per invoke when LiteRT evaluates (the last batch is padded), instead of one sample per invoke.
-TFLITE_BATCH = 64
-# Samples read from the data set at a time.
-EVALUATION_BATCH = 256
-
-Runner = Callable[[np.ndarray], np.ndarray]
+# The runners live in export/ (export checks its artifacts with them); these names are kept for their users.
+from edgekit.export.runners import (EVALUATION_BATCH, TFLITE_BATCH, OnnxRunner, Runner, TFLiteRunner,  # noqa: F401
+                                    classify, dequantize, keras_runner, max_abs_difference, predict, quantize)
 
 
-def keras_runner(model) -> Runner:
-    """Outputs of a Keras model, in float32."""
-    return lambda x: np.asarray(model.predict(x, batch_size=EVALUATION_BATCH, verbose=0), dtype=np.float32)
+def artifact_runners(artifacts: list[dict[str, Any]], path_of: Callable[[str], Path]
+                     ) -> tuple[dict[str, Callable[[], Runner]], dict[str, dict[str, str]]]:
+    """How to open each exported artifact on this machine, found through FORMATS[format].evaluator.
 
+    Returns:
+        ({artifact name: a function opening its runner}, {artifact name: {"as": parent name, "reason"}} for
+        the artifacts scored as the artifact they were made from).
 
-
-class TFLiteRunner:
-    """A .tflite model run with ai-edge-litert, taking and giving float.
-
-    Integer inputs are quantized with the input tensor's scale and zero point, integer outputs
-    dequantized with the output tensor's: the same arithmetic an app on the device must do.
+    Raises:
+        ConfigError: an artifact of a format the table does not know.
     """
-
-    def __init__(self, path: Path, *, threads: int | None = None, batch: int = TFLITE_BATCH):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.path = path
-        # LiteRT prints "Created TensorFlow Lite XNNPACK delegate for CPU." on fd 2 when tensors are allocated.
-        with captured_stderr():
-            try:
-                self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-            except ValueError as error:
-                raise ExportError(f"{path}: LiteRT cannot load this model: {error}") from None
-            detail = self.interpreter.get_input_details()[0]
-            try:
-                shape = [batch, *detail["shape"][1:]]
-                self.interpreter.resize_tensor_input(detail["index"], shape, strict=False)
-                self.interpreter.allocate_tensors()
-                self.batch = batch
-            except (RuntimeError, ValueError):
-                # A graph with a fixed batch of 1 (a reshape to a constant shape, say): one sample per invoke.
-                self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-                self.interpreter.allocate_tensors()
-                self.batch = 1
-        self.input_detail = self.interpreter.get_input_details()[0]
-        self.output_detail = self.interpreter.get_output_details()[0]
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        outputs = []
-        for start in range(0, len(x), self.batch):
-            chunk = x[start:start + self.batch]
-            missing = self.batch - len(chunk)
-            padded = chunk if not missing else np.concatenate([chunk, np.repeat(chunk[-1:], missing, 0)])
-            self.interpreter.set_tensor(self.input_detail["index"], quantize(padded, self.input_detail))
-            self.interpreter.invoke()
-            output = self.interpreter.get_tensor(self.output_detail["index"])
-            outputs.append(dequantize(output, self.output_detail)[:len(chunk)])
-        return np.concatenate(outputs)
+    runners: dict[str, Callable[[], Runner]] = {}
+    scored_as: dict[str, dict[str, str]] = {}
+    for artifact in artifacts:
+        spec = format_spec(artifact["format"])
+        if spec.evaluator is None:
+            parent_format, parent_quantization = spec.parent
+            scored_as[artifact["name"]] = {"as": FORMATS[parent_format].artifact_name(parent_quantization),
+                                           "reason": spec.evaluated_as_parent}
+            continue
+        opener = load_function(spec.evaluator, spec.install_hint)
+        runners[artifact["name"]] = lambda opener=opener, path=path_of(artifact["file"]): opener(path)
+    return runners, scored_as
 
 
-
-def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    """Float inputs as the tensor's dtype: q = round(x / scale) + zero_point, clipped to the dtype's range."""
-    dtype = np.dtype(detail["dtype"])
-    if dtype.kind == "f":
-        return x.astype(dtype)
-    scale, zero_point = detail["quantization"]
-    if scale == 0:
-        raise ExportError(f"input tensor {detail['name']} is {dtype.name} but has no quantization scale")
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
-
-
-def dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
-    """Integer outputs back to float: x = (q - zero_point) * scale."""
-    if np.dtype(detail["dtype"]).kind == "f":
-        return q.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
-
-
-def classify(run: Runner, data: Splits, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted class, label) of every sample of `split`, in the split's fixed order."""
-    predicted, labels = [], []
-    for x, y in data.batches(split, EVALUATION_BATCH):
-        predicted.append(run(x).argmax(axis=1))
-        labels.append(y)
-    if not predicted:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    return np.concatenate(predicted), np.concatenate(labels)
-
-
-def predict(run: Runner, data: Splits, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(outputs, targets) of every sample of `split` for a regression, both float32 of shape (N, k)."""
-    outputs, targets = [], []
-    for x, y in data.batches(split, EVALUATION_BATCH):
-        outputs.append(np.asarray(run(x), dtype=np.float32).reshape(len(y), -1))
-        targets.append(y)
-    if not outputs:
-        return np.empty((0, data.num_outputs), np.float32), np.empty((0, data.num_outputs), np.float32)
-    return np.concatenate(outputs), np.concatenate(targets)
+def score_all(runners: dict[str, Callable[[], Runner]], data: Splits, task: Task, progress=None
+              ) -> tuple[dict[str, dict[str, float]], np.ndarray]:
+    """Each runner's scores on the test split (the first runner is the reference: the dense float model), and
+    the labels. `progress.advance(description=...)` is called after each."""
+    scores: dict[str, dict[str, float]] = {}
+    reference = labels = None
+    for name, make_runner in runners.items():
+        if task is Task.REGRESSION:
+            outputs, labels = predict(make_runner(), data, "test")
+            reference = outputs if reference is None else reference
+            scores[name] = regression_scores(outputs, labels, reference)
+        else:
+            predicted, labels = classify(make_runner(), data, "test")
+            reference = predicted if reference is None else reference
+            scores[name] = dict(zip(("accuracy", "agreement"), top1_scores(predicted, labels, reference)))
+        if progress is not None:
+            progress.advance(description=f"evaluate: {name}")
+    return scores, labels
 
 
 def regression_scores(outputs: np.ndarray, targets: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -135,17 +84,6 @@ def constant_mae(targets: np.ndarray) -> float:
     """MAE of always answering each target's median over `targets`: the best constant answer, which a regressor
     must beat."""
     return float(np.mean(np.abs(targets - np.median(targets, axis=0)))) if len(targets) else 0.0
-
-
-def max_abs_difference(first: Runner, second: Runner, data: Splits, split: str) -> tuple[float, float]:
-    """(the largest absolute difference between two models' outputs over `split`, the largest absolute output
-    of `second`)."""
-    difference = magnitude = 0.0
-    for x, _ in data.batches(split, EVALUATION_BATCH):
-        expected = second(x)
-        difference = max(difference, float(np.max(np.abs(first(x) - expected))))
-        magnitude = max(magnitude, float(np.max(np.abs(expected))))
-    return difference, magnitude
 
 
 def top1_scores(predicted: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> tuple[float, float]:

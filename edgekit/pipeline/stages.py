@@ -7,24 +7,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.markup import escape as markup_escape
 
 from edgekit import console, fsutil
+from edgekit.config.formats import FORMATS, Format, Profiler
 from edgekit.config.schema import DataSource, ExportFormat, Quantization, Task
 from edgekit.data.base import Splits
 from edgekit.data.imagecheck import describe_counts
 from edgekit.data.loading import create_splits, open_splits
 from edgekit.data.sources import source_fingerprint
-from edgekit.errors import ExportError, RuntimeMissing
+from edgekit.errors import RuntimeMissing
 from edgekit.pipeline.cache import StageResult
 from edgekit.pipeline.context import BuildContext
-from edgekit.pipeline.evaluate import (TFLiteRunner, classify, constant_mae, keras_runner, majority_accuracy,
-                                       max_abs_difference, predict, regression_scores, top1_scores)
+from edgekit.pipeline.evaluate import constant_mae, keras_runner, majority_accuracy
 
-# Float ONNX must reproduce the Keras outputs to this absolute difference (probabilities in [0, 1]); regression
-# outputs are unbounded, so there it is relative to the largest output (float32 rounding grows with the value).
-ONNX_TOLERANCE = 1e-4
 # Bumped when what the evaluate stage records changes, so cached evaluations are made again.
 EVALUATION_RECORD = 2
 
@@ -302,14 +298,19 @@ def float_source(ctx: BuildContext) -> tuple[str, str]:
 
 
 def export_stage(ctx: BuildContext):
+    from edgekit.export.exporter import Exporter
+
     config = ctx.config
     float_stage, float_key = float_source(ctx)
     has_qat = "qat" in ctx.results
+    combinations, derived = export_combinations(ctx)
     # int8_recovery shapes the diagnose stage only: changing it must not export again.
     material = {"export": config.export.model_dump(mode="json", exclude={"int8_recovery"}), "name": config.name,
                 "float": ctx.results[float_stage].digest,
                 "qat": ctx.results["qat"].digest if has_qat else None, "data": ctx.results["data"].digest,
                 "seed": ctx.seed, "tools": ctx.tools}
+    if derived:  # made because of the target or a tool on PATH, not the configuration (edgetpu)
+        material["derived"] = [f"{fmt.value}-{quantization.value}" for fmt, quantization in derived]
 
     def produce(work: Path) -> dict[str, Any]:
         data = dataset(ctx)
@@ -320,108 +321,42 @@ def export_stage(ctx: BuildContext):
         exporter = Exporter(float_model=load_keras(ctx, float_stage, float_key), float_stage=float_stage,
                             qat_model=load_keras(ctx, "qat", "qat") if has_qat else None,
                             representative=representative, data=data, opset=config.export.onnx_opset,
-                            task=build_task(ctx))
-        combinations = config.export.combinations()
+                            task=build_task(ctx), project=config.name)
         artifacts = []
         with console.steps("export", len(combinations)) as progress:
             for fmt, quantization in combinations:
-                file_name = f"{config.name}-{quantization.value}.{fmt.value}"
-                model_bytes, details = exporter.export(fmt, quantization)
-                fsutil.write_bytes(work / file_name, model_bytes)
-                artifacts.append({"name": f"{fmt.value}-{quantization.value}", "format": fmt.value,
-                                  "quantization": quantization.value, "file": file_name, **details})
+                artifacts.append(exporter.write(work, fmt, quantization))
                 progress.advance(description=f"export: {fmt.value}-{quantization.value}")
         return {"artifacts": artifacts, "representative_samples": int(len(representative))}
 
     return ctx.cache.run("export", material, produce)
 
 
-class Exporter:
-    """Turns the float and QAT models into each (format, quantization) artifact; returns bytes and details
-    (which model it came from, how it was made, and what was checked)."""
+def export_combinations(ctx: BuildContext) -> tuple[list[tuple[ExportFormat, Quantization]],
+                                                    list[tuple[ExportFormat, Quantization]]]:
+    """(every artifact to make, in an order where an artifact comes after the one it is made from; the derived
+    ones among them that the configuration did not ask for: edgetpu from tflite int8 when the target needs it
+    or edgetpu_compiler is on PATH).
 
-    def __init__(self, *, float_model, float_stage: str, qat_model, representative: np.ndarray, data: Splits,
-                 opset: int, task: Task = Task.CLASSIFICATION):
-        self.float_model = float_model
-        self.float_stage = float_stage
-        self.qat_model = qat_model
-        self.representative = representative
-        self.data = data
-        self.opset = opset
-        self.task = task
-        self._float_onnx: bytes | None = None
-        self._onnx_difference: float | None = None
+    Raises:
+        ToolError: the target needs a derived artifact and its tool is missing (exit 3, with how to install it).
+    """
+    import shutil
 
-    def export(self, fmt: ExportFormat, quantization: Quantization) -> tuple[bytes, dict[str, Any]]:
-        if fmt is ExportFormat.TFLITE:
-            return self.tflite(quantization)
-        if quantization is Quantization.FLOAT32:
-            model_bytes = self.float_onnx()
-            return model_bytes, {"source": self.float_stage, "method": "tf2onnx", "max_abs_diff": self._onnx_difference}
-        return self.int8_onnx()
+    from edgekit.export.exporter import derived_formats
 
-    def tflite(self, quantization: Quantization) -> tuple[bytes, dict[str, Any]]:
-        from edgekit.export.tflite import convert_tflite
-
-        # Full-integer int8 comes from the QAT model when there is one; everything else from the float model.
-        use_qat = quantization is Quantization.INT8 and self.qat_model is not None
-        model_bytes = convert_tflite(self.qat_model if use_qat else self.float_model, quantization,
-                                     self.representative)
-        return model_bytes, {"source": "qat" if use_qat else self.float_stage,
-                             "method": "tflite-converter" + ("+qat" if use_qat else "")}
-
-    def float_onnx(self) -> bytes:
-        """tf2onnx of the float model, checked against Keras on the test split (made once, used twice)."""
-        from edgekit.export.onnx import OnnxRunner, convert_onnx
-
-        if self._float_onnx is None:
-            model_bytes = convert_onnx(self.float_model, self.opset)
-            difference, magnitude = max_abs_difference(OnnxRunner(model_bytes), keras_runner(self.float_model),
-                                                       self.data, "test")
-            tolerance = ONNX_TOLERANCE * (max(1.0, magnitude) if self.task is Task.REGRESSION else 1.0)
-            if difference > tolerance:
-                raise ExportError(f"the float ONNX export differs from the Keras model by up to {difference:.3g} "
-                                  f"(tolerance {tolerance:.3g}); not writing an artifact that computes something else")
-            self._float_onnx, self._onnx_difference = model_bytes, difference
-        return self._float_onnx
-
-    def int8_onnx(self) -> tuple[bytes, dict[str, Any]]:
-        """int8 QDQ ONNX: tf2onnx of the QAT model, or onnxruntime's static quantization of the float model.
-
-        Both are made when there is a QAT model, and the one more accurate on the validation split is
-        kept (on a tie, the smaller file). tf2onnx keeps the ranges QAT learned, but writes the weights
-        in float with QuantizeLinear/DequantizeLinear after them (a float-sized file); onnxruntime's
-        post-training calibration stores int8 weights (a quarter of the size) but fits its ranges to the
-        representative samples only. Which wins depends on the model, so we measure instead of assuming
-        (a regression keeps the lower validation MAE);
-        the test split is not used for the choice, so it stays an honest estimate.
-        """
-        from edgekit.export.onnx import OnnxRunner, convert_onnx, qdq_node_count, quantize_onnx_static
-
-        candidates = {"ort-static": quantize_onnx_static(self.float_onnx(), self.representative)}
-        if self.qat_model is not None:
-            candidates["tf2onnx-qat"] = convert_onnx(self.qat_model, self.opset)
-        details: dict[str, Any] = {}
-        if len(candidates) == 1 or not self.data.size("val"):
-            method = "tf2onnx-qat" if "tf2onnx-qat" in candidates else "ort-static"
-        elif self.task is Task.REGRESSION:
-            errors = {name: float(np.mean(np.abs(np.subtract(*predict(OnnxRunner(model_bytes), self.data, "val")))))
-                      for name, model_bytes in candidates.items()}
-            method = min(candidates, key=lambda name: (errors[name], len(candidates[name])))
-            details["val_mae_by_method"] = errors
-        else:
-            scores = {name: float(np.mean(np.equal(*classify(OnnxRunner(model_bytes), self.data, "val"))))
-                      for name, model_bytes in candidates.items()}
-            method = max(candidates, key=lambda name: (scores[name], -len(candidates[name])))
-            details["val_accuracy_by_method"] = scores
-        model_bytes = candidates[method]
-        source = "qat" if method == "tf2onnx-qat" else self.float_stage
-        return model_bytes, {"source": source, "method": method, "qdq_nodes": qdq_node_count(model_bytes), **details}
+    wanted = ctx.config.export.combinations()
+    added, notes = derived_formats(wanted, list(ctx.target.accepts.formats),
+                                   lambda tool: shutil.which(tool) is not None)
+    for note in notes:
+        console.warn(f"export: {note}")
+    every = wanted + added
+    return sorted(every, key=lambda pair: FORMATS[pair[0]].parent is not None), added
 
 
 # ------------------------------------------------------------------------------------------------ evaluate
 def evaluate_stage(ctx: BuildContext):
-    from edgekit.export.onnx import OnnxRunner
+    from edgekit.pipeline.evaluate import artifact_runners, score_all
 
     keras_stages = [stage for stage in ("train", "prune") if stage in ctx.results]
     material = {"export": ctx.results["export"].digest, "keras": [ctx.results[s].digest for s in keras_stages],
@@ -434,30 +369,20 @@ def evaluate_stage(ctx: BuildContext):
         runners = {"keras-dense": lambda: keras_runner(load_keras(ctx, "train", "dense"))}
         if "prune" in keras_stages:
             runners["keras-pruned"] = lambda: keras_runner(load_keras(ctx, "prune", "pruned"))
-        for artifact in export.meta["artifacts"]:
-            path = export.path(artifact["file"])
-            if artifact["format"] == ExportFormat.TFLITE.value:
-                runners[artifact["name"]] = lambda path=path: TFLiteRunner(path)
-            else:
-                runners[artifact["name"]] = lambda path=path: OnnxRunner(path.read_bytes())
-        scores: dict[str, dict[str, float]] = {}
-        reference = labels = None
+        # Each artifact by the runner of its format (FORMATS[format].evaluator); one the host cannot run is
+        # scored as the artifact it was made from, and the reason is recorded.
+        exported, scored_as = artifact_runners(export.meta["artifacts"], export.path)
+        runners.update(exported)
         with console.steps("evaluate", len(runners)) as progress:
-            for name, make_runner in runners.items():
-                if task is Task.REGRESSION:
-                    outputs, labels = predict(make_runner(), data, "test")
-                    reference = outputs if reference is None else reference  # keras-dense comes first
-                    scores[name] = regression_scores(outputs, labels, reference)
-                else:
-                    predicted, labels = classify(make_runner(), data, "test")
-                    reference = predicted if reference is None else reference
-                    scores[name] = dict(zip(("accuracy", "agreement"), top1_scores(predicted, labels, reference)))
-                progress.advance(description=f"evaluate: {name}")
+            scores, labels = score_all(runners, data, task, progress)
+        for name, how in scored_as.items():
+            scores[name] = dict(scores[how["as"]])
         # What a model that ignores its input scores: the float model must do clearly better for the gate's
         # comparisons with it to mean anything.
         chance = ({"constant_mae": constant_mae(labels)} if task is Task.REGRESSION
                   else {"majority_accuracy": majority_accuracy(labels)})
-        return {"scores": scores, "test_samples": data.size("test"), "task": task.value, **chance}
+        return {"scores": scores, "scored_as": scored_as, "test_samples": data.size("test"), "task": task.value,
+                **chance}
 
     return ctx.cache.run("evaluate", material, produce)
 
@@ -471,8 +396,8 @@ def profile_stage(ctx: BuildContext):
     export = ctx.results["export"]
     pool = ctx.pool or DevicePool(ctx.target, [ctx.connection])
     chosen = [artifact for artifact in export.meta["artifacts"]
-              if ctx.target.refuses(artifact["format"], artifact["quantization"]) is None]
-    skipped = {artifact["name"]: ctx.target.refuses(artifact["format"], artifact["quantization"])
+              if refusal_of(ctx.target, artifact) is None]
+    skipped = {artifact["name"]: refusal_of(ctx.target, artifact)
                for artifact in export.meta["artifacts"] if artifact not in chosen}
     material = {"profile": config.profile, "target": ctx.target.model_dump(mode="json"),
                 "device": ctx.connection.address, "remote_python": ctx.connection.remote_python,
@@ -494,7 +419,7 @@ def profile_stage(ctx: BuildContext):
             try:
                 fleet = profile_pool(paths, pool, settings)
             except RuntimeMissing as error:
-                if group[0]["format"] != ExportFormat.ONNX.value:
+                if not FORMATS[Format(group[0]["format"])].optional_on_device:
                     raise
                 console.warn(f"profile: {', '.join(a['name'] for a in group)} not profiled: {error}")
                 skipped.update({artifact["name"]: f"not profiled: {error}" for artifact in group})
@@ -541,11 +466,11 @@ def profile_not_run(ctx: BuildContext, config_path: Path) -> StageResult:
     reason = (f"no device given for target {ctx.target.name} (reached over {ctx.target.adapter}); "
               f"build with --device ADDR, or profile later")
     files = sorted({_shown_path(export.path(artifact["file"])) for artifact in export.meta["artifacts"]
-                    if ctx.target.refuses(artifact["format"], artifact["quantization"]) is None})
+                    if refusal_of(ctx.target, artifact) is None})
     later = f"edgekit profile {' '.join(files) or 'MODEL'} --target {ctx.target.name} --device ADDR"
     console.info(f"profile: skipped, no device for target {ctx.target.name}; to time these artifacts later: "
                  f"{markup_escape(later)}")
-    skipped = {artifact["name"]: ctx.target.refuses(artifact["format"], artifact["quantization"]) or reason
+    skipped = {artifact["name"]: refusal_of(ctx.target, artifact) or reason
                for artifact in export.meta["artifacts"]}
     meta = {"profiles": {}, "skipped": skipped, "not_run": {"reason": reason, "command": later}}
     return StageResult("profile", "", ctx.build_dir / "profile", {}, meta, 0.0, cached=False)
@@ -560,10 +485,17 @@ def _shown_path(path: Path) -> str:
 
 
 def _runtime_groups(artifacts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The artifacts LiteRT runs, then those ONNX Runtime runs (empty groups left out)."""
-    litert = [artifact for artifact in artifacts if artifact["format"] != ExportFormat.ONNX.value]
-    onnx = [artifact for artifact in artifacts if artifact["format"] == ExportFormat.ONNX.value]
-    return [group for group in (litert, onnx) if group]
+    """The artifacts grouped by the runtime that times them (FORMATS[format].profiler), in Profiler's order:
+    LiteRT first, then ONNX Runtime (empty groups left out)."""
+    groups: dict[Profiler, list[dict[str, Any]]] = {profiler: [] for profiler in Profiler}
+    for artifact in artifacts:
+        groups[FORMATS[Format(artifact["format"])].profiler].append(artifact)
+    return [group for group in groups.values() if group]
+
+
+def refusal_of(target, artifact: dict[str, Any]) -> str | None:
+    """Why `target` cannot run an exported artifact (its manifest entry), or None when it can."""
+    return target.refuses(Format(artifact["format"]), Quantization(artifact["quantization"]))
 
 
 class _ProfiledInPart(Exception):

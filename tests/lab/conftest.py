@@ -122,7 +122,7 @@ threads: 1
 delegate: edgetpu
 delegate_library: {standin_delegate}
 delegate_options: {{device: usb, log: {folder / 'standin-delegate.log'}}}
-accepts: {{formats: [tflite], quantization: [int8], io_dtypes: [int8, uint8], reason: the Edge TPU executes only 8-bit integer tensors}}
+accepts: {{formats: [edgetpu], quantization: [int8], io_dtypes: [int8, uint8], reason: the Edge TPU executes only 8-bit integer tensors}}
 python: {python}
 """)
     (folder / "lab-phone.yaml").write_text(f"""

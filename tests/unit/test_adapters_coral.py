@@ -63,8 +63,12 @@ def test_coral_refuses_float_models_with_the_reason(name):
     assert "the Edge TPU executes only 8-bit integer tensors" in reason
 
 
-def test_coral_takes_the_int8_model():
-    assert refusal(load_target("coral-usb"), MODELS / "mlp-int8.tflite") is None
+def test_coral_takes_the_compiled_int8_model(tmp_path):
+    # Named as edgetpu_compiler names its output (FORMATS[edgetpu].suffix); the real one also has the custom op.
+    compiled = tmp_path / "mlp-int8_edgetpu.tflite"
+    shutil.copy(MODELS / "mlp-int8.tflite", compiled)
+    assert model_kind(compiled).format == "edgetpu"
+    assert refusal(load_target("coral-usb"), compiled) is None
 
 
 def test_cli_refuses_a_float_model_for_coral_before_connecting():
@@ -122,13 +126,29 @@ def test_a_failing_compiler_is_reported(standin_compiler, tmp_path):
         compile_for_edgetpu(broken, tmp_path / "out")
 
 
-def test_without_the_compiler_an_uncompiled_model_is_not_profiled(monkeypatch, tmp_path):
-    monkeypatch.setenv("PATH", str(tmp_path))  # no edgetpu_compiler anywhere
-    adapter = open_adapter(load_target("coral-usb"), ConnectionOptions(address="mendel@coral"))
-    with pytest.raises(ToolError, match="mlp-int8.tflite is not compiled for the Edge TPU and edgetpu_compiler is "
-                                        "not on PATH: install it .*apt-get install edgetpu-compiler.*"
-                                        r"`edgekit inspect --edgetpu` estimates \d+ ops on the Edge TPU and \d+ on"):
-        adapter.compiled(MODELS / "mlp-int8.tflite")
+def test_an_uncompiled_model_is_refused_before_connecting_with_how_to_compile():
+    # Compilation happens at export now (an edgetpu artifact); profile takes only compiled models for Coral.
+    result = CliRunner().invoke(main, ["profile", str(MODELS / "mlp-int8.tflite"), "--target", "coral-usb",
+                                       "--device", "nobody@127.0.0.1:1"])
+    assert result.exit_code == 2, result.output
+    assert ("mlp-int8.tflite is int8: target coral-usb runs edgetpu models, not tflite; `edgekit build --target "
+            "coral-usb` makes the edgetpu model from it at export with edgetpu_compiler") in " ".join(result.output.split())
+
+
+def test_the_coral_adapter_profiles_only_compiled_models(tmp_path):
+    # A user's target file may still list tflite for a Coral board: the adapter itself refuses the uncompiled model.
+    from edgekit.config.formats import Format
+    from edgekit.errors import ArtifactNotAccepted
+    from edgekit.profiling.profile import ProfileSettings
+
+    target = load_target("coral-usb").model_copy(update={"accepts": load_target("coral-usb").accepts.model_copy(
+        update={"formats": [Format.TFLITE, Format.EDGETPU]})})
+    adapter = open_adapter(target, ConnectionOptions(address="mendel@coral"))
+    with pytest.raises(ArtifactNotAccepted, match=r"mlp-int8.tflite is not compiled for the Edge TPU: `edgekit build "
+                                                  r"--target <coral target>` compiles .* `edgekit inspect --edgetpu` "
+                                                  r"estimates \d+ ops on the Edge TPU and \d+ on the CPU; nothing was "
+                                                  r"sent to the device"):
+        adapter.profile([MODELS / "mlp-int8.tflite"], ProfileSettings())
 
 
 def test_adb_without_benchmark_model_says_where_to_get_it():

@@ -122,7 +122,9 @@ def test_onnx_kind_and_targets_that_run_only_tflite(onnx_model):
     assert refusal(load_target("host"), onnx_model) is None
     assert refusal(load_target("android-arm64"), onnx_model) == (
         "mlp.onnx is float32: target android-arm64 runs tflite models, not onnx")
-    with pytest.raises(ArtifactNotAccepted, match="target coral-usb runs tflite models, not onnx .*; nothing was sent"):
+    # The quantization is judged first (coral runs int8 edgetpu models only): the reason a user can act on first.
+    with pytest.raises(ArtifactNotAccepted, match="mlp.onnx is float32: target coral-usb runs only int8 models, not "
+                                                  "float32 .*; nothing was sent"):
         profile_models([onnx_model], "coral-usb", ConnectionOptions(address="pi@coral"), QUICK)
 
 

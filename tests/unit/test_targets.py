@@ -2,6 +2,7 @@
 
 import pytest
 
+from edgekit.config.formats import Format, Quantization
 from edgekit.config.target import list_targets, load_target
 from edgekit.errors import ConfigError
 
@@ -26,7 +27,8 @@ def test_coral_takes_int8_only_with_integer_io(name):
     assert set(target.accepts.io_dtypes) == {"int8", "uint8"}
     assert target.delegate.value == "edgetpu" and target.delegate_library == "libedgetpu.so.1"
     assert "8-bit integer" in target.accepts.reason
-    assert target.refuses("tflite", "float32") == "target {} runs only int8 models, not float32".format(name)
+    assert target.refuses(Format.TFLITE, Quantization.FLOAT32) == f"target {name} runs only int8 models, not float32"
+    assert [f.value for f in target.accepts.formats] == ["edgetpu"]  # compiled at export from tflite int8
 
 
 def test_android_pins_big_cores_and_says_where_benchmark_model_comes_from():
