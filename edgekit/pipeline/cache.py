@@ -115,6 +115,8 @@ class StageCache:
         with fsutil.atomic_path(destination, directory=True,
                                 previous=previous if self._keep_previous else None) as work:
             meta = produce(work)
+            # A shape that does not fit the stage's type is a bug: raised before it replaces the last outputs.
+            typed = output.model_validate(meta) if output is not None else meta
             files = {str(p.relative_to(work)): fsutil.sha256_file(p) for p in sorted(work.rglob("*")) if p.is_file()}
         if self._keep_previous:
             self._replaced.append((destination, previous[0] if previous else None))
@@ -123,7 +125,7 @@ class StageCache:
             shutil.rmtree(destination, ignore_errors=True)
         result = StageResult(name, key, destination, files, meta, seconds, cached=False)
         result.digest = _digest(result)
-        result.output = output.model_validate(meta) if output is not None else meta  # a bad shape is a bug: raise
+        result.output = typed
         fsutil.write_json(self.records / f"{name}.json", {
             "stage": name, "key": key, "folder": destination.name, "files": files, "meta": meta,
             "seconds": seconds, "digest": result.digest, "finished": time.time(),
