@@ -48,7 +48,7 @@ class StageResult(Generic[Output]):
     seconds: float
     cached: bool
     digest: str = field(default="")
-    output: Any = None
+    output: Output = None  # type: ignore[assignment]  # set by StageCache.run (or the stage) before use
 
     def path(self, relative: str) -> Path:
         return self.folder / relative

@@ -131,33 +131,33 @@ class StageResults(dict):
         return self.get(name)
 
     @property
-    def data(self) -> "StageResult":
+    def data(self) -> "StageResult[DataOutput]":
         return self["data"]
 
     @property
-    def train(self) -> "StageResult":
+    def train(self) -> "StageResult[TrainOutput]":
         return self["train"]
 
     @property
-    def prune(self) -> Optional["StageResult"]:
+    def prune(self) -> Optional["StageResult[PruneOutput]"]:
         return self._get("prune")
 
     @property
-    def qat(self) -> Optional["StageResult"]:
+    def qat(self) -> Optional["StageResult[QatOutput]"]:
         return self._get("qat")
 
     @property
-    def export(self) -> "StageResult":
+    def export(self) -> "StageResult[ExportOutput]":
         return self["export"]
 
     @property
-    def evaluate(self) -> "StageResult":
+    def evaluate(self) -> "StageResult[EvaluateOutput]":
         return self["evaluate"]
 
     @property
-    def diagnose(self) -> Optional["StageResult"]:
+    def diagnose(self) -> Optional["StageResult[DiagnoseOutput]"]:
         return self._get("diagnose")
 
     @property
-    def profile(self) -> Optional["StageResult"]:
+    def profile(self) -> Optional["StageResult[ProfileOutput]"]:
         return self._get("profile")
