@@ -39,6 +39,23 @@ def test_the_run_order_is_derived_and_is_the_documented_one():
     assert " ──> ".join(DOCUMENTED_ORDER).replace("qat", "QAT (PQAT)") in readme
 
 
+def test_the_readme_table_lists_what_each_stage_declares():
+    import re
+
+    from edgekit.pipeline.stages.diagnose import RECOVERY_READS
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    rows = {line.split("|")[1].split()[0]: line.split("|")[2:4] for line in readme.splitlines()
+            if line.startswith("| ") and line.split("|")[1].split() and line.split("|")[1].split()[0] in STAGES}
+    assert set(rows) == set(STAGES)
+    for spec in ORDER:
+        config, upstream = rows[spec.name]
+        listed = re.findall(r"`([a-z0-9_.]+)`", re.sub(r"\([^)]*\)", "", config))  # "(not `int8_recovery`)" aside
+        conditional = RECOVERY_READS if spec.name == "diagnose" else ()
+        assert sorted(listed) == sorted((*spec.reads, *conditional)), spec.name
+        assert [name.strip() for name in upstream.split("(")[0].split(",") if name.strip()] == list(spec.upstream)
+
+
 def test_every_stage_comes_after_what_it_reads():
     position = {spec.name: index for index, spec in enumerate(ORDER)}
     for spec in ORDER:

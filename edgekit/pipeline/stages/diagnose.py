@@ -9,13 +9,19 @@ from edgekit.pipeline.graph import StageSpec
 from edgekit.pipeline.results import DiagnoseOutput
 
 
+# Recovery converts again (calibrating on the representative samples) and profiles its candidates on the target:
+# only then do these shape the stage's output.
+RECOVERY_READS = ("export.representative_samples", "profile")
+RECOVERY_INPUTS = ("target", "device")
+
+
 def recovery_reads(ctx: BuildContext) -> tuple[str, ...]:
-    """Recovery converts again and profiles its candidates: only then do these shape the stage's output."""
+    """RECOVERY_READS and RECOVERY_INPUTS when int8 recovery runs in this build, else nothing."""
     int8 = [artifact for artifact in ctx.results.export.output.artifacts
             if artifact.format == ExportFormat.TFLITE.value and artifact.quantization == Quantization.INT8.value]
     if not any(wants_recovery(ctx, artifact) for artifact in int8):
         return ()
-    return ("export.representative_samples", "profile", "input:target", "input:device")
+    return (*RECOVERY_READS, *(f"input:{name}" for name in RECOVERY_INPUTS))
 
 
 DIAGNOSE = StageSpec(
