@@ -38,7 +38,7 @@ class BuildContext:
     def config(self):
         """The build's configuration (as the running stage sees it: recorded when `read_log` is set)."""
         if self.read_log is not None and self.read_log.stage is not None:
-            return ConfigReads(self.loaded.config, self.read_log, self.read_log.declared)
+            return ConfigReads(self.loaded.config, self.read_log)
         return self.loaded.config
 
     @property

@@ -164,12 +164,13 @@ class ReadLog:
 
     stage: Optional[str] = None  # the stage running now
     declared: tuple[str, ...] = ()  # what it declared (sections declared whole are handed out unwrapped)
+    ignored: tuple[str, ...] = ()  # keys of those sections it declared it does not read (StageSpec.ignores)
     reads: dict[str, set[str]] = field(default_factory=dict)
-    declarations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    declarations: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
 
-    def start(self, stage: str, declared: tuple[str, ...]) -> None:
-        self.stage, self.declared = stage, declared
-        self.declarations[stage] = declared
+    def start(self, stage: str, declared: tuple[str, ...], ignored: tuple[str, ...] = ()) -> None:
+        self.stage, self.declared, self.ignored = stage, declared, ignored
+        self.declarations[stage] = (declared, ignored)
         self.reads.setdefault(stage, set())
 
     def add(self, name: str) -> None:
@@ -177,28 +178,33 @@ class ReadLog:
 
     def undeclared(self) -> dict[str, list[str]]:
         """{stage: the keys it read without declaring them}, for every stage that read one."""
-        found = {stage: undeclared_reads(self.declarations.get(stage, ()), reads)
+        found = {stage: undeclared_reads(*self.declarations.get(stage, ((), ())), reads)
                  for stage, reads in self.reads.items()}
         return {stage: names for stage, names in found.items() if names}
 
 
-def undeclared_reads(declared: Sequence[str], reads: set[str]) -> list[str]:
-    """The keys read that the declaration does not cover ("train.epochs" is covered by "train")."""
+def undeclared_reads(declared: Sequence[str], ignored: Sequence[str], reads: set[str]) -> list[str]:
+    """The keys read that the declaration does not cover ("train.epochs" is covered by "train", unless the
+    stage declared that it ignores it)."""
     return sorted(read for read in reads
-                  if not any(read == name or read.startswith(name + ".") for name in declared))
+                  if not any(_within(read, name) for name in declared) or any(_within(read, name) for name in ignored))
+
+
+def _within(read: str, name: str) -> bool:
+    return read == name or read.startswith(name + ".")
 
 
 class ConfigReads:
     """A read-only view of the configuration that records which sections and keys are read.
 
     A section the running stage declared whole is handed out as it is (a stage may pass it on); a section it
-    declared key by key is wrapped too, so the keys read from it are recorded one by one.
+    declared key by key, or one with a key it declared it ignores, is wrapped too, so the keys read from it
+    are recorded one by one.
     """
 
-    def __init__(self, config: Any, log: ReadLog, declared: Sequence[str], prefix: str = ""):
+    def __init__(self, config: Any, log: ReadLog, prefix: str = ""):
         object.__setattr__(self, "_config", config)
         object.__setattr__(self, "_log", log)
-        object.__setattr__(self, "_declared", tuple(declared))
         object.__setattr__(self, "_prefix", prefix)
 
     def __getattr__(self, name: str) -> Any:
@@ -211,8 +217,9 @@ class ConfigReads:
                 self._log.add(self._prefix[:-1])
             return value
         dotted = self._prefix + name
-        if hasattr(value, "model_dump") and dotted not in self._declared:
-            return ConfigReads(value, self._log, self._declared, dotted + ".")  # its keys are recorded one by one
+        whole = dotted in self._log.declared and not any(name.startswith(dotted + ".") for name in self._log.ignored)
+        if hasattr(value, "model_dump") and not whole:
+            return ConfigReads(value, self._log, dotted + ".")  # its keys are recorded one by one
         self._log.add(dotted)
         return value
 

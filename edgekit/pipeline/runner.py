@@ -157,7 +157,7 @@ def _run_worker(loaded, target, connection, tools, distribution) -> BuildResult:
 
 def _run_stage(ctx: BuildContext, spec: StageSpec) -> None:
     if ctx.read_log is not None:
-        ctx.read_log.start(spec.name, spec.config_reads(ctx))
+        ctx.read_log.start(spec.name, spec.config_reads(ctx), spec.ignores)
     try:
         result = spec.run(ctx)
     finally:

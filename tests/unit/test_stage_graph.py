@@ -181,8 +181,9 @@ def test_skipped_stages_come_from_the_declarations(context):
 # ------------------------------------------------------------------------------------------------ read checks
 def test_config_reads_records_keys_and_hands_out_sections_declared_whole(context):
     config = context().loaded.config
-    log = ReadLog(stage="prune", declared=("prune", "train.batch_size"))
-    view = ConfigReads(config, log, log.declared)
+    log = ReadLog()
+    log.start("prune", ("prune", "train.batch_size"))
+    view = ConfigReads(config, log)
     assert view.prune is config.prune  # declared whole: the real section, passed on as it is
     assert view.train.batch_size == 64 and view.data.seed == 0 and view.name == "tiny"
     assert log.reads["prune"] == {"prune", "train.batch_size", "data.seed", "name"}
@@ -197,7 +198,19 @@ def test_a_read_the_stage_did_not_declare_is_found(context):
     spec = StageSpec(name="prune", run=lambda ctx: None, reads=("prune", "train.batch_size"))
     log = ReadLog()
     log.start("prune", spec.config_reads(ctx))
-    view = ConfigReads(ctx.loaded.config, log, log.declared)
+    view = ConfigReads(ctx.loaded.config, log)
     _ = view.prune.target_sparsity, view.train.batch_size, view.train.epochs, view.qat.epochs
-    assert undeclared_reads(log.declared, log.reads["prune"]) == ["qat.epochs", "train.epochs"]
+    assert undeclared_reads(log.declared, (), log.reads["prune"]) == ["qat.epochs", "train.epochs"]
     assert log.undeclared() == {"prune": ["qat.epochs", "train.epochs"]}
+
+
+def test_a_key_the_stage_says_it_ignores_is_an_undeclared_read(context):
+    ctx = context()
+    export = BY_NAME["export"]
+    log = ReadLog()
+    log.start("export", export.config_reads(ctx), export.ignores)
+    view = ConfigReads(ctx.loaded.config, log)
+    assert view.export.representative_samples == 50 and view.export.combinations()  # declared: fine
+    assert log.undeclared() == {}
+    _ = view.export.int8_recovery  # int8_recovery is not in export's key: reading it would go stale unseen
+    assert log.undeclared() == {"export": ["export.int8_recovery"]}
