@@ -22,7 +22,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Generic, Optional, TypeVar
 
 from edgekit import fsutil
 from edgekit.base.process import process_alive
@@ -30,12 +30,16 @@ from edgekit.base.version import __version__
 
 STATE_FOLDER = ".edgekit"
 # Part of every key: bump it when what a stage records changes shape, so older records are not reused.
-RECORD_FORMAT = 2
+# 3: keys derived from the stages' declarations (edgekit.pipeline.graph).
+RECORD_FORMAT = 3
+
+Output = TypeVar("Output")
 
 
 @dataclass
-class StageResult:
-    """What a stage produced (fresh or from the cache)."""
+class StageResult(Generic[Output]):
+    """What a stage produced (fresh or from the cache); `output` is its metadata read as the stage's typed
+    result (edgekit.pipeline.results), or `meta` itself for a stage without one."""
 
     name: str
     key: str
@@ -45,6 +49,7 @@ class StageResult:
     seconds: float
     cached: bool
     digest: str = field(default="")
+    output: Output = None  # type: ignore[assignment]  # set by StageCache.run (or the stage) before use
 
     def path(self, relative: str) -> Path:
         return self.folder / relative
@@ -89,24 +94,30 @@ class StageCache:
             self._forced |= set(order[order.index(force_from):])
 
     def run(self, name: str, material: dict[str, Any], produce: Callable[[Path], dict[str, Any]], *,
-            folder: Optional[str] = None) -> StageResult:
+            folder: Optional[str] = None, output: Any = None) -> StageResult:
         """Reuse stage `name` if its record matches `material`, else call `produce(work_folder)`.
 
         `produce` writes its files into the work folder it is given and returns JSON-able metadata.
-        The folder replaces `<build>/<folder or name>/` only once `produce` returned.
+        The folder replaces `<build>/<folder or name>/` only once `produce` returned. `output` (a pydantic
+        model class) reads the metadata as the stage's typed result; a record it cannot read is stale.
         """
         key = cache_key({"stage": name, "record_format": RECORD_FORMAT, "edgekit": __version__, **material})
         destination = self.build_dir / (folder or name)
         if name not in self._forced:
             cached = self._load(name, key, destination)
             if cached is not None:
-                return cached
+                typed = _typed(output, cached.meta)
+                if typed is not None:
+                    cached.output = typed
+                    return cached
         self._drop_record(name)
         started = time.perf_counter()
         previous: list[Path] = []
         with fsutil.atomic_path(destination, directory=True,
                                 previous=previous if self._keep_previous else None) as work:
             meta = produce(work)
+            # A shape that does not fit the stage's type is a bug: raised before it replaces the last outputs.
+            typed = output.model_validate(meta) if output is not None else meta
             files = {str(p.relative_to(work)): fsutil.sha256_file(p) for p in sorted(work.rglob("*")) if p.is_file()}
         if self._keep_previous:
             self._replaced.append((destination, previous[0] if previous else None))
@@ -115,6 +126,7 @@ class StageCache:
             shutil.rmtree(destination, ignore_errors=True)
         result = StageResult(name, key, destination, files, meta, seconds, cached=False)
         result.digest = _digest(result)
+        result.output = typed
         fsutil.write_json(self.records / f"{name}.json", {
             "stage": name, "key": key, "folder": destination.name, "files": files, "meta": meta,
             "seconds": seconds, "digest": result.digest, "finished": time.time(),
@@ -198,6 +210,18 @@ def _read_record(path: Path) -> Optional[dict[str, Any]]:
     if cache_key({"files": record["files"], "meta": record["meta"]}) != record["digest"]:
         return None
     return record
+
+
+def _typed(output: Any, meta: dict[str, Any]) -> Any:
+    """A record's metadata as the stage's typed result; None when it does not fit (an older or edited record)."""
+    if output is None:
+        return meta
+    from pydantic import ValidationError
+
+    try:
+        return output.model_validate(meta)
+    except ValidationError:
+        return None
 
 
 def _inside_folder(relative: str) -> bool:

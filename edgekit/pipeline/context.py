@@ -9,9 +9,9 @@ from typing import Any, Optional
 from edgekit.adapters import ConnectionOptions
 from edgekit.config.loader import LoadedConfig
 from edgekit.config.target import Target
-from edgekit.pipeline.cache import StageCache, StageResult
-
-STAGES = ("data", "train", "prune", "qat", "export", "evaluate", "diagnose", "profile")
+from edgekit.pipeline.cache import StageCache
+from edgekit.pipeline.graph import ConfigReads, ReadLog
+from edgekit.pipeline.results import StageResults
 
 
 @dataclass
@@ -27,12 +27,18 @@ class BuildContext:
     chosen_distribution: Any = None
     # edgekit.fleet.DevicePool: every device the profile stage runs on (`connection` is the first)
     pool: Any = None
-    results: dict[str, StageResult] = field(default_factory=dict)
+    # every stage's result so far, in the order they ran (typed: `results.train.output.precision`)
+    results: StageResults = field(default_factory=StageResults)
     # objects loaded once and shared by later stages (the data set, Keras models)
     memo: dict[str, Any] = field(default_factory=dict)
+    # set by tests (BuildRequest.record_config_reads): the configuration keys each stage reads
+    read_log: Optional[ReadLog] = None
 
     @property
     def config(self):
+        """The build's configuration (as the running stage sees it: recorded when `read_log` is set)."""
+        if self.read_log is not None and self.read_log.stage is not None:
+            return ConfigReads(self.loaded.config, self.read_log)
         return self.loaded.config
 
     @property

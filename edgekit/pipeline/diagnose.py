@@ -22,6 +22,7 @@ from edgekit import console, fsutil
 from edgekit.config.schema import ExportFormat, Int8Recovery, Quantization, Task
 from edgekit.errors import EdgekitError
 from edgekit.pipeline.context import BuildContext
+from edgekit.pipeline.results import ExportedArtifact
 
 # Validation samples the per-layer error is measured on (the split is read in order, so they are the same
 # every build). Enough for stable statistics; cheap next to an evaluation of the test split.
@@ -31,19 +32,13 @@ REFERENCE_NAME = "tflite-float32"
 
 
 def diagnose_stage(ctx: BuildContext):
-    from edgekit.pipeline.stages import dataset
+    """Run the stage (declared in edgekit.pipeline.stages.diagnose, which derives its cache key)."""
+    from edgekit.pipeline.stages.common import dataset, run_declared
+    from edgekit.pipeline.stages.diagnose import DIAGNOSE
 
-    config = ctx.config
-    export, evaluate = ctx.results["export"], ctx.results["evaluate"]
-    int8 = [artifact for artifact in export.meta["artifacts"]
-            if artifact["format"] == ExportFormat.TFLITE.value and artifact["quantization"] == Quantization.INT8.value]
-    material = {"export": export.digest, "evaluate": evaluate.digest, "data": ctx.results["data"].digest,
-                "int8_recovery": config.export.int8_recovery, "gate": config.evaluate,
-                "seed": ctx.seed, "tools": ctx.tools}
-    if any(_wants_recovery(ctx, artifact) for artifact in int8):
-        # Recovery converts again and profiles its candidates: only then do these shape the stage's output.
-        material.update({"representative_samples": config.export.representative_samples, "profile": config.profile,
-                         "target": ctx.target.model_dump(mode="json"), "device": ctx.connection.address})
+    export = ctx.results.export
+    int8 = [artifact for artifact in export.output.artifacts
+            if artifact.format == ExportFormat.TFLITE.value and artifact.quantization == Quantization.INT8.value]
 
     def produce(work: Path) -> dict[str, Any]:
         if not int8:
@@ -54,32 +49,32 @@ def diagnose_stage(ctx: BuildContext):
         errors, reports = {}, {}
         for artifact in int8:
             try:
-                report = _measure(export.path(artifact["file"]), reference, samples)
+                report = _measure(export.path(artifact.file), reference, samples)
             except (EdgekitError, ValueError, RuntimeError) as error:
                 # A diagnosis, not a gate: a model the pass cannot pair op for op (an op left float whose input
                 # has a fixed batch, say) keeps its build, and says why it has no per-layer numbers.
-                console.warn(f"quantization error: {artifact['name']}: not measured: {error}")
-                errors[artifact["name"]] = {"error": str(error), "layers": [], "samples": 0, "split": split}
+                console.warn(f"quantization error: {artifact.name}: not measured: {error}")
+                errors[artifact.name] = {"error": str(error), "layers": [], "samples": 0, "split": split}
                 continue
             report_dict = report.to_dict()
             report_dict["split"] = split
-            errors[artifact["name"]] = report_dict
-            reports[artifact["name"]] = report
+            errors[artifact.name] = report_dict
+            reports[artifact.name] = report
             worst = report.layers[0]
-            console.info(f"quantization error: {artifact['name']}: {len(report.layers)} ops on {report.samples} "
+            console.info(f"quantization error: {artifact.name}: {len(report.layers)} ops on {report.samples} "
                          f"{split} samples in {report.seconds:.1f} s; worst {worst.op} '{worst.tensor}' "
                          f"RMSE/scale {worst.rmse_over_scale:.3g}")
         recovery = None
         for artifact in int8:
-            if artifact["name"] in reports:  # recovery ranks ops by their measured error
-                recovery = _maybe_recover(ctx, work, artifact, reports[artifact["name"]]) or recovery
+            if artifact.name in reports:  # recovery ranks ops by their measured error
+                recovery = _maybe_recover(ctx, work, artifact, reports[artifact.name]) or recovery
         if recovery and recovery["file"]:
             # The mixed artifact's own per-layer error: what is left in int8, and which ops are float now.
             mixed = _measure(work / recovery["file"], reference, samples).to_dict()
             errors[MIXED_NAME] = {**mixed, "split": split}
         return {"quantization_error": errors, "recovery": recovery}
 
-    return ctx.cache.run("diagnose", material, produce)
+    return run_declared(ctx, DIAGNOSE, produce)
 
 
 def _measure(path: Path, reference: bytes, samples: np.ndarray):
@@ -109,12 +104,12 @@ def _error_samples(data) -> tuple[np.ndarray, str]:
 
 def _reference_bytes(ctx: BuildContext) -> bytes:
     """The float32 TFLite artifact, or (when the build does not export one) the float model converted now."""
-    export = ctx.results["export"]
-    for artifact in export.meta["artifacts"]:
-        if artifact["name"] == REFERENCE_NAME:
-            return export.path(artifact["file"]).read_bytes()
+    export = ctx.results.export
+    for artifact in export.output.artifacts:
+        if artifact.name == REFERENCE_NAME:
+            return export.path(artifact.file).read_bytes()
     from edgekit.export.tflite import convert_tflite
-    from edgekit.pipeline.stages import float_source, load_keras
+    from edgekit.pipeline.stages.common import float_source, load_keras
 
     return convert_tflite(load_keras(ctx, *float_source(ctx)), Quantization.FLOAT32)
 
@@ -129,36 +124,36 @@ def _gate(ctx: BuildContext, name: str, accuracy: float, agreement: float) -> di
     accuracy drop and agreement with the dense float model)."""
     from edgekit.pipeline.gate import accuracy_gate
 
-    baseline = ctx.results["evaluate"].meta["scores"]["keras-dense"]["accuracy"]
+    baseline = ctx.results.evaluate.output.scores["keras-dense"]["accuracy"]
     dense = {"name": "keras-dense", "quantization": Quantization.FLOAT32.value, "accuracy": baseline,
              "agreement": 1.0}
     return accuracy_gate([dense, _gate_record(name, accuracy, agreement)], ctx.config.evaluate)
 
 
-def _wants_recovery(ctx: BuildContext, artifact: dict[str, Any]) -> bool:
+def wants_recovery(ctx: BuildContext, artifact: ExportedArtifact) -> bool:
     """export.int8_recovery is always, or auto and this int8 artifact fails the gate (classification builds:
     a regression's candidates would need their MAE, which recovery does not measure yet)."""
-    from edgekit.pipeline.stages import build_task
+    from edgekit.pipeline.stages.common import build_task
 
     mode = ctx.config.export.int8_recovery
     if mode is Int8Recovery.OFF or build_task(ctx) is not Task.CLASSIFICATION:
         return False
-    scores = ctx.results["evaluate"].meta["scores"][artifact["name"]]
-    return mode is Int8Recovery.ALWAYS or not _gate(ctx, artifact["name"], scores["accuracy"],
+    scores = ctx.results.evaluate.output.scores[artifact.name]
+    return mode is Int8Recovery.ALWAYS or not _gate(ctx, artifact.name, scores["accuracy"],
                                                     scores["agreement"])["passed"]
 
 
-def _maybe_recover(ctx: BuildContext, work: Path, artifact: dict[str, Any], report) -> Optional[dict[str, Any]]:
-    if not _wants_recovery(ctx, artifact):
+def _maybe_recover(ctx: BuildContext, work: Path, artifact: ExportedArtifact, report) -> Optional[dict[str, Any]]:
+    if not wants_recovery(ctx, artifact):
         return None
-    scores = ctx.results["evaluate"].meta["scores"][artifact["name"]]
-    gate = _gate(ctx, artifact["name"], scores["accuracy"], scores["agreement"])
+    scores = ctx.results.evaluate.output.scores[artifact.name]
+    gate = _gate(ctx, artifact.name, scores["accuracy"], scores["agreement"])
     trigger = "; ".join(gate["failures"]) if not gate["passed"] else "export.int8_recovery is always"
     console.info(f"int8 recovery: {trigger}")
     return recover(ctx, work, artifact, report, trigger)
 
 
-def recover(ctx: BuildContext, work: Path, artifact: dict[str, Any], report, trigger: str) -> dict[str, Any]:
+def recover(ctx: BuildContext, work: Path, artifact: ExportedArtifact, report, trigger: str) -> dict[str, Any]:
     """Try the mixed variants in order until one passes the gate; profile them all next to full int8.
 
     Returns the recovery record: every candidate tried (float ops and why, accuracy, bytes, latency), the
@@ -166,10 +161,10 @@ def recover(ctx: BuildContext, work: Path, artifact: dict[str, Any], report, tri
     """
     from edgekit.export.recovery import MixedBuilder, plan_candidates
     from edgekit.pipeline.evaluate import TFLiteRunner, classify, keras_runner, top1_scores
-    from edgekit.pipeline.stages import dataset, float_source, load_keras
+    from edgekit.pipeline.stages.common import dataset, float_source, load_keras
 
     config, data = ctx.config, dataset(ctx)
-    export = ctx.results["export"]
+    export = ctx.results.export
     started = time.perf_counter()
     # The variants are post-training quantizations of the float model, even when full int8 came from QAT: the
     # converter's denylist needs a calibration, and a QAT model's fake-quant graph gives none ("Please check if
@@ -206,15 +201,15 @@ def recover(ctx: BuildContext, work: Path, artifact: dict[str, Any], report, tri
             if passed:
                 chosen = record
                 break
-        full_latency = _profile_candidates(ctx, export.path(artifact["file"]), candidates, paths)
+        full_latency = _profile_candidates(ctx, export.path(artifact.file), candidates, paths)
         file_name = None
         if chosen is not None:
             file_name = f"{config.name}-int8-mixed.tflite"
             fsutil.write_bytes(work / file_name, paths[chosen["name"]].read_bytes())
-    return {"artifact": artifact["name"], "mode": config.export.int8_recovery.value, "trigger": trigger,
-            "source": stage, "full_int8_source": artifact["source"], "full_int8": {"accuracy": ctx.results["evaluate"].meta["scores"][
-                artifact["name"]]["accuracy"], "bytes": export.path(artifact["file"]).stat().st_size,
-                "latency": full_latency},
+    full_int8 = {"accuracy": ctx.results.evaluate.output.scores[artifact.name]["accuracy"],
+                 "bytes": export.path(artifact.file).stat().st_size, "latency": full_latency}
+    return {"artifact": artifact.name, "mode": config.export.int8_recovery.value, "trigger": trigger,
+            "source": stage, "full_int8_source": artifact.source, "full_int8": full_int8,
             "candidates": candidates, "chosen": chosen["name"] if chosen else None, "file": file_name,
             "seconds": round(time.perf_counter() - started, 3)}
 
@@ -272,10 +267,10 @@ def _portable(ctx: BuildContext, profile: dict[str, Any]) -> dict[str, Any]:
 def manifest_entries(ctx: BuildContext) -> dict[str, Any]:
     """What the diagnose stage adds to the manifest: the ranked per-layer errors ("quantization_error"), the
     recovery record ("int8_recovery") and, when one passed, the `tflite-int8-mixed` artifact."""
-    if "diagnose" not in ctx.results:
+    result = ctx.results.diagnose
+    if result is None:
         return {"quantization_error": {}, "int8_recovery": None, "artifacts": []}
-    result = ctx.results["diagnose"]
-    recovery = result.meta.get("recovery")
+    recovery = result.output.recovery
     artifacts = []
     if recovery and recovery.get("file"):
         chosen = next(record for record in recovery["candidates"] if record["name"] == recovery["chosen"])
@@ -291,7 +286,7 @@ def manifest_entries(ctx: BuildContext) -> dict[str, Any]:
             "latency": latency, "source": recovery["source"], "method": chosen["method"],
             "float_ops": chosen["float_ops"], "float_op_reasons": chosen["reasons"],
             "latency_cost": chosen.get("latency_cost"), "recovered_from": recovery["artifact"]})
-    return {"quantization_error": result.meta.get("quantization_error", {}), "int8_recovery": _without_samples(recovery),
+    return {"quantization_error": result.output.quantization_error, "int8_recovery": _without_samples(recovery),
             "artifacts": artifacts}
 
 

@@ -41,7 +41,7 @@ def take_as_given(ctx: BuildContext, intake, path: Path) -> dict[str, Any]:
     from edgekit.pipeline.prune import measure_sparsity
     from edgekit.pipeline.training import HISTORY_KEYS, REGRESSION_HISTORY_KEYS
 
-    task = Task(ctx.results["data"].meta["summary"].get("task", Task.CLASSIFICATION.value))
+    task = ctx.results.data.output.task
     model3 = intake.keras3_model
     model3.save(path)
     ctx.memo["dense"] = intake.model

@@ -13,8 +13,9 @@ from edgekit.errors import AccuracyGateFailed, DevicesFailed, EdgekitError
 from edgekit.fleet.pool import devices_failed
 from edgekit.fleet.summary import fleet_by_name
 from edgekit.pipeline.cache import STATE_FOLDER
-from edgekit.pipeline.context import STAGES, BuildContext
+from edgekit.pipeline.context import BuildContext
 from edgekit.pipeline.gate import accuracy_gate
+from edgekit.pipeline.results import ExportedArtifact, ProfileOutput, QatOutput
 
 MANIFEST_NAME = "manifest.json"
 REGRESS_NAME = "regress.json"  # written by `edgekit regress` against this build
@@ -23,17 +24,18 @@ REGRESS_NAME = "regress.json"  # written by `edgekit regress` against this build
 def build_manifest(ctx: BuildContext) -> dict[str, Any]:
     """The manifest of a finished build (every stage result is in ctx.results)."""
     results = ctx.results
-    evaluation = results["evaluate"].meta
-    scores = evaluation["scores"]
-    task = Task(evaluation.get("task", Task.CLASSIFICATION.value))
-    profile_meta = results["profile"].meta if "profile" in results else {}
-    profiles = profile_meta.get("profiles", {})
-    sparsity = dict(results["prune"].meta["sparsity"]) if "prune" in results else None
-    if sparsity is not None and "qat" in results:
-        sparsity["after_qat"] = results["qat"].meta.get("sparsity_pruned_layers")
+    evaluation = results.evaluate.output
+    scores = evaluation.scores
+    task = Task(evaluation.task)
+    train = results.train.output
+    profile = results.profile.output if results.profile is not None else ProfileOutput()
+    profiles = profile.profiles
+    sparsity = dict(results.prune.output.sparsity) if results.prune is not None else None
+    if sparsity is not None and results.qat is not None:
+        sparsity["after_qat"] = results.qat.output.sparsity_pruned_layers
     artifacts = [_keras_artifact(ctx, stage, scores) for stage in ("train", "prune") if stage in results]
-    for exported in results["export"].meta["artifacts"]:
-        artifacts.append(_artifact_record(ctx, "export", exported, scores, profiles.get(exported["name"]),
+    for exported in results.export.output.artifacts:
+        artifacts.append(_artifact_record(ctx, "export", exported.model_dump(), scores, profiles.get(exported.name),
                                           _artifact_sparsity(ctx, exported)))
     from edgekit.pipeline.diagnose import manifest_entries
 
@@ -46,56 +48,55 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
         "task": task.value,
         "target": ctx.target.name,
         "device": device,
-        **_fleet_devices(profile_meta),
+        **_fleet_devices(profile),
         "config_sha256": ctx.loaded.sha256,
         "versions": {key: value for key, value in ctx.tools.items()},
-        "precision": results["train"].meta["precision"],
-        "stages": [{"name": name, "seconds": round(results[name].seconds, 3), "cached": results[name].cached}
-                   for name in STAGES if name in results and "not_run" not in results[name].meta],
+        "precision": train.precision,
+        # In the order they ran; a profile stage that did not run (no device) is not one.
+        "stages": [{"name": name, "seconds": round(result.seconds, 3), "cached": result.cached}
+                   for name, result in results.items() if not (name == "profile" and profile.not_run)],
         "artifacts": artifacts,
         # Beyond the DESIGN.md keys: what the report and users need to understand the numbers.
-        "precision_reason": results["train"].meta["precision_reason"],
+        "precision_reason": train.precision_reason,
         # How the user's model came in: tf_keras as it is, a Keras 3 model rebuilt in tf_keras (with the max abs
         # difference of the outputs), or a Keras 3 model handed to the converters.
-        "model_source": results["train"].meta.get("model_source"),
-        "distribute": results["train"].meta["distribute"],
-        "data": results["data"].meta["summary"],
-        "preprocessing": results["data"].meta["preprocessing"],
+        "model_source": train.model_source,
+        "distribute": train.distribute,
+        "data": results.data.output.summary,
+        "preprocessing": results.data.output.preprocessing,
         "sparsity": sparsity,
-        "history": {stage: results[stage].meta["history"] for stage in ("train", "prune", "qat") if stage in results},
-        "profile_skipped": results["profile"].meta["skipped"] if "profile" in results else {},
+        "history": {stage: results[stage].output.history for stage in ("train", "prune", "qat") if stage in results},
+        "profile_skipped": profile.skipped,
         # Per-layer quantization error of each int8 TFLite artifact (worst first) and the int8 recovery.
         "quantization_error": diagnosed["quantization_error"],
         "int8_recovery": diagnosed["int8_recovery"],
-        "batchnorm_momentum": results["train"].meta.get("batchnorm_momentum"),
-        "qat": _qat_layers(results["qat"].meta) if "qat" in results else None,
+        "batchnorm_momentum": train.batchnorm_momentum,
+        "qat": _qat_layers(results.qat.output) if results.qat is not None else None,
     }
-    if "profile" in results and "not_run" in results["profile"].meta:
-        manifest["profile_not_run"] = results["profile"].meta["not_run"]
-    _add_latency_by_device(artifacts, profile_meta)
-    chance = evaluation.get("constant_mae" if task is Task.REGRESSION else "majority_accuracy")
-    manifest["gate"] = accuracy_gate(artifacts, ctx.config.evaluate, task, chance)
+    if profile.not_run:
+        manifest["profile_not_run"] = profile.not_run
+    _add_latency_by_device(artifacts, profile)
+    manifest["gate"] = accuracy_gate(artifacts, ctx.config.evaluate, task, evaluation.chance)
     return manifest
 
 
-def _qat_layers(meta: dict[str, Any]) -> Optional[dict[str, Any]]:
+def _qat_layers(qat: QatOutput) -> Optional[dict[str, Any]]:
     """The layers QAT trained quantization-aware and those it left float for the int8 converter to calibrate."""
-    layers = meta.get("layers")
-    return {"scheme": meta["scheme"], **layers} if layers else None
+    return {"scheme": qat.scheme, **qat.layers} if qat.layers else None
 
 
-def _fleet_devices(profile_meta: dict[str, Any]) -> dict[str, Any]:
+def _fleet_devices(profile: ProfileOutput) -> dict[str, Any]:
     """With several devices: "devices" (the records of those that succeeded, "device" being the first) and
     "devices_failed" ([{"address", "error"}]). With one device, nothing: the manifest is as it always was."""
-    if "profiles_by_device" not in profile_meta:
+    if profile.profiles_by_device is None:
         return {}
-    return {"devices": profile_meta["devices"], "devices_failed": profile_meta["devices_failed"]}
+    return {"devices": profile.devices, "devices_failed": profile.devices_failed}
 
 
-def _add_latency_by_device(artifacts: list[dict[str, Any]], profile_meta: dict[str, Any]) -> None:
+def _add_latency_by_device(artifacts: list[dict[str, Any]], profile: ProfileOutput) -> None:
     """With several devices, each profiled artifact gains "latency_by_device" ({address: profile}; "latency" stays
     the first device's) and "fleet" (median of the devices' medians and their spread)."""
-    by_device = profile_meta.get("profiles_by_device")
+    by_device = profile.profiles_by_device
     if not by_device:
         return
     fleet = fleet_by_name(by_device)
@@ -108,9 +109,9 @@ def _add_latency_by_device(artifacts: list[dict[str, Any]], profile_meta: dict[s
 
 def _keras_artifact(ctx: BuildContext, stage: str, scores: dict) -> dict[str, Any]:
     name = "keras-dense" if stage == "train" else "keras-pruned"
-    meta = ctx.results[stage].meta
-    entry = {"name": name, "format": "keras", "quantization": Quantization.FLOAT32.value, "file": meta["file"]}
-    return _artifact_record(ctx, stage, entry, scores, None, meta["kernel_sparsity"])
+    output = ctx.results[stage].output
+    entry = {"name": name, "format": "keras", "quantization": Quantization.FLOAT32.value, "file": output.file}
+    return _artifact_record(ctx, stage, entry, scores, None, output.kernel_sparsity)
 
 
 def _artifact_record(ctx: BuildContext, stage: str, entry: dict[str, Any], scores: dict,
@@ -163,10 +164,10 @@ def _read_json(path: Path) -> dict:
     return content if isinstance(content, dict) else {}
 
 
-def _artifact_sparsity(ctx: BuildContext, exported: dict[str, Any]) -> Optional[float]:
+def _artifact_sparsity(ctx: BuildContext, exported: ExportedArtifact) -> Optional[float]:
     """Zero fraction of the kernels an artifact was converted from (zeros stay zeros through conversion;
     int8 weights are symmetric, so 0.0 quantizes to exactly 0)."""
-    return ctx.results[exported["source"]].meta["kernel_sparsity"]
+    return ctx.results[exported.source].output.kernel_sparsity
 
 
 def final_error(manifest: dict[str, Any]) -> Optional[EdgekitError]:

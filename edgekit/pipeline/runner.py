@@ -18,11 +18,12 @@ from edgekit.config.target import load_target
 from edgekit.config.yamlsource import did_you_mean
 from edgekit.errors import ConfigError, EdgekitError
 from edgekit.fleet.inventory import INVENTORY_NAME, DeviceChoice, DevicePool, choose_devices
-from edgekit.pipeline import stages
 from edgekit.pipeline.cache import STATE_FOLDER, StageCache
-from edgekit.pipeline.context import STAGES, BuildContext
-from edgekit.pipeline.diagnose import diagnose_stage
+from edgekit.pipeline.context import BuildContext
+from edgekit.pipeline.graph import ReadLog, StageSpec
 from edgekit.pipeline.lock import BuildLock
+from edgekit.pipeline.stages import ORDER, STAGES
+from edgekit.pipeline.stages.common import forget_replicated_models
 from edgekit.pipeline.manifest import build_manifest, final_error, write_manifest
 from edgekit.profiling.samples import externalize_samples, remove_stale_samples
 
@@ -42,6 +43,9 @@ class BuildRequest:
     lock_timeout_s: Optional[float] = None
     # CI jobs that must measure: refuse before any training when a target reached over ssh/adb has no device.
     require_device: bool = False
+    # Tests: record the configuration keys each stage reads (BuildResult.config_reads), to hold them to their
+    # declarations (edgekit.pipeline.graph).
+    record_config_reads: bool = False
 
 
 @dataclass
@@ -53,6 +57,8 @@ class BuildResult:
     manifest_path: Optional[Path]
     report_path: Optional[Path]
     gate_error: Optional[EdgekitError]
+    # With BuildRequest.record_config_reads: {stage: the config keys it read}
+    config_reads: Optional[ReadLog] = None
 
 
 def run_build(request: BuildRequest) -> BuildResult:
@@ -107,16 +113,10 @@ def _build_in(cache: StageCache, request: BuildRequest, loaded, target, build_di
               pool: DevicePool) -> BuildResult:
     """The stages, the manifest and the report, into `build_dir` (held by the caller's lock)."""
     ctx = BuildContext(loaded=loaded, target=target, build_dir=build_dir, cache=cache, connection=connection,
-                       tools=tools, chosen_distribution=distribution, pool=pool)
+                       tools=tools, chosen_distribution=distribution, pool=pool,
+                       read_log=ReadLog() if request.record_config_reads else None)
     console.info(f"edgekit build [bold]{loaded.config.name}[/bold] → {build_dir} (target {target.name})")
-    _run_training_stages(ctx)
-    _run_stage(ctx, "export", stages.export_stage)
-    _run_stage(ctx, "evaluate", stages.evaluate_stage)
-    _run_stage(ctx, "diagnose", diagnose_stage)
-    if _has_device(ctx):
-        _run_stage(ctx, "profile", stages.profile_stage)
-    else:
-        ctx.results["profile"] = stages.profile_not_run(ctx, request.config_path)
+    _run_stages(ctx, ORDER)
     manifest = externalize_samples(build_dir, build_manifest(ctx))
     manifest_path = write_manifest(build_dir, manifest)
     remove_stale_samples(build_dir, manifest)
@@ -124,22 +124,22 @@ def _build_in(cache: StageCache, request: BuildRequest, loaded, target, build_di
     _write_node_data(build_dir, manifest)
     report_path = _write_report(build_dir)
     return BuildResult(manifest=manifest, build_dir=build_dir, manifest_path=manifest_path, report_path=report_path,
-                       gate_error=final_error(manifest))
+                       gate_error=final_error(manifest), config_reads=ctx.read_log)
 
 
-def _run_training_stages(ctx: BuildContext) -> None:
-    """data, train, prune and QAT: the part every worker of a multi-worker build runs."""
-    _run_stage(ctx, "data", stages.data_stage)
-    _run_stage(ctx, "train", stages.train_stage)
-    if ctx.config.prune.enabled:
-        _run_stage(ctx, "prune", stages.prune_stage)
-    if ctx.config.qat.enabled:
-        _run_stage(ctx, "qat", stages.qat_stage)
-    if ctx.chosen_distribution is not None and ctx.chosen_distribution.strategy is not None:
-        # Models made in the strategy's scope hold replicated variables; later stages load plain
-        # copies from the files instead.
-        for key in ("dense", "pruned", "qat"):
-            ctx.memo.pop(key, None)
+def _run_stages(ctx: BuildContext, order: tuple[StageSpec, ...]) -> None:
+    """Every stage in `order` that this build runs; a stage that does not run leaves its `skipped` result, if any.
+
+    After the stages every worker runs (data, train, prune, QAT), the models made in a distribution strategy's
+    scope are dropped, so the later stages load plain copies.
+    """
+    for index, spec in enumerate(order):
+        if spec.enabled(ctx):
+            _run_stage(ctx, spec)
+        elif spec.skipped is not None:
+            ctx.results[spec.name] = spec.skipped(ctx)
+        if spec.every_worker and not (index + 1 < len(order) and order[index + 1].every_worker):
+            forget_replicated_models(ctx)
 
 
 def _run_worker(loaded, target, connection, tools, distribution) -> BuildResult:
@@ -151,16 +151,22 @@ def _run_worker(loaded, target, connection, tools, distribution) -> BuildResult:
                            tools=tools, chosen_distribution=distribution)
         console.info(f"edgekit build {loaded.config.name}: worker {distribution.worker_index} of "
                      f"{distribution.workers}; the chief writes the artifacts")
-        _run_training_stages(ctx)
+        _run_stages(ctx, tuple(spec for spec in ORDER if spec.every_worker))
     console.info(f"worker {distribution.worker_index}: training done")
     return BuildResult(manifest=None, build_dir=None, manifest_path=None, report_path=None, gate_error=None)
 
 
-def _run_stage(ctx: BuildContext, name: str, function) -> None:
-    result = function(ctx)
-    ctx.results[name] = result
+def _run_stage(ctx: BuildContext, spec: StageSpec) -> None:
+    if ctx.read_log is not None:
+        ctx.read_log.start(spec.name, spec.config_reads(ctx), spec.ignores)
+    try:
+        result = spec.run(ctx)
+    finally:
+        if ctx.read_log is not None:
+            ctx.read_log.stage = None
+    ctx.results[spec.name] = result
     if result.cached:
-        console.info(f"[dim]{name}: cached ({result.seconds:.1f} s when it ran)[/dim]")
+        console.info(f"[dim]{spec.name}: cached ({result.seconds:.1f} s when it ran)[/dim]")
 
 
 def _connection(request: BuildRequest, target, config_folder: Path) -> DevicePool:
@@ -179,9 +185,6 @@ def _connection(request: BuildRequest, target, config_folder: Path) -> DevicePoo
     return pool
 
 
-def _has_device(ctx: BuildContext) -> bool:
-    """Whether the profile stage can run: the target runs here, or a device address was given."""
-    return ctx.target.adapter == "local" or ctx.connection.address is not None
 def _write_node_data(build_dir: Path, manifest: dict[str, Any]) -> None:
     """Model Explorer overlays of every artifact that has per-node numbers (edgekit.report.model_explorer)."""
     from edgekit.report.model_explorer import write_node_data

@@ -49,6 +49,32 @@ def test_edited_or_missing_output_runs_again(tmp_path):
     assert len(calls) == 3
 
 
+def test_a_record_is_read_as_the_stage_typed_result_and_one_that_does_not_fit_runs_again(tmp_path):
+    from pydantic import BaseModel, ValidationError
+
+    class Scored(BaseModel):
+        accuracy: float
+
+    class Named(BaseModel):
+        name: str
+
+    calls = []
+    fresh = StageCache(tmp_path).run("train", {}, producer(calls), output=Scored)
+    cached = StageCache(tmp_path).run("train", {}, producer(calls), output=Scored)
+    assert fresh.output == cached.output == Scored(accuracy=0.9) and cached.cached and len(calls) == 1
+    # A record whose metadata has another shape (an older edgekit's): stale, never an error; the stage runs again.
+    def named(work):
+        calls.append(work)
+        (work / "model.bin").write_text("weights")
+        return {"name": "dense"}
+
+    rerun = StageCache(tmp_path).run("train", {}, named, output=Named)
+    assert not rerun.cached and rerun.output == Named(name="dense") and len(calls) == 2
+    # What a stage returns that does not fit its own type is a bug: it is raised, naming the field.
+    with pytest.raises(ValidationError, match="accuracy"):
+        StageCache(tmp_path, always_run=("train",)).run("train", {}, named, output=Scored)
+
+
 def test_force_from_a_stage_reruns_it_and_every_later_one(tmp_path):
     order = ("data", "train", "export")
     calls = []

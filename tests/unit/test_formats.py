@@ -194,9 +194,10 @@ def test_each_artifact_is_evaluated_by_its_formats_runner(tmp_path):
 
 
 def test_profile_groups_artifacts_by_their_formats_profiler():
-    from edgekit.pipeline.stages import _runtime_groups
+    from edgekit.pipeline.results import ExportedArtifact
+    from edgekit.pipeline.stages.profile import _runtime_groups
 
-    artifacts = [{"name": "onnx-int8", "format": "onnx"}, {"name": "tflite-int8", "format": "tflite"},
-                 {"name": "edgetpu-int8", "format": "edgetpu"}]
-    assert [[a["name"] for a in group] for group in _runtime_groups(artifacts)] == [
+    artifacts = [ExportedArtifact(name=f"{fmt}-int8", format=fmt, quantization="int8", file=f"m.{fmt}", source="qat",
+                                  method="m") for fmt in ("onnx", "tflite", "edgetpu")]
+    assert [[a.name for a in group] for group in _runtime_groups(artifacts)] == [
         ["tflite-int8", "edgetpu-int8"], ["onnx-int8"]]
