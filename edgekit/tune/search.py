@@ -69,7 +69,9 @@ class Search:
         try:
             self._measure_baseline()
             rung0 = [self._rung0(candidate) for candidate in self.space.candidates()]
-            for survivor in self._promote([trial for trial in rung0 if trial.status == TrialStatus.MEASURED]):
+            # Eliminated ones too: a resumed run ranks the same rung 0 as the run it continues.
+            ranked = [trial for trial in rung0 if trial.status in (TrialStatus.MEASURED, TrialStatus.ELIMINATED)]
+            for survivor in self._promote(ranked):
                 self._rung1(survivor)
         except Stop as stop:
             console.info(f"tune: stopped by the {'time budget' if stop.reason == 'budget' else 'trial limit'}; "
@@ -154,6 +156,10 @@ class Search:
         for rank, trial in enumerate(hopeful[keep:], start=keep + 1):
             self._eliminate(trial, f"rung 0: accuracy {trial.accuracy:.4f} ranked {rank} of {len(hopeful)}; the "
                                    f"top {keep} were trained in full")
+        for trial in hopeful[:keep]:
+            if trial.status != TrialStatus.MEASURED:
+                trial.status, trial.reason = TrialStatus.MEASURED, None
+                self.store.write_trial(trial)
         return hopeful[:keep]
 
     def _eliminate(self, trial: Trial, reason: str) -> None:
