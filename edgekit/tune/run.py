@@ -88,7 +88,7 @@ def run_tune(request: TuneRequest) -> TuneResult:
                           f"--device pi@raspberrypi.local); tune measures every candidate on the device")
     connection = ConnectionOptions(address=request.device, ssh_config=request.ssh_config,
                                    remote_python=request.remote_python)
-    space = build_space(loaded.config, target, settings.space, local=local)
+    space = build_space(loaded.config, target, settings.space, local=local, config_dir=loaded.directory)
     default = default_candidate(loaded.config, target, space, local=local)
     tune_dir = (request.out or loaded.directory / "build" / target.name / TUNE_FOLDER).resolve()
     base = load_yaml(loaded.path).data

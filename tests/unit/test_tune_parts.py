@@ -168,3 +168,16 @@ def test_bad_arguments_exit_2_with_the_message(tmp_path, args, message):
 def test_missing_config_exits_2(tmp_path):
     result = run_cli("tune", "--config", tmp_path / "nope.yaml")
     assert result.exit_code == 2 and "no such configuration file" in result.output
+
+
+def test_a_factory_that_takes_width_has_its_width_searched(tmp_path):
+    (tmp_path / "tune_factories.py").write_text(
+        "def wide(input_shape, num_classes, width=1.0):\n    raise NotImplementedError\n\n"
+        "def fixed(input_shape, num_classes):\n    raise NotImplementedError\n")
+    host = load_target("host")
+    wide = _config("model: {factory: 'tune_factories:wide'}")
+    assert build_space(wide, host, TuneSpaceConfig(), local=True, config_dir=tmp_path).width == [0.5, 1.0]
+    fixed = _config("model: {factory: 'tune_factories:fixed'}")
+    space = build_space(fixed, host, TuneSpaceConfig(), local=True, config_dir=tmp_path)
+    assert space.width == [None] and "width: not searched (the model is a factory without a `width` parameter)" \
+        in space.notes
