@@ -68,7 +68,7 @@ def test_the_run_chooses_a_fitting_candidate_and_writes_tune_folder(tuned):
     config, tune_dir, _, result = tuned
     state, trials = _state(tune_dir), _trials(tune_dir)
     assert state["stopped"] == "done" and state["device"] is None and state["finished"]
-    assert state["measured_on"] == "host (local adapter)"
+    assert state["measured_on"] == "this machine (local adapter)"
     assert state["baseline"] == "t0000" and trials["t0000"]["rung"] == 1
     chosen = trials[state["chosen"]]
     assert chosen["status"] == "measured" and chosen["fits"] is True and chosen["rung"] == 1

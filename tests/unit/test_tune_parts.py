@@ -153,7 +153,8 @@ def test_trial_records_round_trip_and_a_damaged_one_is_redone(tmp_path):
     (["--max-latency-ms", "0"], "--max-latency-ms: Input should be greater than 0 (got 0.0)"),
     (["--trials", "0"], "--trials: Input should be greater than or equal to 1 (got 0)"),
     (["--min-accuracy", "1.5"], "--min-accuracy: Input should be less than or equal to 1 (got 1.5)"),
-    (["--target", "rpi4"], "target rpi4 is reached over ssh: give --device"),
+    (["--min-accuracy", "0.9", "--max-accuracy-drop", "0.01"],
+     "tune: give min_accuracy or max_accuracy_drop, not both"),
     (["--target", "nosuch"], "nosuch"),
 ])
 def test_bad_arguments_exit_2_with_the_message(tmp_path, args, message):
