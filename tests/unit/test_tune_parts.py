@@ -182,3 +182,52 @@ def test_a_factory_that_takes_width_has_its_width_searched(tmp_path):
     space = build_space(fixed, host, TuneSpaceConfig(), local=True, config_dir=tmp_path)
     assert space.width == [None] and "width: not searched (the model is a factory without a `width` parameter)" \
         in space.notes
+
+
+# ------------------------------------------------------------------------------------------------ halving
+def _search(tmp_path, constraints):
+    from edgekit.config.tune import TuneConfig
+    from edgekit.tune.search import Limits, Search
+    from edgekit.tune.space import SearchSpace
+
+    space = SearchSpace([0.5], [None], [0.0], ["int8"], ["float32"], [1])
+    return Search(settings=TuneConfig(), constraints=constraints, space=space,
+                  default=space.candidates()[0], builder=None, timer=None, store=TuneStore(tmp_path), trials={},
+                  full_epochs=4, limits=Limits(None, None, 0.0), on_trial=lambda: None)
+
+
+def _measured(index, accuracy, p90, size, constraints):
+    trial = Trial(id=f"t{index:04d}", candidate=Candidate(0.5, None, 0.0, "int8", "float32", index), rung=0,
+                  epochs=1, status=TrialStatus.MEASURED, accuracy=accuracy, bytes=size,
+                  latency_ms={"p50": p90, "p90": p90})
+    trial.misses = constraints.check(trial.measured, None)
+    return trial
+
+
+def test_rung0_drops_what_cannot_fit_and_keeps_the_most_accurate_half(tmp_path):
+    limits = Constraints(max_latency_ms=10.0, max_bytes=5000)
+    search = _search(tmp_path, limits)
+    trials = [_measured(1, 0.90, 5.0, 6000, limits),   # over the byte limit: out, whatever its accuracy
+              _measured(2, 0.80, 12.0, 4000, limits),  # 1.2x the latency limit after a short run: may still fit
+              _measured(3, 0.85, 13.0, 4000, limits),  # 1.3x: out
+              _measured(4, 0.70, 5.0, 4000, limits),
+              _measured(5, 0.60, 5.0, 4000, limits)]
+    survivors = search._promote(trials)
+    assert [trial.id for trial in survivors] == ["t0002", "t0004"]
+    reasons = {trial.id: trial.reason for trial in trials if trial.status == TrialStatus.ELIMINATED}
+    assert reasons == {"t0001": "rung 0: file size 6,000 bytes > 5,000 bytes",
+                       "t0003": "rung 0: p90 latency 13 ms > 10 ms",
+                       "t0005": "rung 0: accuracy 0.6000 ranked 3 of 3; the top 2 were trained in full"}
+    assert TuneStore(tmp_path).read_trials()["t0005"].status == TrialStatus.ELIMINATED
+
+
+def test_a_survivor_wins_on_accuracy_or_as_accurate_and_faster_in_the_same_rounds(tmp_path):
+    from edgekit.tune.measure import Timing
+
+    search = _search(tmp_path, Constraints())
+    best = _measured(1, 0.900, 5.0, 100, Constraints())
+    fast, slow = Timing(samples_ms=[1.0] * 10), Timing(samples_ms=[2.0] * 10)
+    assert search._beats(_measured(2, 0.910, 9.0, 100, Constraints()), slow, best, fast)  # beyond the tolerance
+    assert search._beats(_measured(3, 0.897, 9.0, 100, Constraints()), fast, best, slow)  # a tie, and faster
+    assert not search._beats(_measured(4, 0.897, 1.0, 100, Constraints()), slow, best, fast)
+    assert not search._beats(_measured(5, 0.890, 1.0, 100, Constraints()), fast, best, slow)
