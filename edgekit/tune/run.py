@@ -151,6 +151,11 @@ def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig
     error = None
     if chosen is not None:
         config_path = outcome.write_chosen_config(tune_dir, chosen, base, loaded, loaded.config.train.epochs)
+        gate = chosen.extra.get("build_gate") or {}
+        if gate.get("passes") is False:
+            console.warn(f"tune: {chosen.id} loses {gate['drop']:.4f} accuracy to its own float model, more than "
+                         f"evaluate.max_accuracy_drop ({gate['limit']}): `edgekit build` of it will fail its "
+                         f"accuracy gate; give --max-accuracy-drop, or raise the limit")
     else:
         (tune_dir / outcome.CHOSEN_CONFIG).unlink(missing_ok=True)
         error = outcome.NothingFits(outcome.nothing_fits_message(search.trials, stopped))

@@ -239,5 +239,10 @@ class Search:
         trial.extra.update({"artifact": str(artifact.path.relative_to(self.builder.root)),
                             "stage_seconds": built.stage_seconds, "cached_stages": built.cached,
                             "device": timing.device})
+        if built.float_accuracy is not None and artifact.accuracy is not None:
+            # What `edgekit build` of this candidate will judge: the artifact against its own dense float model.
+            limit = self.builder.loaded.config.evaluate.max_accuracy_drop
+            drop = round(built.float_accuracy - artifact.accuracy, 6)
+            trial.extra["build_gate"] = {"drop": drop, "limit": limit, "passes": drop <= limit + 1e-9}
         trial.misses = self.constraints.check(trial.measured, self.reference_accuracy)
         trial.fits = not trial.misses
