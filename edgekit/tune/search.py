@@ -132,7 +132,8 @@ class Search:
         trial, done = self._trial("search", 0, candidate, self.rung0_epochs)
         if done:
             return trial
-        built = self._build(trial, Variant.of(candidate, self.rung0_epochs, short=True))
+        # When rung 0 already trains every epoch, it is the full build, and rung 1 takes it from the cache.
+        built = self._build(trial, Variant.of(candidate, self.rung0_epochs, short=self.rung0_epochs < self.full_epochs))
         if built is not None:
             timing = self.timer.quick(Timed(built.artifacts[candidate.quantization].path, candidate.threads))
             self._record(trial, built, timing)
