@@ -25,7 +25,7 @@ from edgekit.tune.constraints import Constraints
 from edgekit.tune.measure import Timer
 from edgekit.tune.search import Limits, Search
 from edgekit.tune.space import build_space, default_candidate
-from edgekit.tune.trials import SCHEMA_VERSION, Trial, TuneStore, now_iso
+from edgekit.tune.trials import SCHEMA_VERSION, Stopped, Trial, TuneStore, now_iso
 
 TUNE_FOLDER = "tune"
 # Keys of TuneConfig that the command line can set (None: take the tune: section's value).
@@ -124,7 +124,7 @@ def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig
              "target": target.name, "device": request.device, "constraints": constraints.to_dict(),
              "space": space.to_dict(), "space_notes": space.notes, "metric": "accuracy", "higher_is_better": True,
              "started": (previous or {}).get("started") if trials else now_iso(), "finished": None,
-             "wall_seconds": elapsed_before, "stopped": "running", "baseline": None, "chosen": None, "front": [],
+             "wall_seconds": elapsed_before, "stopped": Stopped.RUNNING.value, "baseline": None, "chosen": None, "front": [],
              "fingerprint": fingerprint, "measured_on": request.device or where.removeprefix("on "),
              "budget_minutes": settings.budget_minutes, "max_trials": settings.trials}
     limits = Limits(budget_s=settings.budget_minutes * 60 if settings.budget_minutes else None,
@@ -142,7 +142,8 @@ def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig
                     on_trial=save_progress)
     stopped = search.run()
     chosen = outcome.choose(search.best, search.trials)
-    state.update({"stopped": stopped if chosen is not None or stopped != "done" else "nothing_fits",
+    ended = Stopped.NOTHING_FITS if chosen is None and stopped is Stopped.DONE else stopped
+    state.update({"stopped": ended.value,
                   "baseline": search.baseline.id if search.baseline else None,
                   "chosen": chosen.id if chosen else None, "front": outcome.front(search.trials),
                   "finished": now_iso(), "trials_reused": len(search.trials) - search.new_trials})
@@ -158,7 +159,7 @@ def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig
                          f"accuracy gate; give --max-accuracy-drop, or raise the limit")
     else:
         (tune_dir / outcome.CHOSEN_CONFIG).unlink(missing_ok=True)
-        error = outcome.NothingFits(outcome.nothing_fits_message(search.trials, stopped))
+        error = outcome.NothingFits(outcome.nothing_fits_message(search.trials, stopped.value))
     report_path = _write_report(tune_dir)
     return TuneResult(tune_dir=tune_dir, state=state, trials=search.trials, chosen=chosen, baseline=search.baseline,
                       config_path=config_path, report_path=report_path, error=error, notes=space.notes)

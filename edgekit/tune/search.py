@@ -17,7 +17,7 @@ from edgekit.tune.builds import Variant, VariantBuild, VariantBuilder
 from edgekit.tune.constraints import Constraints
 from edgekit.tune.measure import Timed, Timer, Timing
 from edgekit.tune.space import Candidate, SearchSpace
-from edgekit.tune.trials import Trial, TrialStatus, TuneStore
+from edgekit.tune.trials import Stopped, Trial, TrialStatus, TuneStore
 
 # Rung 0's latency is a short profile of a briefly trained model: a candidate is dropped there only when it is
 # this far past the latency limit (bytes do not depend on training: over the limit is out at once).
@@ -29,8 +29,8 @@ KILL_AFTER_TRIALS = "EDGEKIT_TUNE_KILL_AFTER_TRIALS"
 class Stop(Exception):
     """The budget or the trial limit is reached: the search ends with what it has."""
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
+    def __init__(self, reason: Stopped):
+        super().__init__(reason.value)
         self.reason = reason
 
 
@@ -64,8 +64,8 @@ class Search:
         self.new_trials = 0
         self._failed_builds: dict[Variant, str] = {}
 
-    def run(self) -> str:
-        """Search until done or stopped; returns the reason it ended ("done", "budget", "trials")."""
+    def run(self) -> Stopped:
+        """Search until done or stopped; returns why it ended (done, budget or trials)."""
         try:
             self._measure_baseline()
             rung0 = [self._rung0(candidate) for candidate in self.space.candidates()]
@@ -74,11 +74,11 @@ class Search:
             for survivor in self._promote(ranked):
                 self._rung1(survivor)
         except Stop as stop:
-            console.info(f"tune: stopped by the {'time budget' if stop.reason == 'budget' else 'trial limit'}; "
+            console.info(f"tune: stopped by the {'time budget' if stop.reason is Stopped.BUDGET else 'trial limit'}; "
                          f"choosing from the {sum(t.status != TrialStatus.PENDING for t in self.trials.values())} "
                          f"trials so far")
             return stop.reason
-        return "done"
+        return Stopped.DONE
 
     # ------------------------------------------------------------------------------------------ trials
     def _trial(self, role: str, rung: int, candidate: Candidate, epochs: int) -> tuple[Trial, bool]:
@@ -101,9 +101,9 @@ class Search:
     def _check_limits(self) -> None:
         done = sum(trial.status != TrialStatus.PENDING for trial in self.trials.values())
         if self.limits.max_trials is not None and done >= self.limits.max_trials:
-            raise Stop("trials")
+            raise Stop(Stopped.TRIALS)
         if self.limits.budget_s is not None and self.limits.elapsed() >= self.limits.budget_s:
-            raise Stop("budget")
+            raise Stop(Stopped.BUDGET)
 
     def _finish(self, trial: Trial) -> None:
         self.store.write_trial(trial)
