@@ -151,3 +151,16 @@ def test_nothing_fits_exits_1_naming_the_closest_and_what_each_misses(tuned):
     assert state["stopped"] == "nothing_fits" and state["chosen"] is None
     assert not (tune_dir / "edgekit.yaml").exists()
     assert all(t["status"] in ("eliminated", "measured") for t in _trials(tune_dir).values())
+
+
+def test_a_device_target_without_device_is_profiled_here_and_says_so(tuned):
+    config, tune_dir, _, _ = tuned
+    # the same folder: other arguments start the trials afresh, and the builds come from the cache
+    result = run_cli("tune", "--config", config, "--target", "rpi4", "--out", tune_dir, "--trials", 1)
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "no --device for rpi4 (reached over ssh): profiling on this machine with the local adapter" in output
+    state = _state(tune_dir)
+    assert state["target"] == "rpi4" and state["device"] is None and state["stopped"] == "trials"
+    assert state["measured_on"] == "this machine (local adapter, no --device for rpi4)"
+    assert _trials(tune_dir)["t0000"]["device"]["address"] == "localhost"
