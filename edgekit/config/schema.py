@@ -10,6 +10,7 @@ import pydantic
 from pydantic import Field
 
 from edgekit.config.formats import FORMATS, Format, Quantization
+from edgekit.config.tune import TuneConfig
 from edgekit.config.validation import StrictModel
 
 
@@ -291,6 +292,7 @@ class EdgekitConfig(StrictModel):
     evaluate: EvaluateConfig = EvaluateConfig()
     profile: ProfileConfig = ProfileConfig()
     task: Task = Task.AUTO
+    tune: TuneConfig = TuneConfig()
 
     @pydantic.field_validator("name")
     @classmethod

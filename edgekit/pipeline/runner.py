@@ -142,6 +142,12 @@ def _run_stages(ctx: BuildContext, order: tuple[StageSpec, ...]) -> None:
             forget_replicated_models(ctx)
 
 
+def run_declared_stages(ctx: BuildContext, skip: set[str]) -> None:
+    """The build's stages in their derived order, leaving out those named in `skip` (edgekit tune builds
+    candidates this way and times them itself)."""
+    _run_stages(ctx, tuple(spec for spec in ORDER if spec.name not in skip))
+
+
 def _run_worker(loaded, target, connection, tools, distribution) -> BuildResult:
     """A non-chief worker trains alongside the chief, in a private temporary folder, and writes nothing."""
     with tempfile.TemporaryDirectory(prefix=f"edgekit-worker-{distribution.worker_index}-") as folder:
