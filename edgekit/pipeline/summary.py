@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from rich.table import Table
 
 from edgekit import console
 from edgekit.data.imagecheck import describe_counts
 from edgekit.fleet.summary import print_fleet_table
+from edgekit.manifest import Manifest
 from edgekit.pipeline.diagnostics import qat_layers_line, train_val_gaps
 
 REFERENCE_LATENCY = "tflite-float32"
@@ -27,17 +28,23 @@ def human_bytes(count: Optional[int]) -> str:
     return f"{value:.1f} GiB"
 
 
+def manifest_document(manifest: Union[Manifest, dict[str, Any]]) -> dict[str, Any]:
+    """The JSON data of a Manifest, or of a dict once it validates as one (a dict the writer just made)."""
+    return (manifest if isinstance(manifest, Manifest) else Manifest.model_validate(manifest)).document()
+
+
 def is_regression(manifest: dict[str, Any]) -> bool:
     """Whether the manifest is a regression build's (older manifests have no "task": classifications)."""
     return manifest.get("task") == "regression"
 
 
-def summary_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+def summary_rows(manifest: Union[Manifest, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per artifact with the derived columns (Δ accuracy vs dense float, speedup vs float32 TFLite).
 
     A regression's rows have "mae", "rmse", "agreement_mae", and "delta" is the relative MAE increase over the
     dense float model's; their "accuracy" and "agreement" are None.
     """
+    manifest = manifest_document(manifest)
     if is_regression(manifest):
         return _regression_rows(manifest)
     artifacts = manifest["artifacts"]
@@ -47,13 +54,14 @@ def summary_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for artifact in artifacts:
         median = artifact["latency"]["median_ms"] if artifact.get("latency") else None
+        accuracy = artifact.get("accuracy")
         rows.append({
             "name": artifact["name"],
-            "bytes": artifact["bytes"],
-            "gzip_bytes": artifact["gzip_bytes"],
-            "accuracy": artifact["accuracy"],
-            "delta": None if artifact["accuracy"] is None or baseline is None else artifact["accuracy"] - baseline,
-            "agreement": artifact["agreement"],
+            "bytes": artifact.get("bytes"),
+            "gzip_bytes": artifact.get("gzip_bytes"),
+            "accuracy": accuracy,
+            "delta": None if accuracy is None or baseline is None else accuracy - baseline,
+            "agreement": artifact.get("agreement"),
             "median_ms": median,
             "speedup": reference / median if reference and median else None,
             "sparsity": artifact.get("sparsity"),
@@ -78,8 +86,9 @@ def _classification_rows_without_scores(manifest: dict[str, Any]) -> list[dict[s
     return summary_rows({"artifacts": scoreless, "gate": {"baseline_accuracy": None}})
 
 
-def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
+def print_summary(manifest: Union[Manifest, dict[str, Any]], build_dir: Path) -> None:
     """Print the summary table, the gate's verdict and where the files are."""
+    manifest = manifest_document(manifest)
     device = manifest.get("device") or {}
     title = console.cell(f"{manifest['name']} · target {manifest['target']}")
     if device:

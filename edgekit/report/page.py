@@ -142,7 +142,7 @@ def _latency(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
     if svg is None:
         return ""
     profiled = [artifact for artifact in manifest["artifacts"]
-                if isinstance(artifact, dict) and artifact.get("latency")]
+                if artifact.get("latency")]
     headers = ["artifact", "runtime", "runs", "threads", "delegate", "min ms", "median ms", "mean ms", "p90 ms",
                "p99 ms", "max ms", "init ms", "first ms", "RAM growth MB", "peak RSS MB"]
     body = []
