@@ -11,10 +11,13 @@ Importing edgekit imports no TensorFlow: each function imports what it needs whe
 __version__ = "0.1.0"
 
 # After __version__: the modules below read it while this package is still being imported.
-# edgekit.inspect (the subpackage) is imported first: importing a subpackage binds its name on this package, so
-# binding the function `inspect` after it keeps `edgekit.inspect(...)` the function (the subpackage stays
-# importable by its dotted name: `from edgekit.inspect import inspect_model`).
+# The subpackages edgekit.inspect and edgekit.regress share their names with two functions. Importing a
+# subpackage binds its name on this package (once, when it is first imported), so they are imported first and the
+# functions bound after them: `edgekit.inspect(...)` and `edgekit.regress(...)` stay the functions, and the
+# subpackages stay importable by their dotted names (`from edgekit.regress import load_latency_set`). Both are
+# light (no TensorFlow).
 import edgekit.inspect  # noqa: E402,F401
+import edgekit.regress  # noqa: E402,F401
 from edgekit.api import build, inspect, profile, regress  # noqa: E402
 from edgekit.manifest import Manifest, load_manifest  # noqa: E402
 
