@@ -102,9 +102,10 @@ def build(config: PathLike = "edgekit.yaml", *, target: str = "host", device: De
 
 # ----------------------------------------------------------------------------------------------- profile
 class ProfileDocument(BaseModel):
-    """What `edgekit profile --output` writes: {"profiles": [...]}, and with several devices the fleet's keys."""
+    """What `edgekit profile --output` writes: {"profiles": [...]}, and with several devices the fleet's keys
+    (typed where known; edgekit's own output, so a key added later is kept, not refused)."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
 
     profiles: list[Profile]
     devices: Optional[list[dict[str, Any]]] = None

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgekit.config.schema import Quantization
+from edgekit.config.schema import Precision, Quantization
 
 # 1: the first versioned schema (edgekit 0.2): samples in profiles/, `schema_version` itself. Manifests of edgekit
 # 0.1 carry no schema_version and read as version 0 (see edgekit.manifest.migrate).
@@ -227,7 +227,7 @@ class Manifest(_Closed):
     devices_failed: Optional[list[FailedDevice]] = None
     config_sha256: Optional[str] = None
     versions: Optional[dict[str, Optional[str]]] = None
-    precision: Optional[str] = None
+    precision: Optional[Precision] = None  # the policy trained with (never `auto`: what auto chose)
     precision_reason: Optional[str] = None
     distribute: Record = None
     stages: list[StageRecord] = Field(default_factory=list)
