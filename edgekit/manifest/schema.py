@@ -18,8 +18,7 @@ def manifest_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of manifest.json at SCHEMA_VERSION."""
     schema = Manifest.model_json_schema(mode="serialization")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": f"https://edgekit.dev/manifest.schema.v{SCHEMA_VERSION}.json",
-            "title": "edgekit build manifest (build/<target>/manifest.json)", **schema}
+            **schema, "title": f"edgekit build manifest (build/<target>/manifest.json), schema_version {SCHEMA_VERSION}"}
 
 
 def schema_text() -> str:
