@@ -12,12 +12,12 @@ from edgekit.config.schema import Quantization, Task
 from edgekit.errors import AccuracyGateFailed, DevicesFailed, EdgekitError
 from edgekit.fleet.pool import devices_failed
 from edgekit.fleet.summary import fleet_by_name
+from edgekit.manifest import MANIFEST_NAME, SCHEMA_VERSION, Manifest
 from edgekit.pipeline.cache import STATE_FOLDER
 from edgekit.pipeline.context import BuildContext
 from edgekit.pipeline.gate import accuracy_gate
 from edgekit.pipeline.results import ExportedArtifact, ProfileOutput, QatOutput
 
-MANIFEST_NAME = "manifest.json"
 REGRESS_NAME = "regress.json"  # written by `edgekit regress` against this build
 
 
@@ -43,6 +43,7 @@ def build_manifest(ctx: BuildContext) -> dict[str, Any]:
     artifacts.extend(diagnosed["artifacts"])
     device = next((profile["device"] for profile in profiles.values()), None)
     manifest = {
+        "schema_version": SCHEMA_VERSION,
         "edgekit_version": __version__,
         "name": ctx.config.name,
         "task": task.value,
@@ -188,14 +189,16 @@ def gate_error(manifest: dict[str, Any]) -> Optional[AccuracyGateFailed]:
 
 
 def write_manifest(build_dir: Path, manifest: dict[str, Any]) -> Path:
-    """Write manifest.json atomically.
+    """Write manifest.json atomically, once it is known to be a valid Manifest (a ValidationError here is a bug
+    of the writer: it is raised, not written).
 
     Verdicts that `edgekit regress` left in the folder (regress.json) judged the artifacts and latencies
     of the previous manifest; when those change they no longer apply, so they are removed.
     """
     path = build_dir / MANIFEST_NAME
     previous = _read_json(path)
-    fsutil.write_json(path, manifest)  # first: a write that fails (a full disk) leaves both files as they were
+    # First: a write that fails (a full disk) leaves both files as they were.
+    fsutil.write_json(path, Manifest.model_validate(manifest).document())
     if previous.get("artifacts") != manifest["artifacts"]:
         (build_dir / REGRESS_NAME).unlink(missing_ok=True)
     return path

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from rich.table import Table
 
@@ -11,11 +11,14 @@ from edgekit import console
 from edgekit.base.human import human_bytes
 from edgekit.data.imagecheck import describe_counts
 from edgekit.fleet.summary import print_fleet_table
+from edgekit.manifest import Manifest
 from edgekit.pipeline.diagnostics import qat_layers_line, train_val_gaps
-from edgekit.report.rows import gate_passed_text, is_regression, summary_rows
+from edgekit.report.rows import gate_passed_text, is_regression, manifest_document, summary_rows
 
-def print_summary(manifest: dict[str, Any], build_dir: Path) -> None:
+
+def print_summary(manifest: Union[Manifest, dict[str, Any]], build_dir: Path) -> None:
     """Print the summary table, the gate's verdict and where the files are."""
+    manifest = manifest_document(manifest)
     device = manifest.get("device") or {}
     title = console.cell(f"{manifest['name']} · target {manifest['target']}")
     if device:

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from edgekit import fsutil
 from edgekit.errors import InputFileError
 from edgekit.finite import MAX_SAMPLE_MS, MIN_SAMPLE_MS, is_latency
+from edgekit.manifest import Artifact, parse_manifest
 from edgekit.profiling.samples import with_samples
 
 MANIFEST_FILE = "manifest.json"
@@ -182,49 +183,46 @@ def _from_profiles(path: Path, entries: list[Any]) -> LatencySet:
     return LatencySet(str(path), SetKind.PROFILES, profiles, model_paths=model_paths)
 
 
-def _from_manifest(path: Path, manifest: dict[str, Any]) -> LatencySet:
+def _from_manifest(path: Path, document: dict[str, Any]) -> LatencySet:
+    manifest = parse_manifest(document, path)  # the one reader's checks: types, values, unknown keys, version
     profiles: dict[str, dict[str, Any]] = {}
     model_paths: dict[str, Path] = {}
     unprofiled: list[str] = []
-    for artifact in manifest["artifacts"]:
-        name = artifact.get("name") if isinstance(artifact, dict) else None
-        if not isinstance(name, str) or not name:
-            raise InputFileError(f"{path}: an artifact without a \"name\": not an edgekit manifest")
+    for artifact in manifest.artifacts:
+        name = artifact.name
         if name in profiles or name in unprofiled:
             raise InputFileError(f"{path}: two artifacts named {name!r}")
-        latency = with_samples(artifact.get("latency"), path.parent, path)
-        if latency is None:
+        if artifact.latency is None:
             unprofiled.append(name)
             continue
+        latency = with_samples(artifact.latency.model_dump(exclude_unset=True), path.parent, path)
         profiles[name] = checked_profile(path, latency, name)
         relative = artifact_path(path, artifact)
         if relative is not None:
-            found = locate_model([path.parent / relative], artifact.get("sha256"))
+            found = locate_model([path.parent / relative], artifact.sha256)
             model_paths.update({name: found} if found else {})
     if not profiles:
         raise InputFileError(f"{path}: no artifact has a latency profile (was the build profiled? artifacts: "
                              f"{', '.join(unprofiled) or 'none'})")
-    for key, expected, kinds in (("target", "a string", (str,)), ("device", "an object", (dict,))):
-        if manifest.get(key) is not None and not isinstance(manifest[key], kinds):
-            raise InputFileError(f"{path}: \"{key}\" is not {expected}: {_shown(manifest[key])}")
+    device = manifest.device.model_dump(exclude_unset=True) if manifest.device is not None else None
     for profile in profiles.values():  # manifests record the target and device once, at the top
-        profile.setdefault("target", manifest.get("target"))
-        profile.setdefault("device", manifest.get("device"))
+        profile.setdefault("target", manifest.target)
+        profile.setdefault("device", device)
     return LatencySet(str(path), SetKind.MANIFEST, profiles, unprofiled=unprofiled, model_paths=model_paths)
 
 
-def artifact_path(manifest_path: Path, artifact: dict[str, Any]) -> Optional[Path]:
+def artifact_path(manifest_path: Path, artifact: Artifact) -> Optional[Path]:
     """An artifact's recorded "path": relative to the build folder (where the manifest is), and inside it.
 
     Raises:
-        InputFileError: the path is not a string, is absolute, or climbs out of the build folder with `..`: a
+        InputFileError: the path is empty, is absolute, or climbs out of the build folder with `..`: a
             manifest edgekit wrote never does, and following it would read (and re-time) files elsewhere.
     """
-    recorded = artifact.get("path")
+    recorded = artifact.path
     if recorded is None:
         return None
-    name = artifact.get("name")
-    if not isinstance(recorded, str) or not recorded or "\0" in recorded:
+    name = artifact.name
+    if not recorded or "\0" in recorded:
         raise InputFileError(f"{manifest_path}: artifact {name!r} has a \"path\" that is not a file name: "
                              f"{_shown(recorded)}")
     relative = Path(recorded)

@@ -15,15 +15,15 @@ __all__ = ["REPORT_NAME", "write_report"]
 REPORT_NAME = "report.html"
 
 
-def with_sample_files(build_dir: Path, manifest: dict) -> dict:
+def with_sample_files(build_dir: Path, manifest: dict) -> dict:  # a Manifest's document()
     """The manifest with each artifact's latency samples read back from profiles/ (for the box plots); an
     artifact whose sample file is missing or altered is drawn without samples rather than failing the page."""
     from edgekit.errors import InputFileError
     from edgekit.profiling.samples import with_samples
 
     artifacts = []
-    for artifact in manifest.get("artifacts") or []:
-        if isinstance(artifact, dict) and isinstance(artifact.get("latency"), dict):
+    for artifact in manifest["artifacts"]:
+        if artifact.get("latency"):
             try:
                 artifact = {**artifact, "latency": with_samples(artifact["latency"], build_dir)}
             except InputFileError:
@@ -38,13 +38,14 @@ def write_report(build_dir: Path) -> Path:
     Sections without data (no latency, no pruning, no history, no verdicts) say so instead of failing.
 
     Raises:
-        InputFileError: the folder has no readable manifest.json.
+        ManifestError: (an InputFileError) the folder has no readable, valid manifest.json.
     """
-    from edgekit.report.data import artifact_rows, load_manifest, load_verdicts
+    from edgekit.manifest import load_manifest
+    from edgekit.report.data import artifact_rows, load_verdicts
     from edgekit.report.page import render_page
 
     build_dir = Path(build_dir)
-    manifest = with_sample_files(build_dir, load_manifest(build_dir))
+    manifest = with_sample_files(build_dir, load_manifest(build_dir).document())
     page = render_page(manifest, artifact_rows(manifest), load_verdicts(build_dir))
     path = build_dir / REPORT_NAME
     fsutil.write_text(path, page)

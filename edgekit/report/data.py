@@ -10,41 +10,14 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-from edgekit.errors import InputFileError
 from edgekit.finite import is_finite
-from edgekit.report.checks import check_manifest
+from edgekit.manifest import Manifest, as_manifest
 from edgekit.report.rows import is_regression, summary_rows
 
-MANIFEST_NAME = "manifest.json"
 REGRESS_NAME = "regress.json"
 DENSE_FLOAT = "keras-dense"
-
-
-def load_manifest(build_dir: Path) -> dict[str, Any]:
-    """The build's manifest.json.
-
-    Raises:
-        InputFileError: the folder has no manifest, or it is not a manifest edgekit wrote.
-    """
-    path = build_dir / MANIFEST_NAME
-    if not build_dir.is_dir():
-        raise InputFileError(f"{build_dir} is not a build folder (no such folder); give the folder `edgekit build` "
-                             f"wrote, e.g. build/host")
-    if not path.is_file():
-        raise InputFileError(f"{build_dir} has no {MANIFEST_NAME}: run `edgekit build` first, or give the build "
-                             f"folder it wrote (e.g. build/host)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputFileError(f"{path} cannot be read as JSON: {error}") from None
-    except RecursionError:
-        raise InputFileError(f"{path} cannot be read as JSON: nested too deeply") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), list):
-        raise InputFileError(f"{path} is not an edgekit manifest: it has no \"artifacts\" list")
-    check_manifest(path, manifest)
-    return manifest
 
 
 @dataclass(frozen=True)
@@ -79,9 +52,10 @@ class ArtifactRow:
         return self.accuracy if self.accuracy is not None else self.mae
 
 
-def artifact_rows(manifest: dict[str, Any]) -> list[ArtifactRow]:
+def artifact_rows(manifest: Union[Manifest, dict[str, Any]]) -> list[ArtifactRow]:
     """The summary rows, computed as the terminal table computes them (edgekit.pipeline.summary)."""
-    artifacts = [artifact for artifact in manifest["artifacts"] if isinstance(artifact, dict) and "name" in artifact]
+    manifest = as_manifest(manifest).document()
+    artifacts = manifest["artifacts"]
     regression = is_regression(manifest)
     baseline = dense_float_mae(manifest) if regression else dense_float_accuracy(manifest)
     # summary_rows reads the baseline from the gate; a manifest without one gets NaN deltas, shown as "-".
@@ -113,7 +87,7 @@ def artifact_rows(manifest: dict[str, Any]) -> list[ArtifactRow]:
 
 def dense_float_mae(manifest: dict[str, Any]) -> Optional[float]:
     """A regression's reference: the dense float model's MAE."""
-    dense = next((a for a in manifest["artifacts"] if isinstance(a, dict) and a.get("name") == DENSE_FLOAT), None)
+    dense = next((a for a in manifest["artifacts"] if a["name"] == DENSE_FLOAT), None)
     mae = ((dense or {}).get("metrics") or {}).get("mae")
     return float(mae) if mae is not None else (manifest.get("gate") or {}).get("baseline_metric")
 
@@ -148,8 +122,8 @@ def op_type_profiles(manifest: dict[str, Any]) -> list[tuple[str, list[dict[str,
 
     found = []
     for artifact in manifest["artifacts"]:
-        latency = artifact.get("latency") if isinstance(artifact, dict) else None
-        if not isinstance(latency, dict):
+        latency = artifact.get("latency")
+        if not latency:
             continue
         types = latency.get("op_types") or (op_type_totals(latency["op_profile"]) if latency.get("op_profile") else None)
         if types:
@@ -159,7 +133,7 @@ def op_type_profiles(manifest: dict[str, Any]) -> list[tuple[str, list[dict[str,
 
 def dense_float_accuracy(manifest: dict[str, Any]) -> Optional[float]:
     """Accuracy of the dense float model: the reference of every Δ."""
-    dense = next((a for a in manifest["artifacts"] if isinstance(a, dict) and a.get("name") == DENSE_FLOAT), None)
+    dense = next((a for a in manifest["artifacts"] if a["name"] == DENSE_FLOAT), None)
     if dense is not None and dense.get("accuracy") is not None:
         return float(dense["accuracy"])
     gate = manifest.get("gate") or {}

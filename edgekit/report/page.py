@@ -63,7 +63,7 @@ def _header(manifest: dict[str, Any]) -> str:
 
 def _gate(gate: Optional[dict[str, Any]]) -> str:
     """The gate's verdict; when it failed, one row per failed check (artifact, check, value, limit, why)."""
-    if not isinstance(gate, dict):
+    if not gate:  # a manifest without a gate (typed by edgekit.manifest: an object or null)
         return ""
     warnings = "".join(f"<p class=\"warning\">⚠ {escape(str(warning))}</p>" for warning in gate.get("warnings") or [])
     if gate.get("passed"):
@@ -73,7 +73,7 @@ def _gate(gate: Optional[dict[str, Any]]) -> str:
             detail = f"every int8 artifact within {gate.get('max_accuracy_drop')} of the dense float model"
         return (f"<p><span class=\"badge pass\">accuracy gate passed</span> <span class=\"note\">"
                 f"{escape(detail)}</span></p>" + warnings)
-    failed = [check for check in gate.get("checks") or [] if isinstance(check, dict) and not check.get("passed")]
+    failed = [check for check in gate.get("checks") or [] if not check.get("passed")]
     if failed:
         body = [[escape(str(check.get("artifact"))), escape(str(check.get("check"))),
                  _number(check.get("value"), "{:.4g}"), _number(check.get("limit"), "{:.4g}"),
@@ -143,7 +143,7 @@ def _latency(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
     if svg is None:
         return ""
     profiled = [artifact for artifact in manifest["artifacts"]
-                if isinstance(artifact, dict) and artifact.get("latency")]
+                if artifact.get("latency")]
     headers = ["artifact", "runtime", "runs", "threads", "delegate", "min ms", "median ms", "mean ms", "p90 ms",
                "p99 ms", "max ms", "init ms", "first ms", "RAM growth MB", "peak RSS MB"]
     body = []

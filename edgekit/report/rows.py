@@ -4,10 +4,17 @@ the HTML report."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
+
+from edgekit.manifest import Manifest
 
 # The artifact whose median latency every speedup divides.
 REFERENCE_LATENCY = "tflite-float32"
+
+
+def manifest_document(manifest: Union[Manifest, dict[str, Any]]) -> dict[str, Any]:
+    """The JSON data of a Manifest, or of a dict once it validates as one (a dict the writer just made)."""
+    return (manifest if isinstance(manifest, Manifest) else Manifest.model_validate(manifest)).document()
 
 
 def is_regression(manifest: dict[str, Any]) -> bool:
@@ -15,12 +22,14 @@ def is_regression(manifest: dict[str, Any]) -> bool:
     return manifest.get("task") == "regression"
 
 
-def summary_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+def summary_rows(manifest: Union[Manifest, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per artifact with the derived columns (Δ accuracy vs dense float, speedup vs float32 TFLite).
 
     A regression's rows have "mae", "rmse", "agreement_mae", and "delta" is the relative MAE increase over the
     dense float model's; their "accuracy" and "agreement" are None.
     """
+    if isinstance(manifest, Manifest):
+        manifest = manifest.document()
     if is_regression(manifest):
         return _regression_rows(manifest)
     artifacts = manifest["artifacts"]
@@ -30,13 +39,14 @@ def summary_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for artifact in artifacts:
         median = artifact["latency"]["median_ms"] if artifact.get("latency") else None
+        accuracy = artifact.get("accuracy")
         rows.append({
             "name": artifact["name"],
-            "bytes": artifact["bytes"],
-            "gzip_bytes": artifact["gzip_bytes"],
-            "accuracy": artifact["accuracy"],
-            "delta": None if artifact["accuracy"] is None or baseline is None else artifact["accuracy"] - baseline,
-            "agreement": artifact["agreement"],
+            "bytes": artifact.get("bytes"),
+            "gzip_bytes": artifact.get("gzip_bytes"),
+            "accuracy": accuracy,
+            "delta": None if accuracy is None or baseline is None else accuracy - baseline,
+            "agreement": artifact.get("agreement"),
             "median_ms": median,
             "speedup": reference / median if reference and median else None,
             "sparsity": artifact.get("sparsity"),

@@ -1,13 +1,11 @@
 """`edgekit tune`: find the best configuration that fits a device's budget, measured on the device.
 
-`edgekit.tune(...)` is this package called as a function (see `tune` below): the package and the function share
-the name, so the module itself is callable and `import edgekit.tune` never hides the function.
+`edgekit.tune(...)` is the function `tune` below, re-exported by edgekit/__init__.py (which imports this package
+first, so the function, not the package, is what the name `edgekit.tune` holds).
 """
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 from typing import Optional
 
@@ -37,12 +35,4 @@ def tune(config: Path | str = "edgekit.yaml", *, target: str = "host", device: O
         ssh_config=Path(ssh_config) if ssh_config is not None else None, remote_python=remote_python))
 
 
-class _CallableModule(types.ModuleType):
-    """`edgekit.tune(...)` calls `tune` whether `edgekit.tune` resolves to this package or to the function."""
-
-    def __call__(self, *args, **kwargs):
-        return tune(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 __all__ = ["tune"]

@@ -8,7 +8,6 @@ that is the finding, not an error of the bench.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -119,12 +118,12 @@ def _build(folder: Path, row: Row, quick: bool) -> Outcome:
     outcome = Outcome(row, completed.returncode, seconds, message=_last_message(completed.stderr))
     manifest_path = work / "build" / "host" / "manifest.json"
     if manifest_path.exists():
-        outcome.manifest = json.loads(manifest_path.read_text())
+        import edgekit
+
+        outcome.manifest = edgekit.load_manifest(manifest_path).document()
         int8 = _artifact(outcome.manifest, "tflite-int8")
         if int8 is not None:
-            from edgekit.inspect import inspect_model
-
-            outcome.inspect = inspect_model(work / "build" / "host" / int8["path"], edgetpu=True)
+            outcome.inspect = edgekit.inspect(work / "build" / "host" / int8["path"], edgetpu=True)
     print(f"  {row.name}: exit {completed.returncode} in {seconds:.0f} s {outcome.message}", file=sys.stderr)
     return outcome
 

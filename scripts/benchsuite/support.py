@@ -4,7 +4,6 @@ edgekit.yaml variants of the example, manifests, spreads of repeated measurement
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 import statistics
@@ -82,7 +81,10 @@ def edgekit_build(directory: Path) -> Timed:
 
 
 def manifest_of(directory: Path) -> dict[str, Any]:
-    return json.loads((directory / "build" / "host" / "manifest.json").read_text())
+    """The host build's manifest in `directory`, read (and checked) by edgekit's one reader, as JSON data."""
+    import edgekit
+
+    return edgekit.load_manifest(directory / "build" / "host").document()
 
 
 def artifact(manifest: dict[str, Any], name: str) -> dict[str, Any]:

@@ -109,7 +109,7 @@ def test_thresholds_reach_every_row(tmp_path):
     ('{"profiles": []}', r"bad.json: \"profiles\" is empty"),
     ('{"artifacts": [{"name": "keras-dense", "latency": null}]}',
      r"bad.json: no artifact has a latency profile \(was the build profiled\? artifacts: keras-dense\)"),
-    ('{"artifacts": [{"latency": null}]}', r"bad.json: an artifact without a \"name\""),
+    ('{"artifacts": [{"latency": null}]}', r"bad.json: artifacts\[0\].name is null, expected a non-empty string"),
 ])
 def test_bad_input_names_the_file_and_the_problem(tmp_path, content, message):
     path = tmp_path / ("missing.json" if content is None else "bad.json")

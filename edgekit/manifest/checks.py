@@ -1,9 +1,9 @@
-"""The shape of the manifest fields the report reads, checked once when the manifest is loaded.
+"""The values of a manifest that readers compute with, checked once when the manifest is loaded (before its types).
 
-A manifest is JSON anyone can edit. The report reads it with `.get` everywhere, so a missing field is fine (the
-page says the section has no data); a field of the wrong type, or a number that is not finite or out of range,
-is refused here with the field's place in the file (`artifacts[2].latency.samples_ms[5]`), instead of failing
-half-way through drawing the page. Fields the report does not read are not checked.
+A manifest is JSON anyone can edit. A missing field is fine (the report says the section has no data); a field of
+the wrong type, or a number that is not finite or out of range, is refused here with the field's place in the file
+(`artifacts[2].latency.samples_ms[5]`) and what was expected, instead of failing half-way through drawing a page
+or judging a gate. The types of every other field are the models' (edgekit.manifest.models).
 """
 
 from __future__ import annotations
@@ -86,18 +86,18 @@ _GATE_FIELDS: dict[str, Check] = {
 _SPARSITY_FIELDS: dict[str, Check] = {"layers": _optional(_OBJECT), "target": _optional(_FRACTION)}
 
 
-def check_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    """Refuse a manifest whose fields the report reads have the wrong shape.
+def check_manifest(path: Path, manifest: dict[str, Any], error: type[InputFileError] = InputFileError) -> None:
+    """Refuse a manifest whose fields readers compute with have the wrong shape or value.
 
     Raises:
-        InputFileError: names the first misshapen field, what it holds, and what was expected.
+        error (an InputFileError): names the first misshapen field, what it holds, and what was expected.
     """
     problem = _text_problem(manifest, "")
     if problem is None:
         problem = _manifest_problem(manifest)
     if problem is not None:
         where, expected, value = problem
-        raise InputFileError(f"{path}: {where} is {_shown(value)}, expected {expected}; this is not a manifest "
+        raise error(f"{path}: {where} is {shown(value)}, expected {expected}; this is not a manifest "
                              f"edgekit wrote (rebuild, or fix the field)")
 
 
@@ -183,7 +183,8 @@ def _text_problem(value: Any, where: str) -> Optional[tuple[str, str, Any]]:
     return None
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value from a file in a message: its JSON form, cut short."""
     try:
         text = json.dumps(value, ensure_ascii=True)
     except (TypeError, ValueError, RecursionError):
