@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit import console
-from edgekit.adapters.acceptance import check_accepted, model_kind
+from edgekit.adapters.acceptance import model_kind
 from edgekit.adapters.ssh import SshAdapter
 from edgekit.errors import ToolError
 from edgekit.export.edgetpu import (COMPILER, INSTALL_HINT, CompilerReport, EdgeTpuCompilation, compile_for_edgetpu,
@@ -24,12 +24,11 @@ class CoralAdapter(SshAdapter):
 
     name = "coral"
 
-    def profile(self, models: list[Path], settings: ProfileSettings) -> list[dict[str, Any]]:
-        """Compile (when needed) and profile each model; each profile gets an "edgetpu" record of the compilation."""
-        for model in models:
-            check_accepted(self.target, model)
+    def measure(self, models: list[Path], settings: ProfileSettings) -> list[dict[str, Any]]:
+        """Compile (when needed) and time each accepted model; each profile gets an "edgetpu" record of the
+        compilation."""
         compilations = [self.compiled(model) for model in models]
-        profiles = super().profile([compilation.model for compilation in compilations], settings)
+        profiles = super().measure([compilation.model for compilation in compilations], settings)
         for profile, source, compilation in zip(profiles, models, compilations):
             profile["edgetpu"] = {
                 "source_model": str(source),

@@ -93,7 +93,7 @@ def profile_pool(models: list[Path], pool: DevicePool, settings: ProfileSettings
         DevicesFailed: every device of a pool failed.
         DeviceError: the one device failed.
     """
-    from edgekit.profiling.run import check_models, profile_on_device
+    from edgekit.fleet.measure import check_models, profile_on_device
 
     check_models(models, pool.target)
     if not pool.is_fleet:
@@ -113,7 +113,7 @@ def profile_pool(models: list[Path], pool: DevicePool, settings: ProfileSettings
 
 def _run_on_device(models: list[Path], pool: DevicePool, member: ConnectionOptions, settings: ProfileSettings,
                    interleave: bool) -> DeviceRun:
-    from edgekit.profiling.run import profile_on_device
+    from edgekit.fleet.measure import profile_on_device
 
     address = member.address or "localhost"
     started = time.monotonic()

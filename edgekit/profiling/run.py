@@ -1,18 +1,15 @@
-"""`edgekit profile`: time .tflite and .onnx files on a target through its adapter."""
+"""`edgekit profile`'s ends: what a model file must be before anything is pushed, and the printed table.
+
+(Profiling itself, holding a device through its adapter, is edgekit.fleet.measure: above the adapters.)
+"""
 
 from __future__ import annotations
 
-import time
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from edgekit import console
-from edgekit.adapters import ConnectionOptions
-from edgekit.adapters.acceptance import check_accepted
-from edgekit.config.target import Target, load_target
 from edgekit.errors import InputFileError
-from edgekit.profiling.profile import ProfileSettings
 
 TFLITE_MAGIC = b"TFL3"  # flatbuffer file identifier at bytes 4..8 of every .tflite
 ONNX_SUFFIX = ".onnx"
@@ -52,84 +49,6 @@ def check_onnx_file(path: Path) -> None:
         summarize_onnx(path)
     except ModelFileError as error:
         raise InputFileError(str(error)) from None
-
-
-def profile_models(
-    models: list[Path],
-    target: Target | str,
-    options: ConnectionOptions,
-    settings: ProfileSettings,
-    *,
-    interleave: bool = False,
-    lock_timeout_s: Optional[float] = None,
-) -> list[dict[str, Any]]:
-    """Profile each model on the target; returns one profile JSON per model, in order.
-
-    With `interleave`, all models run in one profiler process, alternating blocks of runs,
-    so that slow drift of the device affects them equally. The device is held (edgekit.fleet.locks)
-    while it is used; another edgekit process using it is waited for, at most `lock_timeout_s`.
-
-    Raises:
-        InputFileError: a model file is missing, or not a .tflite or .onnx model.
-        DeviceBusy: the device stayed busy for longer than `lock_timeout_s`.
-        DeviceError: the device cannot be reached or failed.
-    """
-    target = load_target(target) if isinstance(target, str) else target
-    check_models(models, target)
-    return profile_on_device(models, target, options, settings, interleave=interleave, lock_timeout_s=lock_timeout_s)
-
-
-def check_models(models: list[Path], target: Target) -> None:
-    """Refuse, before connecting, a model that is not a .tflite or .onnx model or that the target cannot run.
-
-    Raises:
-        InputFileError, ArtifactNotAccepted: nothing is pushed for such a model.
-    """
-    for model in models:
-        check_tflite_file(model)
-        check_accepted(target, model)
-
-
-def profile_on_device(
-    models: list[Path],
-    target: Target,
-    options: ConnectionOptions,
-    settings: ProfileSettings,
-    *,
-    interleave: bool = False,
-    lock_timeout_s: Optional[float] = None,
-    progress: bool = True,
-) -> list[dict[str, Any]]:
-    """Profile already checked models on one device, holding it; each profile records when it was measured
-    (`measured_at`: start and end, Unix seconds of this machine's clock). Without `progress`, one line per
-    model instead of a progress bar (several devices at once cannot share one bar)."""
-    from edgekit.fleet.locks import locked_device
-
-    with locked_device(target, options, lock_timeout_s) as session:
-        adapter = session.adapter
-        if interleave and len(models) > 1:
-            console.info(f"profiling {len(models)} models interleaved on {target.name} ({adapter.address})")
-            return _measured(adapter, models, settings)
-        profiles = []
-        bar = console.steps(f"profiling on {target.name}", len(models)) if progress else nullcontext(None)
-        with bar as steps:
-            for index, model in enumerate(models, start=1):
-                profiles.extend(_measured(adapter, [model], settings))
-                if steps is not None:
-                    steps.advance()
-                else:
-                    console.info(f"{adapter.address}: {model.name} median {_cell(profiles[-1].get('median_ms'))} ms "
-                                 f"({index}/{len(models)})")
-        return profiles
-
-
-def _measured(adapter, models: list[Path], settings: ProfileSettings) -> list[dict[str, Any]]:
-    started = time.time()
-    profiles = adapter.profile(models, settings)
-    window = {"start": round(started, 3), "end": round(time.time(), 3)}
-    for profile in profiles:
-        profile["measured_at"] = dict(window)
-    return profiles
 
 
 def print_profiles(profiles: list[dict[str, Any]]) -> None:

@@ -112,16 +112,12 @@ def profile_pairs(pairs: dict[str, tuple[Path, Path]], target: str,
     One connection to the device serves every pair, held under the device's locks so no other edgekit
     process profiles on it meanwhile. Returns the baseline and the current profiles by name.
     """
-    from edgekit.adapters.acceptance import check_accepted
-    from edgekit.fleet.locks import locked_device
     from edgekit.config.target import load_target
-    from edgekit.profiling.run import check_tflite_file
+    from edgekit.fleet.locks import locked_device
+    from edgekit.fleet.measure import check_models
 
     loaded_target = load_target(target)
-    for paths in pairs.values():
-        for path in paths:
-            check_tflite_file(path)
-            check_accepted(loaded_target, path)
+    check_models([path for paths in pairs.values() for path in paths], loaded_target)
     baseline_profiles, current_profiles = {}, {}
     with locked_device(loaded_target, reprofile.options) as session:
         for name, (baseline_path, current_path) in pairs.items():

@@ -110,7 +110,7 @@ def latencies(model: str, files: dict[str, dict[str, Any]], repeats: int) -> dic
     """Median latency per variant and thread count (interleaved, `repeats` times), and speedups vs float32."""
     from edgekit.adapters import ConnectionOptions
     from edgekit.profiling.profile import ProfileSettings
-    from edgekit.profiling.run import profile_models
+    from edgekit.fleet.measure import profile_models
 
     names = [name for name in TIMED if name in files]
     result: dict[str, Any] = {}

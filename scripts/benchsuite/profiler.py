@@ -79,7 +79,7 @@ def bare_median(path: Path, threads: int, runs: int, min_seconds: float) -> floa
 def edgekit_median(path: Path, threads: int, runs: int, min_seconds: float) -> float:
     from edgekit.adapters import ConnectionOptions
     from edgekit.profiling.profile import ProfileSettings
-    from edgekit.profiling.run import profile_models
+    from edgekit.fleet.measure import profile_models
 
     settings = ProfileSettings(runs=runs, warmup=WARMUP, min_seconds=min_seconds, threads=threads)
     return profile_models([path], "host", ConnectionOptions(), settings)[0]["median_ms"]

@@ -29,7 +29,7 @@ import numpy as np
 from benchsuite.common import BenchContext, PartResult, markdown_table
 from edgekit.adapters import ConnectionOptions
 from edgekit.profiling.profile import ProfileSettings
-from edgekit.profiling.run import profile_models
+from edgekit.fleet.measure import profile_models
 from edgekit.regress.reprofile import Reprofile, profile_pairs
 from edgekit.regress.stats import GateThresholds, Verdict, compare_samples
 

@@ -75,7 +75,7 @@ def interleaved_medians(paths: list[Path], threads: int, settings: dict[str, Any
     """One interleaved profile of `paths` on the host target; returns their profiles, in order."""
     from edgekit.adapters import ConnectionOptions
     from edgekit.profiling.profile import ProfileSettings
-    from edgekit.profiling.run import profile_models
+    from edgekit.fleet.measure import profile_models
 
     profile_settings = ProfileSettings(runs=settings["runs"], warmup=WARMUP, min_seconds=settings["min_seconds"],
                                        threads=threads, block=settings["block"])
@@ -86,7 +86,7 @@ def alone(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """A profile of `path` alone in its own profiler process (1 thread): its memory is its own."""
     from edgekit.adapters import ConnectionOptions
     from edgekit.profiling.profile import ProfileSettings
-    from edgekit.profiling.run import profile_models
+    from edgekit.fleet.measure import profile_models
 
     short = ProfileSettings(runs=min(settings["runs"], 20), warmup=WARMUP, min_seconds=0.0, threads=1)
     return profile_models([path], "host", ConnectionOptions(), short)[0]

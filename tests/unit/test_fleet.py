@@ -138,7 +138,7 @@ def test_the_build_summary_prints_the_fleet(capsys):
 def test_a_profile_records_when_it_was_measured_while_the_device_was_held(tmp_path, monkeypatch):
     from edgekit.adapters import ConnectionOptions
     from edgekit.profiling.profile import ProfileSettings
-    from edgekit.profiling.run import profile_models
+    from edgekit.fleet.measure import profile_models
 
     monkeypatch.setenv("EDGEKIT_LOCK_DIR", str(tmp_path / "locks"))
     before = time.time()
