@@ -64,7 +64,7 @@ class Adapter(abc.ABC):
 
     @property
     def connect_timeout_s(self) -> float:
-        """--connect-timeout (an inventory's, say) when given, else the target file's `connect_timeout_s`."""
+        """`ConnectionOptions.connect_timeout_s` when a caller gives one, else the target file's."""
         return self.options.connect_timeout_s or self.target.connect_timeout_s
 
     @property
