@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Optional
 
 from edgekit import fsutil
-from edgekit.errors import AuthenticationFailed, ConfigError, DeviceDisconnected, DeviceError, TargetUnreachable, ToolError
+from edgekit.errors import (AuthenticationFailed, ConfigError, DeviceDisconnected, DeviceError, TargetUnreachable,
+                            ToolError)
 from edgekit.transport import remote_files
 from edgekit.transport.base import RunResult, Transport, quote_command
 
@@ -106,7 +107,8 @@ class AdbTransport(Transport):
         self._session_dir = None
         self._connected = False
 
-    def _adb(self, *arguments: str, timeout: Optional[float] = None, serial: bool = True) -> subprocess.CompletedProcess:
+    def _adb(self, *arguments: str, timeout: Optional[float] = None,
+             serial: bool = True) -> subprocess.CompletedProcess:
         argv = ["adb", *(["-s", self._address] if serial and self._address else []), *arguments]
         return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, errors="replace", timeout=timeout, check=False)

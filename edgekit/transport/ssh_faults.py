@@ -15,8 +15,8 @@ _HOST_KEY_CHANGED = re.compile(r"REMOTE HOST IDENTIFICATION HAS CHANGED|Host key
 _HOST_KEY_UNKNOWN = re.compile(r"Host key verification failed|No \S+ host key is known for")
 # OpenSSH names the known_hosts line to remove: `  ssh-keygen -f "/home/me/.ssh/known_hosts" -R "10.0.0.7"`.
 _REMOVE_WITH = re.compile(r"^\s*(ssh-keygen -f .+ -R .+?)\s*$", re.MULTILINE)
-_OFFERED_KEY = re.compile(r"The fingerprint for the (?P<kind>\S+) key sent by the remote host is\s*(?P<print>\S+?)\.?\s*$",
-                          re.MULTILINE)
+_OFFERED_KEY = re.compile(
+    r"The fingerprint for the (?P<kind>\S+) key sent by the remote host is\s*(?P<print>\S+?)\.?\s*$", re.MULTILINE)
 _AUTH_REFUSED = re.compile(r"Permission denied \((?P<methods>[^)]*)\)|Too many authentication failures")
 _UNREACHABLE = re.compile(
     r"(?P<reason>Connection timed out|Operation timed out|Connection refused|No route to host|Network is unreachable"

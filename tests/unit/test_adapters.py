@@ -43,9 +43,10 @@ class TestBenchmarkModelOverTheLocalTransport(AdapterContract):
     @pytest.fixture
     def adapter(self, tmp_path, monkeypatch):
         text = (Path(__file__).resolve().parents[2] / "targets" / "host.yaml").read_text()
-        text = text.replace("name: host", "name: host-bm").replace("runtime: ai_edge_litert", "runtime: benchmark_model")
-        (tmp_path / "host-bm.yaml").write_text(
-            text + f"benchmark_binary: {{path: {STANDIN}, remote_path: {tmp_path / 'on device' / 'benchmark_model'}}}\n")
+        text = text.replace("name: host", "name: host-bm").replace("runtime: ai_edge_litert",
+                                                                   "runtime: benchmark_model")
+        remote = tmp_path / "on device" / "benchmark_model"
+        (tmp_path / "host-bm.yaml").write_text(text + f"benchmark_binary: {{path: {STANDIN}, remote_path: {remote}}}\n")
         monkeypatch.setenv("EDGEKIT_TARGETS_PATH", str(tmp_path))
         with open_adapter(load_target("host-bm"), ConnectionOptions()) as adapter:
             assert isinstance(adapter.timer, BenchmarkModelTimer) and isinstance(adapter.transport, LocalTransport)

@@ -97,7 +97,8 @@ def test_a_profiler_file_damaged_on_its_way_is_refused(tmp_path):
     timer = PythonProfilerTimer(load_target("host"), sys.executable)
     with DamagingTransport(workdir=str(tmp_path / "edgekit")) as transport:
         with pytest.raises(DeviceError, match=rf"localhost: .*/{REMOTE_FOLDER}/__init__.py has sha256 [0-9a-f]{{64}} "
-                                              r"on the device, but .*__init__.py has [0-9a-f]{64}: the copy is damaged"):
+                                              r"on the device, but .*__init__.py has [0-9a-f]{64}: "
+                                              r"the copy is damaged"):
             timer.install(transport)
 
 
