@@ -157,7 +157,7 @@ class SshTransport(Transport):
             result = self._ssh_command(argv, remote_command(argv), stdin=source,
                                        what=f"the copy of {Path(local).name}")
         if not result.ok:
-            raise DeviceError(f"{self.address}: cannot write {remote}: {_stderr_detail(result)}")
+            raise DeviceError(f"{self.address}: cannot write {remote}: {result.detail()}")
         return remote
 
     def fetch(self, remote: str, local: Path) -> Path:
@@ -166,7 +166,7 @@ class SshTransport(Transport):
         with fsutil.atomic_path(local) as temporary, open(temporary, "wb") as sink:
             result = self._ssh_command(argv, remote_command(argv), stdout=sink, what=f"the copy of {remote}")
             if not result.ok:
-                raise DeviceError(f"{self.address}: cannot read {remote}: {_stderr_detail(result)}")
+                raise DeviceError(f"{self.address}: cannot read {remote}: {result.detail()}")
         return Path(local)
 
 
@@ -184,8 +184,3 @@ def remote_command(argv: list[str]) -> str:
 def home_relative(remote: str) -> str:
     """`~/x` as `x`: ssh runs commands in the home folder, and a quoted tilde would not expand."""
     return remote[2:] or "." if remote.startswith("~/") else remote
-
-
-def _stderr_detail(result: RunResult) -> str:
-    # A copy's stdout is the file itself (or nothing): only stderr or the exit code say what went wrong.
-    return result.detail() if result.stderr.strip() else f"exit code {result.exit_code}"
