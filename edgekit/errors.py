@@ -105,6 +105,13 @@ class HostKeyUnknown(DeviceError):
     """The device's host key is not trusted yet; we never disable host key checking."""
 
 
+class HostKeyChanged(DeviceError):
+    """The device's host key differs from the one trusted before (a reinstalled board, or someone in between).
+
+    Not a kind of HostKeyUnknown: the remedy differs (remove the old key first), and so does the risk.
+    """
+
+
 class RuntimeMissing(DeviceError):
     """No TFLite runtime is installed on the device."""
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from edgekit.profiling.device_profiler import summarize
+from edgekit.profiling.device.stats import summarize
 
 DEVICE = {"address": "localhost", "machine": "x86_64", "os": "Debian GNU/Linux 12 (bookworm)",
           "runtime": "ai_edge_litert", "runtime_version": "2.3.0", "cpu": "AMD EPYC"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgekit.adapters.acceptance import check_accepted, model_kind
+from edgekit.adapters.acceptance import model_kind
 from edgekit.adapters.ssh import SshAdapter
 from edgekit.config.formats import FORMATS, Format
 from edgekit.errors import ArtifactNotAccepted
@@ -24,17 +24,16 @@ class CoralAdapter(SshAdapter):
 
     name = "coral"
 
-    def profile(self, models: list[Path], settings: ProfileSettings) -> list[dict[str, Any]]:
-        """Profile each compiled model with the edgetpu delegate.
+    def measure(self, models: list[Path], settings: ProfileSettings) -> list[dict[str, Any]]:
+        """Time each compiled model with the edgetpu delegate (acceptance is checked by Adapter.profile first).
 
         Raises:
             ArtifactNotAccepted: a model is not compiled for the Edge TPU (nothing is pushed), with how to compile.
         """
         for model in models:
-            check_accepted(self.target, model)
             if model_kind(model).format != Format.EDGETPU.value:
                 raise ArtifactNotAccepted(not_compiled(model))
-        return super().profile(models, settings)
+        return super().measure(models, settings)
 
 
 def not_compiled(model: Path) -> str:

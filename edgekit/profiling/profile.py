@@ -1,4 +1,4 @@
-"""The profile JSON of DESIGN.md, built from what the device-side profiler printed."""
+"""The profile JSON of DESIGN.md, built in one place (build_profile) from what a timer measured."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from edgekit import fsutil
-from edgekit.profiling.device_profiler import summarize
+from edgekit.profiling.benchmark_model import op_type_totals
+from edgekit.profiling.device.stats import summarize
 
 PROFILE_KEYS = (
     "model", "target", "device", "threads", "delegate", "runs", "warmup",
@@ -32,7 +33,7 @@ class ProfileSettings:
     op_profile: bool = False
 
     def profiler_arguments(self) -> list[str]:
-        """Command-line arguments of device_profiler.py for these settings."""
+        """Command-line arguments of the device profiler (edgekit.profiling.device) for these settings."""
         arguments = ["--runs", str(self.runs), "--warmup", str(self.warmup), "--min-seconds", str(self.min_seconds),
                      "--block", str(self.block), "--cooldown", str(self.cooldown)]
         if self.threads:
@@ -51,45 +52,45 @@ def device_record(profiler_device: dict[str, Any], address: str) -> dict[str, An
     return record
 
 
-def make_profile(
-    local_model: Path,
-    entry: dict[str, Any],
-    *,
-    target: str,
-    device: dict[str, Any],
-    threads: Optional[int],
-    delegate: Optional[str],
-) -> dict[str, Any]:
-    """A profile JSON from one entry of the device profiler's "profiles" list.
+def build_profile(model: Path, measured: dict[str, Any], *, target: str, device: dict[str, Any],
+                  threads: Optional[int], delegate: Optional[str]) -> dict[str, Any]:
+    """The profile JSON of one model, whichever timer measured it: the contract's keys first, in their order
+    (PROFILE_KEYS; a key the timer cannot tell is null), then what only this timer tells, in its order.
 
-    The statistics are recomputed from the samples here, so a profile can never disagree with its samples.
-    The device record names the runtime that ran this model (LiteRT or ONNX Runtime; one run may use both).
+    Args:
+        model: the local model file that was timed (its path, SHA-256 and size are recorded).
+        measured: the timer's fields: runs, warmup, statistics, samples_ms, init_ms, first_ms, memory, ...
+        device: the "device" record (see device_record).
     """
-    samples = [float(value) for value in entry["samples_ms"]]
-    if entry.get("runtime"):
-        device = {**device, "runtime": entry["runtime"], "runtime_version": entry.get("runtime_version")}
-    profile = {
-        "model": {"path": str(local_model), "sha256": fsutil.sha256_file(local_model), "bytes": local_model.stat().st_size},
+    record = {
+        "model": {"path": str(model), "sha256": fsutil.sha256_file(model), "bytes": model.stat().st_size},
         "target": target,
         "device": device,
         "threads": threads,
         "delegate": delegate,
-        "runs": len(samples),
-        "warmup": entry.get("warmup"),
+        **measured,
     }
-    profile.update(summarize(samples))
-    profile["samples_ms"] = samples
-    profile["init_ms"] = entry.get("init_ms")
-    profile["first_ms"] = entry.get("first_ms")
-    if isinstance(entry.get("memory"), dict):
-        profile["memory"] = profiler_memory(entry["memory"], profile["model"]["bytes"])
-    if entry.get("op_profile"):
-        from edgekit.profiling.benchmark_model import op_type_totals
+    ordered = {key: record.get(key) for key in PROFILE_KEYS}
+    ordered.update({key: value for key, value in record.items() if key not in ordered})
+    return ordered
 
-        profile["op_profile"] = entry["op_profile"]
-        profile["op_types"] = op_type_totals(entry["op_profile"])
-        profile["op_profile_source"] = entry.get("op_profile_source")
-    return profile
+
+def profiler_measurement(entry: dict[str, Any], model_bytes: int) -> dict[str, Any]:
+    """The measured fields of one entry of the device profiler's "profiles" list.
+
+    The statistics are recomputed from the samples here, so a profile can never disagree with its samples.
+    """
+    samples = [float(value) for value in entry["samples_ms"]]
+    measured: dict[str, Any] = {"runs": len(samples), "warmup": entry.get("warmup")}
+    measured.update(summarize(samples))
+    measured.update({"samples_ms": samples, "init_ms": entry.get("init_ms"), "first_ms": entry.get("first_ms")})
+    if isinstance(entry.get("memory"), dict):
+        measured["memory"] = profiler_memory(entry["memory"], model_bytes)
+    if entry.get("op_profile"):
+        measured["op_profile"] = entry["op_profile"]
+        measured["op_types"] = op_type_totals(entry["op_profile"])
+        measured["op_profile_source"] = entry.get("op_profile_source")
+    return measured
 
 
 def profiler_memory(measured: dict[str, Any], model_bytes: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgekit.profiling.device_profiler import percentile
+from edgekit.profiling.device.stats import percentile
 
 DEFAULT_MAX_SLOWDOWN = 0.05
 DEFAULT_ALPHA = 0.01

@@ -31,7 +31,7 @@ from typing import Any, Iterator, Optional
 
 from edgekit import fsutil
 from edgekit.errors import InputFileError
-from edgekit.profiling.device_profiler import percentile
+from edgekit.profiling.device.stats import percentile
 from edgekit.regress.inputs import (LatencySet, SetKind, checked_profile, describe_device, device_identity,
                                     load_latency_set, locate_model)
 

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from edgekit.adapters import ConnectionOptions
 from edgekit.config.target import Target
-from edgekit.profiling.device_profiler import summarize
+from edgekit.profiling.device.stats import summarize
 from edgekit.profiling.profile import ProfileSettings
 from edgekit.fleet.measure import profile_models
 

@@ -234,6 +234,10 @@ def write_client_files() -> None:
              f"{(STATE / name / 'host_key.pub').read_text().split(' ')[1]}" for name in SSH_BOARDS]
     (STATE / "known_hosts").write_text("\n".join(known) + "\n")
     (STATE / "empty_known_hosts").write_text("")
+    # The board's address with another key than its own: what ssh sees after a board is reinstalled (or when
+    # someone sits in between), "REMOTE HOST IDENTIFICATION HAS CHANGED".
+    impostor = (STATE / "keys" / "impostor_host_key.pub").read_text().split(" ")
+    (STATE / "changed_known_hosts").write_text(f"{device_address('board')} {impostor[0]} {impostor[1]}\n")
 
     def host(alias: str, address: str, key: Path, known_hosts: Path, extra: tuple[str, ...] = ()) -> str:
         lines = [f"Host {alias}", f"  HostName {address}", "  User root", f'  IdentityFile "{key}"',
@@ -248,6 +252,7 @@ def write_client_files() -> None:
         # faults: a key the board does not accept, a board whose host key we have never seen, nobody at all
         host("lab-board-wrong-key", device_address("board"), keys / "wrong_ed25519", STATE / "known_hosts"),
         host("lab-board-unknown-host-key", device_address("board"), keys / "id_ed25519", STATE / "empty_known_hosts"),
+        host("lab-board-changed-host-key", device_address("board"), keys / "id_ed25519", STATE / "changed_known_hosts"),
         host("lab-nobody", f"10.{_OCTET}.1.99", keys / "id_ed25519", STATE / "known_hosts"),
     ]
     (STATE / "ssh_config").write_text("\n\n".join(blocks) + "\n")
@@ -370,6 +375,7 @@ def up() -> int:
         (STATE / name).mkdir(parents=True, exist_ok=True)
     keygen(STATE / "keys" / "id_ed25519", "edgekit-lab")
     keygen(STATE / "keys" / "wrong_ed25519", "edgekit-lab-not-authorized")
+    keygen(STATE / "keys" / "impostor_host_key", "edgekit-lab-not-the-boards-host-key")
     (STATE / "keys" / "authorized_keys").write_text((STATE / "keys" / "id_ed25519.pub").read_text())
     for name in SSH_BOARDS:
         keygen(STATE / name / "host_key", f"edgekit-lab-{name}")
@@ -396,6 +402,7 @@ def up() -> int:
         "phone": {"serial": f"{device_address('phone')}:5555", "netns": netns("phone"),
                   "rootfs": str(CACHE / "rootfs-adbd")},
         "faults": {"wrong_key": "lab-board-wrong-key", "unknown_host_key": "lab-board-unknown-host-key",
+                   "changed_host_key": "lab-board-changed-host-key",
                    "nobody": "lab-nobody", "bare_python": str(STATE / "bare-python" / "bin" / "python")},
         "adb_server_started_by_lab": not adb_was_running or _previous_state().get("adb_server_started_by_lab", False),
         "timings": timings,

@@ -18,12 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgekit import fsutil
-from edgekit.adapters import ConnectionOptions, open_adapter, remote_files
+from edgekit.adapters import ConnectionOptions, open_adapter
 from edgekit.adapters.adb import AdbAdapter
-from edgekit.adapters.base import portable_name
 from edgekit.adapters.deploy import deploy_artifacts
 from edgekit.adapters.ssh import SshAdapter
-from edgekit.adapters.ssh_address import SshDestination
+from edgekit.transport import remote_files
+from edgekit.transport.base import portable_name
+from edgekit.transport.ssh_address import SshDestination
 from edgekit.config.target import load_target
 from edgekit.errors import ConfigError, DeviceError, UnsafeFolder
 from tests.lab.conftest import edgekit
@@ -207,7 +208,8 @@ def test_an_executable_stays_executable_as_with_scp_and_adb_push(kind, device, s
         load_target("box").model_copy(update={"adapter": "adb"}), ConnectionOptions(address="standin-serial"))
     with adapter:
         remote = adapter.put(tool, str(tmp_path / "phone" / "benchmark_model"))
-        assert adapter.run([remote]) == (0, "ran\n", "")
+        ran = adapter.run([remote])
+        assert (ran.exit_code, ran.stdout, ran.stderr) == (0, "ran\n", "")
 
 
 # ----------------------------------------------------------------------------------------------- the default folder

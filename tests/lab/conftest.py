@@ -113,6 +113,18 @@ connect_timeout_s: 3
 # queue lab tests behind anyone profiling on `host` here (and them behind the tests).
 workdir: {LAB_X86_WORKDIR}
 """)
+    (folder / "lab-x86-bm.yaml").write_text(f"""
+name: lab-x86-bm
+description: The lab's x86_64 board timing with a STAND-IN benchmark_model pushed over ssh (any timer, any transport)
+adapter: ssh
+arch: x86_64
+runtime: benchmark_model
+threads: 1
+cpu_mask: "1"
+connect_timeout_s: 3
+workdir: {LAB_X86_WORKDIR}-bm
+benchmark_binary: {{path: {STANDINS / 'benchmark_model'}, remote_path: {LAB_X86_WORKDIR}-bm-tools/benchmark_model}}
+""")
     (folder / "lab-coral.yaml").write_text(f"""
 name: lab-coral
 description: The lab's x86_64 board with a STAND-IN libedgetpu (tests/standins/libedgetpu_standin.c)

@@ -10,8 +10,16 @@ import pytest
 from edgekit import fsutil
 from edgekit.adapters import ConnectionOptions, open_adapter
 from edgekit.config.target import load_target
-from tests.adapter_contract import AdapterContract
+from edgekit.transport.adb import AdbTransport
+from tests.adapter_contract import AdapterContract, TransportContract
 from tests.lab.conftest import MODELS, STANDINS, edgekit
+
+
+class TestAdbTransport(TransportContract):
+    @pytest.fixture
+    def transport(self, lab):
+        with AdbTransport(lab["phone"]["serial"], workdir="/data/local/tmp/edgekit", connect_timeout_s=10) as transport:
+            yield transport
 
 
 class TestAdbDevice(AdapterContract):

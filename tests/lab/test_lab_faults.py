@@ -4,7 +4,12 @@ import json
 import re
 import shutil
 import time
+from pathlib import Path
 
+import pytest
+
+from edgekit.errors import HostKeyChanged, HostKeyUnknown
+from edgekit.transport.ssh import SshTransport
 from tests.lab.conftest import MODELS, edgekit
 
 AWKWARD = "it's a \"tiny\" model $(touch pwned).tflite"
@@ -38,6 +43,28 @@ def test_unknown_host_key_is_refused_with_how_to_trust_it(lab):
     assert result.exit_code == 3
     assert "lab-board-unknown-host-key: the device's host key is not in your known_hosts" in result.output
     assert "ssh-keyscan -p 22" in result.output and "never turns host key checking off" in result.output
+
+
+def test_a_changed_host_key_is_refused_as_changed_with_what_to_do(lab):
+    # .lab/changed_known_hosts holds the board's address with another key: what ssh sees after a reinstall.
+    result = profile_on(lab, lab["faults"]["changed_host_key"])
+    assert result.exit_code == 3
+    output = " ".join(result.output.split())  # unwrapped
+    assert "lab-board-changed-host-key: the device's host key has CHANGED since you trusted it" in output
+    known_hosts = Path(lab.ssh_config).parent / "changed_known_hosts"
+    assert f'remove the old key with `ssh-keygen -f "{known_hosts}" -R "{lab["board"]["address"]}"`' in output
+    assert "not in your known_hosts" not in output and "never turns host key checking off" in output
+
+
+@pytest.mark.parametrize("fault, raised, other", [("changed_host_key", HostKeyChanged, HostKeyUnknown),
+                                                  ("unknown_host_key", HostKeyUnknown, HostKeyChanged)])
+def test_changed_and_unknown_host_keys_are_distinct_errors(lab, fault, raised, other):
+    transport = SshTransport(lab["faults"][fault], ssh_config=lab.ssh_config, connect_timeout_s=3)
+    with pytest.raises(raised) as error:
+        transport.connect()
+    assert not isinstance(error.value, other) and error.value.exit_code == 3
+    if raised is HostKeyChanged:  # and the key the board offers now, as ssh printed it
+        assert re.search(r"it now offers the ED25519 key SHA256:\S+\)", str(error.value)), str(error.value)
 
 
 def test_no_runtime_on_the_device_says_what_to_install(lab):

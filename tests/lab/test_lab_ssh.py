@@ -8,8 +8,31 @@ import pytest
 
 from edgekit.adapters import ConnectionOptions, open_adapter
 from edgekit.config.target import load_target
-from tests.adapter_contract import AdapterContract
-from tests.lab.conftest import MODELS, edgekit
+from edgekit.profiling.benchmark_timer import BenchmarkModelTimer
+from edgekit.transport.ssh import SshTransport
+from tests.adapter_contract import AdapterContract, TransportContract
+from tests.lab.conftest import LAB_X86_WORKDIR, MODELS, edgekit
+
+
+class TestSshTransport(TransportContract):
+    @pytest.fixture
+    def transport(self, lab):
+        with SshTransport(lab["board"]["alias"], ssh_config=lab.ssh_config, workdir=LAB_X86_WORKDIR,
+                          connect_timeout_s=3) as transport:
+            yield transport
+
+
+class TestBenchmarkModelOverSsh(AdapterContract):
+    """The benchmark_model timer (a STAND-IN binary) over the ssh transport: `runtime: benchmark_model`."""
+
+    per_run_samples = False
+
+    @pytest.fixture
+    def adapter(self, lab):
+        options = ConnectionOptions(address=lab["board"]["alias"], ssh_config=lab.ssh_config)
+        with open_adapter(load_target("lab-x86-bm"), options) as adapter:
+            assert isinstance(adapter.timer, BenchmarkModelTimer)
+            yield adapter
 
 
 class TestSshBoard(AdapterContract):

@@ -1,4 +1,7 @@
-"""The shared adapter suite on the local adapter, and the registry that finds adapters by name."""
+"""The shared transport and adapter suites on this machine (the local transport; edgekit's profiler and a STAND-IN
+benchmark_model, tests/standins/benchmark_model, as timers), and the registry that finds adapters by name."""
+
+from pathlib import Path
 
 import pytest
 
@@ -8,13 +11,45 @@ from edgekit.adapters.coral import CoralAdapter
 from edgekit.adapters.ssh import SshAdapter
 from edgekit.config.target import load_target
 from edgekit.errors import ConfigError
-from tests.adapter_contract import AdapterContract
+from edgekit.profiling.benchmark_timer import BenchmarkModelTimer
+from edgekit.profiling.python_timer import PythonProfilerTimer
+from edgekit.transport.local import LocalTransport
+from tests.adapter_contract import AdapterContract, TransportContract
+
+STANDIN = Path(__file__).resolve().parents[1] / "standins" / "benchmark_model"
+
+
+class TestLocalTransport(TransportContract):
+    @pytest.fixture
+    def transport(self, tmp_path):
+        with LocalTransport(workdir=str(tmp_path / "edgekit")) as transport:
+            yield transport
 
 
 class TestLocalAdapter(AdapterContract):
     @pytest.fixture
     def adapter(self):
         with open_adapter(load_target("host"), ConnectionOptions()) as adapter:
+            assert isinstance(adapter.timer, PythonProfilerTimer)
+            yield adapter
+
+
+class TestBenchmarkModelOverTheLocalTransport(AdapterContract):
+    """benchmark_model is a timer like the Python profiler: a target file's `runtime: benchmark_model` selects it
+    whatever the transport (here this machine; the lab runs it over adb and ssh)."""
+
+    per_run_samples = False
+
+    @pytest.fixture
+    def adapter(self, tmp_path, monkeypatch):
+        text = (Path(__file__).resolve().parents[2] / "targets" / "host.yaml").read_text()
+        text = text.replace("name: host", "name: host-bm").replace("runtime: ai_edge_litert",
+                                                                   "runtime: benchmark_model")
+        remote = tmp_path / "on device" / "benchmark_model"
+        (tmp_path / "host-bm.yaml").write_text(text + f"benchmark_binary: {{path: {STANDIN}, remote_path: {remote}}}\n")
+        monkeypatch.setenv("EDGEKIT_TARGETS_PATH", str(tmp_path))
+        with open_adapter(load_target("host-bm"), ConnectionOptions()) as adapter:
+            assert isinstance(adapter.timer, BenchmarkModelTimer) and isinstance(adapter.transport, LocalTransport)
             yield adapter
 
 

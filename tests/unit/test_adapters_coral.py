@@ -14,6 +14,7 @@ from edgekit.cli import main
 from edgekit.config.target import load_target
 from edgekit.errors import ToolError
 from edgekit.export.edgetpu import compile_for_edgetpu, parse_compiler_log, parse_size
+from edgekit.profiling.benchmark_timer import BenchmarkModelTimer
 
 TESTS = Path(__file__).resolve().parent.parent
 MODELS = TESTS / "data" / "models"
@@ -153,10 +154,11 @@ def test_the_coral_adapter_profiles_only_compiled_models(tmp_path):
 
 def test_adb_without_benchmark_model_says_where_to_get_it():
     adapter = open_adapter(load_target("android-arm64"), ConnectionOptions(address="emulator-5554"))
+    assert isinstance(adapter.timer, BenchmarkModelTimer)  # the target file's `runtime: benchmark_model`
     with pytest.raises(ToolError, match="times models with TFLite's benchmark_model binary, and none is configured: "
                                         "download it from https://storage.googleapis.com/.*android_aarch64_benchmark_"
                                         "model, then pass --benchmark-binary PATH"):
-        adapter.benchmark_binary()
+        adapter.timer.local_binary()
 
 
 def test_deploy_of_a_missing_file_is_bad_input():

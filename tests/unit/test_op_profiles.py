@@ -7,7 +7,7 @@ import pytest
 
 from edgekit.adapters import ConnectionOptions, open_adapter
 from edgekit.config.target import Delegate, load_target
-from edgekit.errors import DeviceError
+from edgekit.errors import DeviceError, ToolError
 from edgekit.profiling.benchmark_model import (OP_PROFILE_RUNS, benchmark_arguments, benchmark_memory,
                                                op_profile_arguments, op_profile_fields, op_type_totals,
                                                parse_benchmark_output)
@@ -93,5 +93,6 @@ def test_a_benchmark_model_path_that_is_not_there_is_named(host_with_benchmark_m
     host_with_benchmark_model.benchmark_model = "/nonexistent/benchmark_model"
     settings = ProfileSettings(runs=3, warmup=0, min_seconds=0.0, op_profile=True)
     with open_adapter(host_with_benchmark_model, ConnectionOptions()) as adapter:
-        with pytest.raises(DeviceError, match="cannot run /nonexistent/benchmark_model"):
+        with pytest.raises(ToolError, match="localhost: benchmark_model is not at /nonexistent/benchmark_model on the "
+                                            "device .*: cannot run /nonexistent/benchmark_model: No such file"):
             adapter.profile([MODELS / "mlp-int8.tflite"], settings)

@@ -12,7 +12,7 @@ from edgekit.adapters.acceptance import model_kind, refusal
 from edgekit.config.target import load_target
 from edgekit.errors import ArtifactNotAccepted, InputFileError, RuntimeMissing
 from edgekit.fleet.measure import profile_models
-from edgekit.profiling import device_profiler
+from edgekit.profiling.device import facts, profiler, runners, runtimes
 from edgekit.profiling.profile import ProfileSettings
 from edgekit.profiling.run import check_tflite_file
 from tests.onnx_models import write_mlp_onnx
@@ -33,7 +33,7 @@ def without_onnxruntime(monkeypatch):
 
 
 def test_onnx_and_tflite_interleaved_each_with_its_runtime_and_memory(onnx_model):
-    result = device_profiler.profile([str(onnx_model), str(MODELS / "mlp-int8.tflite")], runs=6, warmup=1,
+    result = profiler.profile([str(onnx_model), str(MODELS / "mlp-int8.tflite")], runs=6, warmup=1,
                                      min_seconds=0.0, threads=1, block=3)
     onnx_entry, tflite_entry = result["profiles"]
     assert onnx_entry["runtime"] == "onnxruntime" and onnx_entry["runtime_version"]
@@ -51,20 +51,20 @@ def test_onnx_and_tflite_interleaved_each_with_its_runtime_and_memory(onnx_model
 
 
 def test_without_onnxruntime_an_onnx_model_fails_naming_the_package(onnx_model, without_onnxruntime):
-    with pytest.raises(device_profiler.ProfilerError) as raised:
-        device_profiler.profile([str(onnx_model)], runs=2, warmup=0, min_seconds=0.0)
-    assert raised.value.code == "runtime_missing" and raised.value.exit_code == device_profiler.EXIT_NO_RUNTIME
+    with pytest.raises(runtimes.ProfilerError) as raised:
+        profiler.profile([str(onnx_model)], runs=2, warmup=0, min_seconds=0.0)
+    assert raised.value.code == "runtime_missing" and raised.value.exit_code == runtimes.EXIT_NO_RUNTIME
     assert "onnxruntime is not importable here" in raised.value.message
     assert "-m pip install onnxruntime" in raised.value.message
 
 
 def test_without_onnxruntime_tflite_models_still_profile(without_onnxruntime):
-    result = device_profiler.profile([str(MODELS / "mlp-int8.tflite")], runs=3, warmup=0, min_seconds=0.0)
+    result = profiler.profile([str(MODELS / "mlp-int8.tflite")], runs=3, warmup=0, min_seconds=0.0)
     assert result["profiles"][0]["runs"] >= 3 and result["device"]["runtime"] != "onnxruntime"
 
 
 def test_main_prints_the_typed_error_as_json(onnx_model, without_onnxruntime, capsys):
-    code = device_profiler.main([str(onnx_model), "--runs", "2", "--min-seconds", "0"])
+    code = profiler.main([str(onnx_model), "--runs", "2", "--min-seconds", "0"])
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 4 and printed["error"] == "runtime_missing" and "onnxruntime" in printed["message"]
 
@@ -72,8 +72,8 @@ def test_main_prints_the_typed_error_as_json(onnx_model, without_onnxruntime, ca
 def test_a_broken_onnx_file_is_a_bad_model(tmp_path):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"\x08\x07not a graph")
-    with pytest.raises(device_profiler.ProfilerError, match="not a model onnxruntime can load"):
-        device_profiler.profile([str(broken)], runs=1, warmup=0, min_seconds=0.0)
+    with pytest.raises(runtimes.ProfilerError, match="not a model onnxruntime can load"):
+        profiler.profile([str(broken)], runs=1, warmup=0, min_seconds=0.0)
 
 
 def test_memory_falls_back_to_getrusage_without_proc(monkeypatch):
@@ -85,7 +85,7 @@ def test_memory_falls_back_to_getrusage_without_proc(monkeypatch):
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", no_proc)
-    reading = device_profiler.memory_reading()
+    reading = facts.memory_reading()
     assert reading["source"] == "getrusage" and reading["rss_kb"] == reading["hwm_kb"] > 0
 
 
@@ -131,10 +131,10 @@ def test_onnx_kind_and_targets_that_run_only_tflite(onnx_model):
 def test_an_earlier_models_peak_is_not_the_next_models_growth():
     reading = lambda rss, hwm: {"rss_kb": rss, "hwm_kb": hwm, "source": "proc_status"}  # noqa: E731
     # The first model peaked at 500 MB and settled at 300; the next one grows 300 -> 310 without a new peak.
-    record = device_profiler.memory_record(reading(300, 500), reading(308, 500), reading(310, 500))
+    record = facts.memory_record(reading(300, 500), reading(308, 500), reading(310, 500))
     assert (record["rss_growth_kb"], record["load_growth_kb"], record["invoke_growth_kb"]) == (10, 8, 2)
     # A new peak between readings counts.
-    assert device_profiler.memory_record(reading(300, 500), reading(308, 500), reading(310, 640))["rss_growth_kb"] == 340
+    assert facts.memory_record(reading(300, 500), reading(308, 500), reading(310, 640))["rss_growth_kb"] == 340
 
 
 def test_onnx_per_op_times_from_onnxruntimes_profiler(onnx_model):
@@ -155,7 +155,7 @@ def test_onnx_op_rows_from_trace_events():
               {"cat": "Node", "name": "conv_kernel_time", "dur": 300, "args": {"op_name": "Conv"}},
               {"cat": "Node", "name": "relu_kernel_time", "dur": 100, "args": {"op_name": "Relu"}},
               {"cat": "Node", "name": "conv_kernel_time", "dur": 100, "args": {"op_name": "Conv"}}]
-    rows = device_profiler.onnx_op_rows(events)
+    rows = runners.onnx_op_rows(events)
     assert rows == [{"node_type": "Conv", "name": "conv", "first_ms": 0.3, "avg_ms": 0.2, "percent": 66.667,
                      "times_called": 1},
                     {"node_type": "Relu", "name": "relu", "first_ms": 0.1, "avg_ms": 0.1, "percent": 33.333,

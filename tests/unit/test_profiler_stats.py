@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgekit.profiling.device_profiler import percentile, summarize
+from edgekit.profiling.device.stats import percentile, summarize
 
 
 @given(st.lists(st.floats(0.001, 1000.0), min_size=1, max_size=200))
