@@ -101,7 +101,10 @@ def test_knobs_a_model_or_data_cannot_take_are_refused():
 
 
 def test_precision_not_measurable_here_is_refused_with_the_reason(monkeypatch):
-    monkeypatch.setattr("edgekit.tune.space.hardware_precisions", lambda: ["float32"])
+    import importlib
+
+    # By module object: the dotted string would resolve `edgekit.tune` to the function edgekit re-exports.
+    monkeypatch.setattr(importlib.import_module("edgekit.tune.space"), "hardware_precisions", lambda: ["float32"])
     space = build_space(_config("{}"), load_target("host"), TuneSpaceConfig(), local=True)
     assert space.precision == ["float32"]
     assert any("mixed_float16, mixed_bfloat16 not measured on a GPU" in note for note in space.notes)
