@@ -45,8 +45,10 @@ def adapter_class(name: str) -> type[Adapter]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        hint = spec["err"] or str(error)
-        raise ConfigError(f"adapter '{name}' is not available: {hint}") from None
+        # The install hint names what the adapter's module needs; a broken edgekit module is not that.
+        missing = error.name if isinstance(error, ModuleNotFoundError) else None
+        hint = spec["err"] if spec["err"] and missing and not missing.startswith("edgekit") else None
+        raise ConfigError(f"adapter '{name}' is not available: {hint or error}") from None
     return getattr(module, class_name)
 
 
