@@ -90,8 +90,12 @@ def write_bytes(path: Path | str, data: bytes) -> None:
 
 
 def write_text(path: Path | str, text: str) -> None:
-    """Write `text` (UTF-8) to `path` atomically."""
-    write_bytes(path, text.encode("utf-8"))
+    """Write `text` (UTF-8) to `path` atomically.
+
+    A lone surrogate (a name from a file that was not UTF-8, decoded with surrogateescape) has no UTF-8 form: it
+    is written as its escape (`\\udce8`) instead of failing the whole file.
+    """
+    write_bytes(path, text.encode("utf-8", errors="backslashreplace"))
 
 
 def write_json(path: Path | str, data: Any) -> None:
