@@ -25,6 +25,8 @@ CLOSEST = 5
 _EXTRA_CSS = """
 .chosen td { background: #fff1f0; } .baseline td { background: #f0f5ff; }
 .stopped { background: #fff4d6; color: #7a5b00; }
+table.trials td:nth-child(2), table.trials td:nth-child(3), table.variants td:nth-child(4) { text-align: left; }
+table.trials td:last-child, table.variants td:last-child { text-align: left; white-space: normal; min-width: 14em; }
 """
 
 
@@ -89,12 +91,12 @@ def _outcome(run: TuneRun) -> str:
                 "<span class=\"note\">edgekit tune exits 1; the closest candidates and what each misses:</span></p>")
         if not closest:
             text = "<p class=\"note\">No trial was measured yet, so nothing could be chosen.</p>"
-        body = _table(["trial", "candidate", *TRIAL_HEADERS[2:]], [trial_cells(trial, run) for trial in closest])
+        body = _table(TRIAL_HEADERS, [trial_cells(trial, run) for trial in closest], css="trials")
         return title + constraints + text + (body if closest else "")
     rows = [trial for trial in (chosen, baseline) if trial is not None]
     if baseline is chosen:
         rows = [chosen]
-    body = _table(TRIAL_HEADERS, [trial_cells(trial, run) for trial in rows])
+    body = _table(TRIAL_HEADERS, [trial_cells(trial, run) for trial in rows], css="trials")
     written = ("<p class=\"note\">Written as a ready config: <code>tune/edgekit.yaml</code>"
                f" ({escape(candidate_text(chosen))}).</p>")
     compare = _against_baseline(chosen, baseline)
@@ -118,15 +120,17 @@ def _against_baseline(chosen: Trial, baseline: Optional[Trial]) -> str:
 
 
 def _closest(run: TuneRun) -> list[Trial]:
-    """Measured trials ordered by how far they miss: fewest constraints missed, then the smallest relative miss."""
+    """Measured trials ordered by how far they miss: the sum over their misses of how far past the limit each is,
+    as a fraction of the limit (as `edgekit tune` orders them in its message)."""
     measured = [trial for trial in run.trials if trial.status is TrialStatus.MEASURED]
 
-    def distance(trial: Trial) -> tuple[int, float]:
-        relative = 0.0
+    def distance(trial: Trial) -> float:
+        total = 0.0
         for miss in trial.misses:
-            if miss.limit and miss.measured is not None:
-                relative += abs(miss.measured - miss.limit) / abs(miss.limit)
-        return len(trial.misses), relative
+            if miss.limit is not None and miss.measured is not None:
+                beyond = miss.limit - miss.measured if miss.constraint.startswith("min_") else miss.measured - miss.limit
+                total += max(beyond, 0.0) / (abs(miss.limit) or 1.0)
+        return total
 
     return sorted(measured, key=distance)[:CLOSEST]
 
@@ -165,7 +169,7 @@ def _front(run: TuneRun) -> str:
         return title + "<p class=\"note\">The front is empty: no trial was measured.</p>"
     note = ("<p class=\"note\">No other measured trial is at least as accurate, as fast (p90) and as small, and "
             "better in one of the three.</p>")
-    return title + _table(TRIAL_HEADERS, [trial_cells(trial, run) for trial in front]) + note
+    return title + _table(TRIAL_HEADERS, [trial_cells(trial, run) for trial in front], css="trials") + note
 
 
 def _variants(run: TuneRun) -> str:
@@ -176,9 +180,10 @@ def _variants(run: TuneRun) -> str:
     if not rows:
         return title + "<p class=\"note\">No trial was measured yet.</p>"
     note = ("<p class=\"note\">One row per kind of model (sparsity × quantization × training precision): its most "
-            "accurate measured trial, over every width, input size and thread count tried. Train seconds are the "
-            "seconds this trial's training stages ran; a stage it shared through the cache counts where it ran.</p>")
-    return title + _table(headers, rows) + note
+            "accurate measured trial, over every width, input size and thread count tried. Train seconds: what its training "
+            "stages (train, prune, QAT) took when they ran, so a training that trials share through the stage cache "
+            "is counted in each of them: the cost of building that variant alone.</p>")
+    return title + _table(headers, rows, css="variants") + note
 
 
 def _trials(run: TuneRun) -> str:
@@ -186,7 +191,7 @@ def _trials(run: TuneRun) -> str:
     for trial in run.trials:
         css = "chosen" if trial is run.chosen else "baseline" if trial is run.baseline else ""
         rows.append((css, trial_cells(trial, run)))
-    table = _table(TRIAL_HEADERS, [cells for _, cells in rows])
+    table = _table(TRIAL_HEADERS, [cells for _, cells in rows], css="trials")
     # Row classes mark the chosen and the default build; _table writes plain rows, so they are added here.
     for css, cells in rows:
         if css:
@@ -201,12 +206,18 @@ def _trials(run: TuneRun) -> str:
 def _facts(run: TuneRun) -> str:
     state = run.state
     space = [[escape(key), escape(", ".join(str(value) for value in values))] for key, values in state.space.items()]
-    facts = [("config tuned", state.config), ("metric", f"{state.metric} ({'higher' if state.higher_is_better else 'lower'} is better)"),
-             ("started", state.started), ("finished", state.finished or "not finished"),
+    extra = state.model_extra or {}
+    direction = "higher" if state.higher_is_better else "lower"
+    facts = [("config tuned", state.config), ("metric", f"{state.metric} ({direction} is better)"),
+             ("measured on", extra.get("measured_on")), ("started", state.started),
+             ("finished", state.finished or "not finished"),
              ("wall time", _duration(state.wall_seconds) if state.wall_seconds is not None else None),
              ("stopped", state.stopped.value), ("edgekit", state.edgekit)]
+    notes = extra.get("space_notes")
+    notes_html = ("<ul class=\"note\">" + "".join(f"<li>{escape(str(note))}</li>" for note in notes) + "</ul>"
+                  if isinstance(notes, list) and notes else "")
     return ("<h2 id=\"space\">Search space and run</h2>\n"
-            + _table(["axis", "values"], space, css="facts")
+            + _table(["axis", "values"], space, css="facts") + notes_html
             + _table(["", ""], [[escape(key), escape(str(value))] for key, value in facts if value], css="facts"))
 
 

@@ -9,6 +9,7 @@ holds, never a traceback.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -92,6 +93,15 @@ class Trial(_Record):
         return self.latency_ms.p90 if self.latency_ms else None
 
     @property
+    def reference_accuracy(self) -> Optional[float]:
+        """What max_accuracy_drop is measured from: the float Keras model's accuracy ("float_accuracy", which
+        edgekit tune adds to the default build's trial) where recorded, else this trial's accuracy."""
+        extra = (self.model_extra or {}).get("float_accuracy")
+        if isinstance(extra, (int, float)) and not isinstance(extra, bool) and math.isfinite(extra):
+            return float(extra)
+        return self.accuracy
+
+    @property
     def p50(self) -> Optional[float]:
         return self.latency_ms.p50 if self.latency_ms else None
 
@@ -140,14 +150,15 @@ class TuneRun:
 
     @property
     def min_accuracy(self) -> Optional[float]:
-        """The accuracy floor: min_accuracy, or the baseline's accuracy less max_accuracy_drop (the higher of
-        the two when both are set)."""
+        """The accuracy floor: min_accuracy, or the default build's reference accuracy less max_accuracy_drop
+        (the higher of the two when both are set)."""
         constraints = self.state.constraints
         floors = [constraints.min_accuracy] if constraints.min_accuracy is not None else []
         baseline = self.baseline
-        if constraints.max_accuracy_drop is not None and baseline is not None and baseline.accuracy is not None:
-            floors.append(baseline.accuracy - constraints.max_accuracy_drop
-                          if self.state.higher_is_better else baseline.accuracy + constraints.max_accuracy_drop)
+        reference = baseline.reference_accuracy if baseline is not None else None
+        if constraints.max_accuracy_drop is not None and reference is not None:
+            floors.append(reference - constraints.max_accuracy_drop
+                          if self.state.higher_is_better else reference + constraints.max_accuracy_drop)
         if not floors:
             return None
         return max(floors) if self.state.higher_is_better else min(floors)
