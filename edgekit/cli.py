@@ -111,6 +111,38 @@ def build(config_path, target, devices, ssh_config, remote_python, devices_file,
         raise result.gate_error
 
 
+# ----------------------------------------------------------------------------------------------- tune
+@main.command("tune")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=Path("edgekit.yaml"),
+              show_default=True, help="The edgekit.yaml whose variants are searched (its tune: section too).")
+@click.option("--target", default="host", show_default=True, help="Target name (see `edgekit targets`).")
+@click.option("--device", help="Device address (user@host[:port], an ssh alias, an adb serial); without it, "
+                                "candidates are profiled on this machine (host targets only).")
+@click.option("--ssh-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="ssh config file passed to ssh as -F.")
+@click.option("--remote-python", help="Python interpreter on the device (default: the target's `python`).")
+@click.option("--max-latency-ms", type=float, help="Limit on the measured p90 latency.")
+@click.option("--max-bytes", type=int, help="Limit on the model file's size.")
+@click.option("--max-ram-mb", type=float, help="Limit on the profiler's peak resident memory on the device.")
+@click.option("--min-accuracy", type=float, help="Lowest test accuracy accepted (0 to 1).")
+@click.option("--max-accuracy-drop", type=float,
+              help="Largest accuracy drop from the default build's float model (0 to 1).")
+@click.option("--budget-minutes", type=float, help="Stop after this long with the best so far.")
+@click.option("--trials", type=int, help="Stop after this many trials with the best so far.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Tune folder (default: build/<target>/tune next to the config).")
+@quiet_option
+def tune_command(**options):
+    """Search config variants for the best model that fits the device's budget, measured on the device."""
+    from edgekit.tune.run import TuneRequest, run_tune
+    from edgekit.tune.summary import print_summary
+
+    result = run_tune(TuneRequest(**options))
+    print_summary(result)
+    if result.error is not None:
+        raise result.error
+
+
 # ----------------------------------------------------------------------------------------------- profile
 def connection_options(function):
     """--device, --ssh-config, --remote-python, --benchmark-binary: how to reach the device."""

@@ -9,6 +9,7 @@ from typing import Annotated, Optional, Union
 import pydantic
 from pydantic import Field
 
+from edgekit.config.tune import TuneConfig
 from edgekit.config.validation import StrictModel
 
 
@@ -295,6 +296,7 @@ class EdgekitConfig(StrictModel):
     evaluate: EvaluateConfig = EvaluateConfig()
     profile: ProfileConfig = ProfileConfig()
     task: Task = Task.AUTO
+    tune: TuneConfig = TuneConfig()
 
     @pydantic.field_validator("name")
     @classmethod

@@ -1,0 +1,237 @@
+"""Build a candidate's artifacts with the real pipeline stages and the shared stage cache.
+
+One build folder per (width, input size, precision, epochs, sparsity) under tune/builds/; its export makes every
+quantization of the space at once, and threads are a profile-time knob, so neither needs a build of its own.
+Candidates that differ only in sparsity share their training: a new folder is seeded with the data and train
+records of a sibling with the same training (tune/builds/<training>/<sparsity>/), and the stage cache reuses them
+because their keys match (it checks every file's sha256, so a seeded copy is never trusted blindly).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pydantic
+
+from edgekit import console
+from edgekit.adapters import ConnectionOptions
+from edgekit.config.loader import LoadedConfig
+from edgekit.config.schema import EdgekitConfig
+from edgekit.config.target import Target
+from edgekit.config.tune import TWO_FOUR
+from edgekit.errors import ConfigError, EdgekitError
+from edgekit.pipeline.cache import STATE_FOLDER, StageCache
+from edgekit.pipeline.context import BuildContext
+from edgekit.tune.space import MIXED_INT8, Candidate
+
+BUILDS_FOLDER = "builds"
+# Stages a sibling folder with the same training can hand over: (stage, its folder inside the build folder).
+SHARED_STAGES = (("data", ".edgekit/data"), ("train", "train"))
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What one build folder builds: a candidate's build knobs at an epoch count."""
+
+    width: Optional[float]
+    input_size: Optional[int]
+    sparsity: Any
+    precision: str
+    epochs: int
+    short: bool  # rung 0: prune and QAT fine-tune for one epoch too
+
+    @classmethod
+    def of(cls, candidate: Candidate, epochs: int, short: bool) -> "Variant":
+        return cls(candidate.width, candidate.input_size, candidate.sparsity, candidate.precision, epochs, short)
+
+    def folder(self) -> Path:
+        training = "-".join(part for part in (
+            f"w{self.width:g}" if self.width is not None else "model",
+            f"{self.input_size}px" if self.input_size is not None else None,
+            self.precision, f"e{self.epochs}{'s' if self.short else ''}") if part)
+        sparsity = "dense" if self.sparsity in (0, 0.0) else "s" + re.sub(r"[^0-9a-z]", "-", str(self.sparsity))
+        return Path(training) / sparsity
+
+
+@dataclass
+class BuiltArtifact:
+    path: Path
+    bytes: int
+    accuracy: Optional[float]
+
+
+@dataclass
+class VariantBuild:
+    """A finished build of a variant: its artifacts by quantization, and what training cost."""
+
+    build_dir: Path
+    config: dict[str, Any]
+    artifacts: dict[str, BuiltArtifact]
+    float_accuracy: Optional[float]
+    train_seconds: float
+    stage_seconds: dict[str, float]
+    cached: list[str]
+    cache_keys: dict[str, str]
+    missing: dict[str, str] = field(default_factory=dict)  # quantization -> why it has no artifact
+
+
+def variant_config(base: dict[str, Any], config: EdgekitConfig, variant: Variant,
+                   quantizations: list[str]) -> dict[str, Any]:
+    """The user's edgekit.yaml (as data) with the variant's knobs set; everything else stays as the user wrote it."""
+    data = copy.deepcopy(base)
+    if variant.width is not None:
+        data.setdefault("model", {})["width"] = variant.width
+    if variant.input_size is not None:
+        height, width = config.data.image_size
+        data.setdefault("data", {})["image_size"] = [variant.input_size, max(1, round(variant.input_size * width / height))]
+    prune = data.setdefault("prune", {})
+    if variant.sparsity in (0, 0.0):
+        prune["enabled"] = False
+    else:
+        prune.update({"enabled": True, "structure": "2:4" if variant.sparsity == TWO_FOUR else "unstructured",
+                      "target_sparsity": 0.5 if variant.sparsity == TWO_FOUR else float(variant.sparsity)})
+    train = data.setdefault("train", {})
+    train.update({"precision": variant.precision, "epochs": variant.epochs})
+    if variant.short:
+        prune["epochs"] = 1
+        data.setdefault("qat", {})["epochs"] = 1
+    export = data.setdefault("export", {})
+    export["formats"] = ["tflite"]
+    export["quantization"] = sorted({"int8" if q == MIXED_INT8 else q for q in quantizations},
+                                    key=["float32", "float16", "dynamic", "int8"].index)
+    export["int8_recovery"] = "always" if MIXED_INT8 in quantizations else "off"
+    return data
+
+
+def validated(data: dict[str, Any], source: Path) -> LoadedConfig:
+    """The variant as a loaded configuration (relative paths still resolve against the user's file)."""
+    try:
+        config = EdgekitConfig.model_validate(data)
+    except pydantic.ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"tune: a candidate's configuration is invalid: {where}: {first['msg']}") from None
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return LoadedConfig(config=config, path=source, sha256=digest)
+
+
+class VariantBuilder:
+    """Runs the build stages (data, train, prune, QAT, export, evaluate; diagnose for int8-mixed) of variants."""
+
+    def __init__(self, tune_dir: Path, loaded: LoadedConfig, base: dict[str, Any], target: Target,
+                 connection: ConnectionOptions):
+        self.root = tune_dir / BUILDS_FOLDER
+        self.loaded = loaded
+        self.base = base
+        self.target = target
+        self.connection = connection
+        self._tools: Optional[dict[str, Optional[str]]] = None
+        self._built: dict[tuple[Variant, tuple[str, ...]], VariantBuild] = {}
+
+    def build(self, variant: Variant, quantizations: list[str]) -> VariantBuild:
+        """Build (or take from the cache) `variant`, exporting `quantizations`.
+
+        Raises:
+            EdgekitError: the variant cannot be built (the caller records the trial as failed, with the message).
+        """
+        key = (variant, tuple(quantizations))
+        if key not in self._built:
+            self._built[key] = self._build(variant, quantizations)
+        return self._built[key]
+
+    def _build(self, variant: Variant, quantizations: list[str]) -> VariantBuild:
+        from edgekit.fleet.inventory import DevicePool
+        from edgekit.pipeline import stages
+        from edgekit.pipeline.diagnose import diagnose_stage
+
+        data = variant_config(self.base, self.loaded.config, variant, quantizations)
+        loaded = validated(data, self.loaded.path)
+        build_dir = self.root / variant.folder()
+        self._seed(build_dir)
+        cache = StageCache(build_dir)
+        cache.clean_stale_temporaries()
+        ctx = BuildContext(loaded=loaded, target=self.target, build_dir=build_dir, cache=cache,
+                           connection=self.connection, tools=self.tools(),
+                           pool=DevicePool(self.target, [self.connection]))
+        console.info(f"tune: building {variant.folder()} ({variant.epochs} epochs)")
+        order = [("data", stages.data_stage), ("train", stages.train_stage)]
+        if loaded.config.prune.enabled:
+            order.append(("prune", stages.prune_stage))
+        if loaded.config.qat.enabled:
+            order.append(("qat", stages.qat_stage))
+        order += [("export", stages.export_stage), ("evaluate", stages.evaluate_stage)]
+        if MIXED_INT8 in quantizations:
+            order.append(("diagnose", diagnose_stage))
+        for name, function in order:
+            ctx.results[name] = function(ctx)
+        cache.finish()
+        return self._result(ctx, data, quantizations)
+
+    def tools(self) -> dict[str, Optional[str]]:
+        if self._tools is None:
+            from edgekit._tf import tool_versions
+
+            self._tools = tool_versions()
+        return self._tools
+
+    def _result(self, ctx: BuildContext, data: dict[str, Any], quantizations: list[str]) -> VariantBuild:
+        results = ctx.results
+        scores = results["evaluate"].meta["scores"]
+        export = results["export"]
+        artifacts: dict[str, BuiltArtifact] = {}
+        missing: dict[str, str] = {}
+        for artifact in export.meta["artifacts"]:
+            path = export.path(artifact["file"])
+            artifacts[artifact["quantization"]] = BuiltArtifact(path, path.stat().st_size,
+                                                                scores.get(artifact["name"], {}).get("accuracy"))
+        if MIXED_INT8 in quantizations:
+            recovery = results["diagnose"].meta.get("recovery")
+            if recovery and recovery.get("file"):
+                path = results["diagnose"].path(recovery["file"])
+                chosen = next(c for c in recovery["candidates"] if c["name"] == recovery["chosen"])
+                artifacts[MIXED_INT8] = BuiltArtifact(path, path.stat().st_size, chosen.get("accuracy"))
+            else:
+                missing[MIXED_INT8] = "int8 recovery found no mixed variant that passes the accuracy gate"
+        training = [name for name in ("train", "prune", "qat") if name in results]
+        return VariantBuild(
+            build_dir=ctx.build_dir, config=data, artifacts=artifacts,
+            float_accuracy=scores.get("keras-dense", {}).get("accuracy"),
+            train_seconds=round(sum(results[name].seconds for name in training), 3),
+            stage_seconds={name: round(result.seconds, 3) for name, result in results.items()},
+            cached=[name for name, result in results.items() if result.cached],
+            cache_keys={name: result.key for name, result in results.items()}, missing=missing)
+
+    def _seed(self, build_dir: Path) -> None:
+        """Hand a new folder the data and train records of a sibling with the same training (hard links)."""
+        records = build_dir / STATE_FOLDER / "stages"
+        for sibling in sorted(build_dir.parent.iterdir()) if build_dir.parent.is_dir() else []:
+            if sibling == build_dir or not (sibling / STATE_FOLDER / "stages" / "train.json").is_file():
+                continue
+            for stage, folder in SHARED_STAGES:
+                if (records / f"{stage}.json").exists() or not (sibling / folder).is_dir():
+                    continue
+                _link_tree(sibling / folder, build_dir / folder)
+                records.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(sibling / STATE_FOLDER / "stages" / f"{stage}.json", records / f"{stage}.json")
+            return
+
+
+def _link_tree(source: Path, destination: Path) -> None:
+    """Copy a folder as hard links (a copy where links are not possible); the cache re-hashes every file."""
+    shutil.rmtree(destination, ignore_errors=True)
+
+    def link(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, destination, copy_function=link)

@@ -1,0 +1,197 @@
+"""`edgekit tune`: set up the search from the config, the flags and the device, run it, and write tune/."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from edgekit import __version__, console, fsutil
+from edgekit.adapters import ConnectionOptions
+from edgekit.adapters.registry import adapter_class
+from edgekit.config.loader import LoadedConfig, load_config
+from edgekit.config.schema import Task
+from edgekit.config.target import load_target
+from edgekit.config.tune import TuneConfig
+from edgekit.config.yamlsource import load_yaml
+from edgekit.errors import ConfigError, EdgekitError
+from edgekit.pipeline.lock import BuildLock
+from edgekit.tune import outcome
+from edgekit.tune.builds import VariantBuilder
+from edgekit.tune.constraints import Constraints
+from edgekit.tune.measure import Timer
+from edgekit.tune.search import Limits, Search
+from edgekit.tune.space import build_space, default_candidate
+from edgekit.tune.trials import SCHEMA_VERSION, Trial, TuneStore, now_iso
+
+TUNE_FOLDER = "tune"
+# Keys of TuneConfig that the command line can set (None: take the tune: section's value).
+FLAG_KEYS = ("max_latency_ms", "max_bytes", "max_ram_mb", "min_accuracy", "max_accuracy_drop", "budget_minutes",
+             "trials")
+
+
+@dataclass
+class TuneRequest:
+    """What `edgekit tune` was asked to do; a None limit takes the tune: section's value."""
+
+    config_path: Path = Path("edgekit.yaml")
+    target: str = "host"
+    device: Optional[str] = None
+    ssh_config: Optional[Path] = None
+    remote_python: Optional[str] = None
+    out: Optional[Path] = None
+    max_latency_ms: Optional[float] = None
+    max_bytes: Optional[int] = None
+    max_ram_mb: Optional[float] = None
+    min_accuracy: Optional[float] = None
+    max_accuracy_drop: Optional[float] = None
+    budget_minutes: Optional[float] = None
+    trials: Optional[int] = None
+    lock_timeout_s: Optional[float] = None
+
+
+@dataclass
+class TuneResult:
+    """A finished tune run. `error` is NothingFits when no candidate fits (every file is written first)."""
+
+    tune_dir: Path
+    state: dict[str, Any]
+    trials: dict[str, Trial]
+    chosen: Optional[Trial]
+    baseline: Optional[Trial]
+    config_path: Optional[Path]
+    report_path: Optional[Path]
+    error: Optional[EdgekitError] = None
+    notes: list[str] = field(default_factory=list)
+
+
+def run_tune(request: TuneRequest) -> TuneResult:
+    """Search the space for the best candidate that fits the constraints, measured on the target.
+
+    Raises:
+        ConfigError: bad arguments, config or space (exit 2); DeviceError: the device failed (exit 3).
+    """
+    loaded = load_config(request.config_path)
+    settings = _settings(loaded, request)
+    constraints = Constraints(**{key: getattr(settings, key) for key in
+                                 ("max_latency_ms", "max_bytes", "max_ram_mb", "min_accuracy", "max_accuracy_drop")})
+    if loaded.config.task is Task.REGRESSION:
+        raise ConfigError("tune searches classification models (accuracy); this config's task is regression")
+    target = load_target(request.target)
+    adapter_class(target.adapter)
+    local = target.adapter == "local"
+    if not local and request.device is None:
+        raise ConfigError(f"target {target.name} is reached over {target.adapter}: give --device (e.g. "
+                          f"--device pi@raspberrypi.local); tune measures every candidate on the device")
+    connection = ConnectionOptions(address=request.device, ssh_config=request.ssh_config,
+                                   remote_python=request.remote_python)
+    space = build_space(loaded.config, target, settings.space, local=local)
+    default = default_candidate(loaded.config, target, space, local=local)
+    tune_dir = (request.out or loaded.directory / "build" / target.name / TUNE_FOLDER).resolve()
+    base = load_yaml(loaded.path).data
+    with fsutil.output_errors(tune_dir, "tune"), BuildLock(tune_dir / ".tune.lock"):
+        return _tune_in(tune_dir, request, loaded, base, settings, constraints, target, connection, space, default)
+
+
+def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig, constraints, target, connection,
+             space, default) -> TuneResult:
+    store = TuneStore(tune_dir)
+    fingerprint = _fingerprint(loaded, target.name, request.device, constraints, space, settings)
+    previous = store.read_state()
+    trials: dict[str, Trial] = {}
+    elapsed_before = 0.0
+    if previous is not None and previous.get("fingerprint") == fingerprint:
+        trials = store.read_trials()
+        elapsed_before = float(previous.get("wall_seconds") or 0.0)
+        console.info(f"tune: continuing the run in {tune_dir} ({len(trials)} trials recorded)")
+    elif previous is not None:
+        console.info(f"tune: {tune_dir} holds a run with other arguments; starting afresh (the build cache stays)")
+        store.clear()
+    where = f"on {request.device}" if request.device else f"on this machine (target {target.name}, local adapter)"
+    console.info(f"tune: {len(space.candidates())} candidates, measured {where}")
+    for note in space.notes:
+        console.info(f"tune: {note}")
+    state = {"schema_version": SCHEMA_VERSION, "edgekit": __version__, "config": str(loaded.path),
+             "target": target.name, "device": request.device, "constraints": constraints.to_dict(),
+             "space": space.to_dict(), "space_notes": space.notes, "metric": "accuracy", "higher_is_better": True,
+             "started": (previous or {}).get("started") if trials else now_iso(), "finished": None,
+             "wall_seconds": elapsed_before, "stopped": "running", "baseline": None, "chosen": None, "front": [],
+             "fingerprint": fingerprint, "measured_on": "device" if request.device else "host (local adapter)",
+             "budget_minutes": settings.budget_minutes, "max_trials": settings.trials}
+    limits = Limits(budget_s=settings.budget_minutes * 60 if settings.budget_minutes else None,
+                    max_trials=settings.trials, elapsed_before_s=elapsed_before)
+
+    def save_progress() -> None:
+        state["wall_seconds"] = round(limits.elapsed(), 3)
+        store.write_state(state)
+
+    save_progress()
+    builder = VariantBuilder(tune_dir, loaded, base, target, connection)
+    timer = Timer(target, connection, settings.profile_runs, lock_timeout_s=request.lock_timeout_s)
+    search = Search(settings=settings, constraints=constraints, space=space, default=default, builder=builder,
+                    timer=timer, store=store, trials=trials, full_epochs=loaded.config.train.epochs, limits=limits,
+                    on_trial=save_progress)
+    stopped = search.run()
+    chosen = outcome.choose(search.best, search.trials)
+    state.update({"stopped": stopped if chosen is not None or stopped != "done" else "nothing_fits",
+                  "baseline": search.baseline.id if search.baseline else None,
+                  "chosen": chosen.id if chosen else None, "front": outcome.front(search.trials),
+                  "finished": now_iso(), "trials_reused": len(search.trials) - search.new_trials})
+    save_progress()
+    config_path = None
+    error = None
+    if chosen is not None:
+        config_path = outcome.write_chosen_config(tune_dir, chosen, base, loaded, loaded.config.train.epochs)
+    else:
+        (tune_dir / outcome.CHOSEN_CONFIG).unlink(missing_ok=True)
+        error = outcome.NothingFits(outcome.nothing_fits_message(search.trials, stopped))
+    report_path = _write_report(tune_dir)
+    return TuneResult(tune_dir=tune_dir, state=state, trials=search.trials, chosen=chosen, baseline=search.baseline,
+                      config_path=config_path, report_path=report_path, error=error, notes=space.notes)
+
+
+def _settings(loaded: LoadedConfig, request: TuneRequest) -> TuneConfig:
+    """The tune: section with the flags given on the command line put over it."""
+    section = loaded.config.tune
+    flags = {key: getattr(request, key) for key in FLAG_KEYS if getattr(request, key) is not None}
+    if "min_accuracy" in flags:
+        section = section.model_copy(update={"max_accuracy_drop": None})
+    if "max_accuracy_drop" in flags:
+        section = section.model_copy(update={"min_accuracy": None})
+    data = {**section.model_dump(), **flags}
+    try:
+        return TuneConfig.model_validate(data)
+    except Exception as error:  # pydantic.ValidationError: the flag's value, said in one line
+        import pydantic
+
+        if not isinstance(error, pydantic.ValidationError):
+            raise
+        first = error.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else "tune"
+        flag = f"--{key.replace('_', '-')}" if key in flags else f"tune.{key}"
+        raise ConfigError(f"{flag}: {first['msg'].removeprefix('Value error, ')} (got {first.get('input')!r})") \
+            from None
+
+
+def _fingerprint(loaded: LoadedConfig, target: str, device, constraints, space, settings: TuneConfig) -> str:
+    """What must match for a run to continue an earlier one (the budget and trial limit may change)."""
+    material = {"config": loaded.sha256, "target": target, "device": device, "constraints": constraints.to_dict(),
+                "space": space.to_dict(), "edgekit": __version__,
+                "settings": settings.model_dump(mode="json", exclude={"budget_minutes", "trials"})}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def _write_report(tune_dir: Path) -> Optional[Path]:
+    """tune/report.html, drawn by edgekit.tune.report where that module is installed."""
+    try:
+        from edgekit.tune.report import write_tune_report
+    except ImportError:
+        console.info("tune: no report page (edgekit.tune.report is not part of this install)")
+        return None
+    started = time.perf_counter()
+    path = write_tune_report(tune_dir)
+    console.info(f"tune: report {path} ({time.perf_counter() - started:.1f} s)")
+    return path

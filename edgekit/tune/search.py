@@ -1,0 +1,237 @@
+"""Successive halving over the candidates: every candidate trained briefly (rung 0) and timed; the ones that can
+still fit and are the most accurate trained in full (rung 1) and timed in A/B rounds against the current best."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from edgekit import console
+from edgekit.config.tune import TuneConfig
+from edgekit.errors import EdgekitError
+from edgekit.tune.builds import Variant, VariantBuild, VariantBuilder
+from edgekit.tune.constraints import Constraints
+from edgekit.tune.measure import Timed, Timer, Timing
+from edgekit.tune.space import Candidate, SearchSpace
+from edgekit.tune.trials import Trial, TrialStatus, TuneStore
+
+# Rung 0's latency is a short profile of a briefly trained model: a candidate is dropped there only when it is
+# this far past the latency limit (bytes do not depend on training: over the limit is out at once).
+RUNG0_LATENCY_MARGIN = 1.25
+# Test hook: the process kills itself (SIGKILL) after writing this many new trials, as a crash would.
+KILL_AFTER_TRIALS = "EDGEKIT_TUNE_KILL_AFTER_TRIALS"
+
+
+class Stop(Exception):
+    """The budget or the trial limit is reached: the search ends with what it has."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Limits:
+    budget_s: Optional[float]
+    max_trials: Optional[int]
+    elapsed_before_s: float
+    started: float = field(default_factory=time.monotonic)
+
+    def elapsed(self) -> float:
+        return self.elapsed_before_s + time.monotonic() - self.started
+
+
+class Search:
+    """One tune run's search; `trials` holds every trial (resumed ones included) by id."""
+
+    def __init__(self, *, settings: TuneConfig, constraints: Constraints, space: SearchSpace, default: Candidate,
+                 builder: VariantBuilder, timer: Timer, store: TuneStore, trials: dict[str, Trial],
+                 full_epochs: int, limits: Limits, on_trial: Callable[[], None]):
+        self.settings, self.constraints, self.space, self.default = settings, constraints, space, default
+        self.builder, self.timer, self.store, self.limits = builder, timer, store, limits
+        self.trials = trials
+        self.full_epochs = full_epochs
+        self.rung0_epochs = min(settings.rung0_epochs or max(1, full_epochs // 4), full_epochs)
+        self.quantizations = list(dict.fromkeys([*space.quantization, default.quantization]))
+        self.on_trial = on_trial
+        self.reference_accuracy: Optional[float] = None
+        self.baseline: Optional[Trial] = None
+        self.best: Optional[Trial] = None
+        self.new_trials = 0
+        self._failed_builds: dict[Variant, str] = {}
+
+    def run(self) -> str:
+        """Search until done or stopped; returns the reason it ended ("done", "budget", "trials")."""
+        try:
+            self._measure_baseline()
+            rung0 = [self._rung0(candidate) for candidate in self.space.candidates()]
+            for survivor in self._promote([trial for trial in rung0 if trial.status == TrialStatus.MEASURED]):
+                self._rung1(survivor)
+        except Stop as stop:
+            console.info(f"tune: stopped by the {'time budget' if stop.reason == 'budget' else 'trial limit'}; "
+                         f"choosing from the {sum(t.status != TrialStatus.PENDING for t in self.trials.values())} "
+                         f"trials so far")
+            return stop.reason
+        return "done"
+
+    # ------------------------------------------------------------------------------------------ trials
+    def _trial(self, role: str, rung: int, candidate: Candidate, epochs: int) -> tuple[Trial, bool]:
+        """The trial of `candidate` at `rung`: the finished one of an earlier run (True), or a new one (False)."""
+        for trial in self.trials.values():
+            if trial.rung == rung and trial.candidate == candidate and trial.extra.get("role") == role:
+                if trial.status != TrialStatus.PENDING:
+                    return trial, True
+                break
+        else:
+            trial = None
+        self._check_limits()
+        if trial is None:
+            trial = Trial(id=f"t{len(self.trials):04d}", candidate=candidate, rung=rung, epochs=epochs,
+                          extra={"role": role})
+            self.trials[trial.id] = trial
+        self.store.write_trial(trial)  # pending: a kill from here on leaves this trial to do again
+        return trial, False
+
+    def _check_limits(self) -> None:
+        done = sum(trial.status != TrialStatus.PENDING for trial in self.trials.values())
+        if self.limits.max_trials is not None and done >= self.limits.max_trials:
+            raise Stop("trials")
+        if self.limits.budget_s is not None and self.limits.elapsed() >= self.limits.budget_s:
+            raise Stop("budget")
+
+    def _finish(self, trial: Trial) -> None:
+        self.store.write_trial(trial)
+        self.new_trials += 1
+        self.on_trial()
+        kill_after = os.environ.get(KILL_AFTER_TRIALS)
+        if kill_after and self.new_trials >= int(kill_after):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # ------------------------------------------------------------------------------------------ stages
+    def _measure_baseline(self) -> None:
+        trial, done = self._trial("baseline", 1, self.default, self.full_epochs)
+        if not done:
+            console.info(f"tune: the default build ({self.default.label()}), {self.full_epochs} epochs")
+            built = self._build(trial, Variant.of(self.default, self.full_epochs, short=False))
+            if built is not None:
+                trial.extra["float_accuracy"] = built.float_accuracy
+                self._time_full(trial, built, against=None)
+            self._finish(trial)
+        self.baseline = trial
+        self.reference_accuracy = trial.extra.get("float_accuracy")
+        if trial.fits:
+            self.best = trial
+
+    def _rung0(self, candidate: Candidate) -> Trial:
+        trial, done = self._trial("search", 0, candidate, self.rung0_epochs)
+        if done:
+            return trial
+        built = self._build(trial, Variant.of(candidate, self.rung0_epochs, short=True))
+        if built is not None:
+            timing = self.timer.quick(Timed(built.artifacts[candidate.quantization].path, candidate.threads))
+            self._record(trial, built, timing)
+            console.info(f"tune: {trial.id} rung 0 {candidate.label()}: accuracy {trial.accuracy:.4f}, "
+                         f"p90 {trial.p90:.3f} ms, {trial.bytes:,} bytes")
+        self._finish(trial)
+        return trial
+
+    def _promote(self, measured: list[Trial]) -> list[Trial]:
+        """Rung 0's survivors, most accurate first; the others marked eliminated with the reason."""
+        hopeful = []
+        for trial in measured:
+            misses = [miss for miss in trial.misses if miss.constraint == "max_bytes" or (
+                miss.constraint == "max_latency_ms" and miss.measured > miss.limit * RUNG0_LATENCY_MARGIN)]
+            if misses:
+                self._eliminate(trial, "rung 0: " + "; ".join(miss.describe() for miss in misses))
+            else:
+                hopeful.append(trial)
+        hopeful.sort(key=lambda trial: (-(trial.accuracy or 0.0), trial.p90 or math.inf, trial.bytes or 0))
+        keep = max(1, math.ceil(len(hopeful) * self.settings.keep_fraction)) if hopeful else 0
+        for rank, trial in enumerate(hopeful[keep:], start=keep + 1):
+            self._eliminate(trial, f"rung 0: accuracy {trial.accuracy:.4f} ranked {rank} of {len(hopeful)}; the "
+                                   f"top {keep} were trained in full")
+        return hopeful[:keep]
+
+    def _eliminate(self, trial: Trial, reason: str) -> None:
+        if trial.status != TrialStatus.ELIMINATED or trial.reason != reason:
+            trial.status, trial.reason = TrialStatus.ELIMINATED, reason
+            self.store.write_trial(trial)
+
+    def _rung1(self, parent: Trial) -> None:
+        candidate = parent.candidate
+        trial, done = self._trial("search", 1, candidate, self.full_epochs)
+        if not done:
+            trial.extra["parent"] = parent.id
+            built = self._build(trial, Variant.of(candidate, self.full_epochs, short=False))
+            if built is not None:
+                self._time_full(trial, built, against=self.best)
+            self._finish(trial)
+        if trial.extra.get("became_best"):
+            self.best = trial
+
+    # ------------------------------------------------------------------------------------------ parts
+    def _build(self, trial: Trial, variant: Variant) -> Optional[VariantBuild]:
+        """The variant's build, or None with the trial marked failed (the reason is the error's message)."""
+        reason = self._failed_builds.get(variant)
+        built = None
+        if reason is None:
+            try:
+                built = self.builder.build(variant, self.quantizations)
+            except EdgekitError as error:
+                reason = self._failed_builds[variant] = f"build failed: {error}"
+        if built is not None and trial.candidate.quantization not in built.artifacts:
+            reason = built.missing.get(trial.candidate.quantization, "no such artifact")
+        if reason is not None:
+            console.warn(f"tune: {trial.id} {trial.candidate.label()}: {reason}")
+            trial.status, trial.reason = TrialStatus.FAILED, reason
+            return None
+        return built
+
+    def _time_full(self, trial: Trial, built: VariantBuild, against: Optional[Trial]) -> None:
+        """Time a fully trained candidate in A/B rounds with the current best, and decide whether it wins."""
+        artifact = built.artifacts[trial.candidate.quantization]
+        mine = Timed(artifact.path, trial.candidate.threads)
+        theirs = None
+        if against is not None:
+            theirs = Timed(self.builder.root / against.extra["artifact"], against.candidate.threads)
+            if theirs == mine:
+                theirs = None
+        timing, best_timing = self.timer.ab(mine, theirs, self.settings.ab_rounds)
+        self._record(trial, built, timing)
+        wins = trial.fits and (theirs is None or self._beats(trial, timing, against, best_timing))
+        if theirs is not None:
+            trial.extra["ab"] = {"against": against.id, "rounds": self.settings.ab_rounds,
+                                 "p90_ms": round(timing.p90, 4), "against_p90_ms": round(best_timing.p90, 4),
+                                 "won": bool(wins)}
+        trial.extra["became_best"] = bool(wins)
+        verdict = "fits" if trial.fits else "misses " + "; ".join(miss.describe() for miss in trial.misses)
+        console.info(f"tune: {trial.id} {trial.candidate.label()}: accuracy {trial.accuracy:.4f}, p90 "
+                     f"{trial.p90:.3f} ms, {trial.bytes:,} bytes: {verdict}"
+                     f"{' - the best so far' if wins else ''}")
+
+    def _beats(self, trial: Trial, timing: Timing, best: Trial, best_timing: Timing) -> bool:
+        """More accurate beyond the tolerance, or as accurate and faster in the same A/B rounds."""
+        tolerance = self.settings.accuracy_tolerance
+        if trial.accuracy > best.accuracy + tolerance:
+            return True
+        if trial.accuracy < best.accuracy - tolerance:
+            return False
+        return timing.p90 < best_timing.p90
+
+    def _record(self, trial: Trial, built: VariantBuild, timing: Timing) -> None:
+        artifact = built.artifacts[trial.candidate.quantization]
+        trial.status = TrialStatus.MEASURED
+        trial.accuracy, trial.bytes = artifact.accuracy, artifact.bytes
+        trial.latency_ms, trial.peak_memory_mb = timing.latency(), timing.peak_memory_mb
+        trial.train_seconds = built.train_seconds
+        trial.cache_keys = built.cache_keys
+        trial.config = built.config
+        trial.extra.update({"artifact": str(artifact.path.relative_to(self.builder.root)),
+                            "stage_seconds": built.stage_seconds, "cached_stages": built.cached,
+                            "device": timing.device})
+        trial.misses = self.constraints.check(trial.measured, self.reference_accuracy)
+        trial.fits = not trial.misses
