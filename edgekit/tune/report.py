@@ -141,12 +141,11 @@ def _plots(run: TuneRun) -> str:
                                    constraints.max_latency_ms, "max latency"), area_by_bytes=True)
     title = "<h2 id=\"trials-plot\">Trials: accuracy, latency and size</h2>\n"
     if latency is None:
-        return title + ("<p class=\"note\">No trial has both an accuracy and a latency yet (eliminated trials are "
-                        "trained briefly and never profiled).</p>")
+        return title + "<p class=\"note\">No trial has both an accuracy and a latency yet.</p>"
     parts = [_figure("plot-tune-latency", latency,
                      "Each measured trial's test accuracy against its p90 latency on the device; point area is "
                      "proportional to the model file's bytes, colour is its quantization, a hollow point misses a "
-                     "constraint. Black rings: the Pareto front (accuracy, p90 latency, bytes); the dashed step joins "
+                     "constraint, a faint one was trained briefly (an early rung). Black rings: the Pareto front (accuracy, p90 latency, bytes); the dashed step joins "
                      "the front's points that stay optimal in this plane. Red lines: the budget.")]
     size = trials_svg(run, Axis(lambda trial: None if trial.bytes is None else float(trial.bytes),
                                 "model file (bytes)", None if constraints.max_bytes is None
@@ -173,14 +172,15 @@ def _front(run: TuneRun) -> str:
 
 
 def _variants(run: TuneRun) -> str:
-    headers = ["variant", "trials", "best trial", "candidate", "train s", "accuracy", "bytes", "p50 ms", "p90 ms",
+    headers = ["variant", "trials", "best trial", "candidate", "rung / epochs", "train s", "accuracy", "bytes", "p50 ms", "p90 ms",
                "peak MB", "fits"]
     rows = variant_rows(run)
     title = "<h2 id=\"variants\">What each variant costs on this device</h2>\n"
     if not rows:
         return title + "<p class=\"note\">No trial was measured yet.</p>"
     note = ("<p class=\"note\">One row per kind of model (sparsity × quantization × training precision): its most "
-            "accurate measured trial, over every width, input size and thread count tried. Train seconds: what its training "
+            "accurate fully trained trial (an early rung's, briefly trained, where successive halving eliminated "
+            "every trial of that kind), over every width, input size and thread count tried. Train seconds: what its training "
             "stages (train, prune, QAT) took when they ran, so a training that trials share through the stage cache "
             "is counted in each of them: the cost of building that variant alone.</p>")
     return title + _table(headers, rows, css="variants") + note

@@ -36,6 +36,8 @@ def trials_svg(run: TuneRun, axis: Axis, *, area_by_bytes: bool) -> Optional[str
     floor = run.min_accuracy
     front_ids = {trial.id for trial in run.front}
     chosen, baseline = run.chosen, run.baseline
+    # Trials below the highest rung were trained briefly (successive halving's first round): drawn faint.
+    top_rung = max(trial.rung for trial in points)
     with _style():
         figure, axes = _figure(7.5, 4.4)
         largest = max((trial.bytes or 0) for trial in points) or 1
@@ -43,8 +45,10 @@ def trials_svg(run: TuneRun, axis: Axis, *, area_by_bytes: bool) -> Optional[str
             area = (_MIN_AREA + (_MAX_AREA - _MIN_AREA) * (trial.bytes or 0) / largest) if area_by_bytes else 60.0
             colour = QUANTIZATION_COLOURS.get(trial.candidate.quantization or "", OTHER_COLOUR)
             missed = trial.fits is False
-            axes.scatter(axis.value(trial), trial.accuracy, s=area, zorder=3, alpha=0.7,
-                         facecolors="none" if missed else colour, edgecolors=colour, linewidths=1.4)
+            short = trial.rung < top_rung
+            axes.scatter(axis.value(trial), trial.accuracy, s=area, zorder=3, alpha=0.25 if short else 0.7,
+                         facecolors="none" if missed else colour, edgecolors=colour, linewidths=1.4,
+                         linestyle=":" if short else "-")
             if trial.id in front_ids:
                 axes.scatter(axis.value(trial), trial.accuracy, s=area + 70, facecolors="none", edgecolors="black",
                              linewidths=1.2, zorder=4)
@@ -73,7 +77,8 @@ def trials_svg(run: TuneRun, axis: Axis, *, area_by_bytes: bool) -> Optional[str
         better = "higher" if run.state.higher_is_better else "lower"
         axes.set_ylabel(f"test {label(run.state.metric)}, {better} is better")
         axes.grid(True, alpha=0.3)
-        figure.legend(handles=_legend(points), loc="outside lower center", ncols=4, frameon=False, fontsize=8)
+        figure.legend(handles=_legend(points, short=top_rung > min(trial.rung for trial in points)),
+                      loc="outside lower center", ncols=4, frameon=False, fontsize=8)
         return _svg(figure)
 
 
@@ -87,7 +92,7 @@ def _front_line(axes, front: Sequence[Trial], axis: Axis, higher_is_better: bool
                   color="black", linewidth=0.8, linestyle="--", zorder=2)
 
 
-def _legend(points: Sequence[Trial]) -> list:
+def _legend(points: Sequence[Trial], short: bool) -> list:
     from matplotlib.lines import Line2D
 
     quantizations = sorted({trial.candidate.quantization or "?" for trial in points})
@@ -99,4 +104,7 @@ def _legend(points: Sequence[Trial]) -> list:
                        linewidth=0.8, label="Pareto front"),
                 Line2D([], [], marker="*", linestyle="", markersize=12, color=CHOSEN_COLOUR, label="chosen"),
                 Line2D([], [], linestyle="--", color=LIMIT_COLOUR, label="budget")]
+    if short:
+        handles.append(Line2D([], [], marker="o", linestyle="", markersize=7, color="#555", alpha=0.25,
+                              label="short training (early rung)"))
     return handles

@@ -121,11 +121,12 @@ def variant_kind(candidate: Candidate) -> str:
 
 
 def variant_rows(run: TuneRun) -> list[list[str]]:
-    """One row per kind of variant (sparsity × quantization × precision), its most accurate measured trial; the
-    uncompressed first, then by how many things were done to the model."""
+    """One row per kind of variant (sparsity × quantization × precision): its fully trained trial (highest rung)
+    that is most accurate, else an early-rung one; the uncompressed first, then by how much was done to it."""
     best: dict[str, tuple[int, Trial]] = {}
     for trial in run.trials:
-        if trial.status is not TrialStatus.MEASURED or trial.accuracy is None:
+        if trial.status not in (TrialStatus.MEASURED, TrialStatus.ELIMINATED) or trial.accuracy is None \
+                or trial.latency_ms is None:
             continue
         kind = variant_kind(trial.candidate)
         count = best[kind][0] + 1 if kind in best else 1
@@ -136,6 +137,7 @@ def variant_rows(run: TuneRun) -> list[list[str]]:
     for kind in order:
         count, trial = best[kind]
         rows.append([escape(kind), str(count), escape(trial.id), escape(candidate_text(trial)),
+                     f"{trial.rung} / {_number(trial.epochs, '{}')}",
                      _number(trial.train_seconds, "{:.1f}"), _number(trial.accuracy, "{:.4f}"),
                      human_bytes(trial.bytes) if trial.bytes is not None else "-", _number(trial.p50, "{:.4g}"),
                      _number(trial.p90, "{:.4g}"), _number(trial.peak_memory_mb, "{:.1f}"), fits_cell(trial)])
@@ -143,7 +145,9 @@ def variant_rows(run: TuneRun) -> list[list[str]]:
 
 
 def _better(trial: Trial, than: Trial, run: TuneRun) -> bool:
-    """More accurate (by the metric's direction); at equal accuracy, the faster p90."""
+    """Trained longer (a higher rung); then more accurate (by the metric's direction); then the faster p90."""
+    if trial.rung != than.rung:
+        return trial.rung > than.rung
     sign = 1 if run.state.higher_is_better else -1
     if trial.accuracy != than.accuracy:
         return sign * (trial.accuracy or 0) > sign * (than.accuracy or 0)

@@ -66,7 +66,9 @@ def test_the_variants_table_puts_the_uncompressed_model_first(tmp_path):
     rows = re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td><td>(t\d{4})</td>", section(page, "variants"))
     assert rows == [("uncompressed", "2", "t0001"), ("mixed_float16 training", "2", "t0005"),
                     ("quantized int8", "2", "t0002"), ("pruned 2:4 + quantized int8", "2", "t0004"),
-                    ("pruned 50% + quantized int8", "2", "t0003")]
+                    ("pruned 50% + quantized int8", "2", "t0003"), ("pruned 75% + quantized int8", "2", "t0012")]
+    # every fully trained kind above the one whose trials were all eliminated after the short rung 0
+    assert "<td>t0012</td><td>width 1 · sparsity 75% · int8 · float32 training · 2 threads</td><td>0 / 1</td>" in page
 
 
 def test_nothing_fits_lists_the_closest_candidates_and_what_each_misses(tmp_path):
