@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 
-def run_grid(config_path: Path, grid_dir: Path, target_name: str = "host") -> dict[str, Any]:
+def run_grid(config_path: Path, grid_dir: Path, target_name: str = "host", device: Optional[str] = None,
+             ssh_config: Optional[Path] = None) -> dict[str, Any]:
     """Build, evaluate and profile every candidate of the config's tune space; returns the rows and the choice."""
     from edgekit import console
     from edgekit.adapters import ConnectionOptions
@@ -45,9 +46,10 @@ def run_grid(config_path: Path, grid_dir: Path, target_name: str = "host") -> di
     constraints = Constraints(**{key: getattr(settings, key) for key in
                                  ("max_latency_ms", "max_bytes", "max_ram_mb", "min_accuracy", "max_accuracy_drop")})
     target = load_target(target_name)
-    connection = ConnectionOptions()
-    space = build_space(loaded.config, target, settings.space, local=True)
-    default = default_candidate(loaded.config, target, space, local=True)
+    connection = ConnectionOptions(address=device, ssh_config=ssh_config)
+    local = target.adapter == "local"
+    space = build_space(loaded.config, target, settings.space, local=local)
+    default = default_candidate(loaded.config, target, space, local=local)
     builder = VariantBuilder(grid_dir, loaded, load_yaml(loaded.path).data, target, connection)
     timer = Timer(target, connection, settings.profile_runs)
     quantizations = list(dict.fromkeys([*space.quantization, default.quantization]))
@@ -100,8 +102,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("config", type=Path)
     parser.add_argument("grid_dir", type=Path)
     parser.add_argument("--target", default="host")
+    parser.add_argument("--device")
+    parser.add_argument("--ssh-config", type=Path)
     args = parser.parse_args(argv)
-    print(json.dumps(run_grid(args.config, args.grid_dir, args.target)))
+    print(json.dumps(run_grid(args.config, args.grid_dir, args.target, args.device, args.ssh_config)))
     return 0
 
 

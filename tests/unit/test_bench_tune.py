@@ -72,6 +72,8 @@ def test_tunes_pick_against_the_grids():
 
     same = tune.compare(tune_run(rows[0], 30.0), grid)
     assert (same["pick"], same["pick_ok"], same["ratio"], same["ratio_ok"]) == ("same point", True, 0.3, True)
+    waited = tune.compare({**tune_run(rows[0], 50.0), "lock_wait_s": 20.0}, {**grid, "lock_wait_s": 10.0})
+    assert (waited["ratio"], waited["ratio_without_lock_waits"], waited["ratio_ok"]) == (0.5, 0.333, True)
     close = tune.compare(tune_run(rows[1], 40.0), grid)  # 0.003 less accurate, p90 6.7 % slower: noise
     assert (close["pick"], close["pick_ok"], close["ratio_ok"]) == ("as good", True, False)
     assert tune.compare(tune_run(rows[2], 30.0), grid)["pick"] == "worse"
