@@ -33,7 +33,7 @@ from benchsuite.common import BenchContext, PartResult, markdown_table
 
 RATIO_TARGET = 0.35
 LATENCY_NOISE = 0.10  # two profiles of one model minutes apart on this shared machine differ by up to this much
-IMAGES, IMAGE_SIZE, CLASSES = 600, 32, 10
+IMAGES, IMAGE_SIZE = 400, 32
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,15 @@ def digits_config(space: str, quick: bool) -> dict[str, Any]:
 
 
 def mobilenet_config(space: str) -> dict[str, Any]:
-    spaces = {"small": {"width": [0.35, 0.5], "input_size": [IMAGE_SIZE], "sparsity": [0, 0.5],
+    spaces = {"small": {"width": [0.35], "input_size": [IMAGE_SIZE], "sparsity": [0, 0.5],
                         "quantization": ["float32", "int8"], "precision": ["float32"], "threads": [1]},
               "wide": {"width": [0.35, 0.5, 0.75], "input_size": [32, 48], "sparsity": [0, 0.5, "2:4"],
                        "quantization": ["float32", "dynamic", "int8"], "precision": ["float32"], "threads": [1, 2]}}
     return {"name": "mobilenet-images",
             "data": {"source": "images", "path": "images", "image_size": [IMAGE_SIZE, IMAGE_SIZE],
                      "val_fraction": 0.1, "test_fraction": 0.2, "seed": 0},
-            "model": {"builtin": "mobilenet_v2", "width": 0.5},
-            "train": {"epochs": 3, "batch_size": 32, "learning_rate": 0.003, "precision": "float32"},
+            "model": {"builtin": "mobilenet_v2", "width": 0.35},
+            "train": {"epochs": 4, "batch_size": 32, "learning_rate": 0.003, "precision": "float32"},
             "prune": {"enabled": False, "target_sparsity": 0.5, "epochs": 1},
             "qat": {"enabled": True, "epochs": 1},
             "export": {"formats": ["tflite"], "quantization": ["float32", "int8"], "representative_samples": 50},
@@ -119,6 +119,7 @@ def run(context: BenchContext) -> PartResult:
         tune = run_tune(config, folder / "tune", device_arguments(context))
         support.note(f"tune: {case.name}: the exhaustive grid ({tune['candidates']} candidates)")
         grid = run_grid(config, folder / "grid", device_arguments(context))
+        keep_tune_folder(folder / "tune", context.root / "build" / "bench-tune" / folder.name)
         results[case.name] = {"space": case.config["tune"]["space"],
                               "constraints": {key: value for key, value in case.config["tune"].items()
                                               if key.startswith(("max_", "min_"))},
@@ -127,6 +128,15 @@ def run(context: BenchContext) -> PartResult:
     results["load_average_before"], results["load_average_after"] = load_before, load_after
     results["target"] = context_options(context).get("tune.target", "host")
     return PartResult(table=table(results, support.load_note(load_before, load_after)), results=results)
+
+
+def keep_tune_folder(tune_dir: Path, destination: Path) -> None:
+    """The run's state, trials, chosen edgekit.yaml and report.html, kept after the scratch folder is removed
+    (build/bench-tune/<model>/), so the report can be looked at; the build folders are left behind."""
+    import shutil
+
+    shutil.rmtree(destination, ignore_errors=True)
+    shutil.copytree(tune_dir, destination, ignore=shutil.ignore_patterns("builds", ".tune.lock"))
 
 
 def device_arguments(context: BenchContext) -> list[str]:
@@ -249,7 +259,7 @@ def table(results: dict[str, Any], load: str) -> str:
                                _cell(point["train_seconds"], ".1f")])
         pick = result["grid_pick"]
         if pick:
-            points.append([name, "grid's pick (grid's numbers)", pick["label"], _cell(pick["accuracy"], ".4f"),
+            points.append([name, "grid's pick (grid's numbers)", _label(pick["candidate"]), _cell(pick["accuracy"], ".4f"),
                            _cell(pick["p90_ms"], ".4g"), _cell(pick["bytes"], ","), _cell(pick["train_seconds"], ".1f")])
     text += "\n\n" + markdown_table(["model", "point", "candidate", "accuracy", "p90 ms", "bytes", "train s"], points)
     notes = [f"{name}: limits {', '.join(f'{key} {value}' for key, value in result['constraints'].items())}; "
