@@ -128,7 +128,8 @@ def _closest(run: TuneRun) -> list[Trial]:
         total = 0.0
         for miss in trial.misses:
             if miss.limit is not None and miss.measured is not None:
-                beyond = miss.limit - miss.measured if miss.constraint.startswith("min_") else miss.measured - miss.limit
+                minimum = miss.constraint.startswith("min_")
+                beyond = miss.limit - miss.measured if minimum else miss.measured - miss.limit
                 total += max(beyond, 0.0) / (abs(miss.limit) or 1.0)
         return total
 
@@ -145,8 +146,9 @@ def _plots(run: TuneRun) -> str:
     parts = [_figure("plot-tune-latency", latency,
                      "Each measured trial's test accuracy against its p90 latency on the device; point area is "
                      "proportional to the model file's bytes, colour is its quantization, a hollow point misses a "
-                     "constraint, a faint one was trained briefly (an early rung). Black rings: the Pareto front (accuracy, p90 latency, bytes); the dashed step joins "
-                     "the front's points that stay optimal in this plane. Red lines: the budget.")]
+                     "constraint, a faint one was trained briefly (an early rung). Black rings: the Pareto front "
+                     "(accuracy, p90 latency, bytes); the dashed step joins the front's points that stay optimal in "
+                     "this plane. Red lines: the budget.")]
     size = trials_svg(run, Axis(lambda trial: None if trial.bytes is None else float(trial.bytes),
                                 "model file (bytes)", None if constraints.max_bytes is None
                                 else float(constraints.max_bytes), "max bytes"), area_by_bytes=False)

@@ -11,11 +11,11 @@ For each model (the digits CNN; mobilenet_v2 on a generated folder of 32×32 ima
   by the grid: it fits, its accuracy is within tune's accuracy_tolerance of the grid's pick, and its p90 latency is
   at most 10 % above it: two profiles minutes apart on a shared machine differ by that much).
 
-The default space is small, so both runs fit in about 15 minutes on a loaded 2-core machine. Wider:
-`scripts/bench tune --set tune.space=wide`; one model: `--set tune.models=digits`; another device:
-`--set tune.target=lab-arm64 --set tune.device=root@10.0.0.2 [--set tune.ssh_config=FILE]` (both runs profile there). `--quick`: digits only, a space
-of 2 candidates, 2 epochs (checks the part works). The aarch64 lab board is not measured by this part (its profiles
-are emulated under qemu; see the README).
+The default space is small (8 digits candidates in 4 build folders, 4 MobileNetV2 candidates in 2), so the part
+stays near half an hour on a loaded 2-core machine. Settings (`--set KEY=VALUE`): `tune.space=wide` (96 and 108
+candidates), `tune.models=digits` (one model), `tune.target=T tune.device=ADDRESS [tune.ssh_config=FILE]`
+(profile both runs on a device, e.g. the lab's aarch64 board: reported, not judged, its CPU is emulated).
+`--quick`: digits only, 2 candidates, 2 epochs (checks the part works).
 """
 
 from __future__ import annotations
@@ -265,9 +265,10 @@ def table(results: dict[str, Any], load: str) -> str:
     notes = [f"{name}: limits {', '.join(f'{key} {value}' for key, value in result['constraints'].items())}; "
              f"grid build folders {len(result['grid']['build_folders'])}" for name, result in models.items()]
     return "\n".join([text, "", *notes, "",
-                      f"Both on target {results.get('target', 'host')}, each a fresh process; the grid shares the stage cache as tune does "
-                      "(one training per width × input size × precision, one export for every quantization, threads "
-                      f"re-profiled only) but trains every candidate in full and has no A/B rounds; {load}."])
+                      f"Both on target {results.get('target', 'host')}, each a fresh process; the grid shares the "
+                      "stage cache as tune does (one training per width × input size × precision, one export for "
+                      "every quantization, threads re-profiled only) but trains every candidate in full and has no "
+                      f"A/B rounds; {load}."])
 
 
 def _wall(seconds: float, run: dict[str, Any]) -> str:
