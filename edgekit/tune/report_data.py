@@ -184,6 +184,8 @@ def load_tune(tune_dir: Path) -> TuneRun:
                              f"version {SUPPORTED_SCHEMA} (written by edgekit {state.edgekit or '?'})")
     trials = []
     for path in sorted((tune_dir / TRIALS_FOLDER).glob("*.json")):
+        if path.name.startswith("."):  # a temporary of an atomic write (fsutil), left by a killed run
+            continue
         trial = _parse(Trial, path)
         if trial.id != path.stem:
             raise InputFileError(f"{path}: its \"id\" is {trial.id!r} but the file is named {path.name}; "
