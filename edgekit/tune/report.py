@@ -27,6 +27,7 @@ _EXTRA_CSS = """
 .stopped { background: #fff4d6; color: #7a5b00; }
 table.trials td:nth-child(2), table.trials td:nth-child(3), table.variants td:nth-child(4) { text-align: left; }
 table.trials td:last-child, table.variants td:last-child { text-align: left; white-space: normal; min-width: 14em; }
+table.trials td:nth-child(3) { white-space: normal; min-width: 7em; max-width: 20em; font-size: 13px; }
 """
 
 
@@ -104,8 +105,13 @@ def _outcome(run: TuneRun) -> str:
 
 
 def _against_baseline(chosen: Trial, baseline: Optional[Trial]) -> str:
-    if baseline is None or baseline is chosen:
-        return "<p class=\"note\">The chosen point is the default build.</p>" if baseline is chosen else ""
+    if baseline is None:
+        return ""
+    if baseline is chosen or baseline.candidate == chosen.candidate:
+        again = "" if baseline is chosen else (f" ({escape(chosen.id)} is the same candidate trained and timed again "
+                                               f"in the search; its numbers differ from {escape(baseline.id)}'s by "
+                                               f"the device's timing noise)")
+        return f"<p>The chosen configuration is the default build's own: nothing in the space beats it{again}.</p>"
     facts = []
     if chosen.accuracy is not None and baseline.accuracy is not None:
         facts.append(f"accuracy {chosen.accuracy - baseline.accuracy:+.4f}")
@@ -113,7 +119,8 @@ def _against_baseline(chosen: Trial, baseline: Optional[Trial]) -> str:
         facts.append(f"p90 latency {baseline.p90 / chosen.p90:.2f}× faster" if chosen.p90 <= baseline.p90
                      else f"p90 latency {chosen.p90 / baseline.p90:.2f}× slower")
     if chosen.bytes and baseline.bytes:
-        facts.append(f"file {baseline.bytes / chosen.bytes:.2f}× smaller" if chosen.bytes <= baseline.bytes
+        facts.append("file the same size" if chosen.bytes == baseline.bytes
+                     else f"file {baseline.bytes / chosen.bytes:.2f}× smaller" if chosen.bytes < baseline.bytes
                      else f"file {chosen.bytes / baseline.bytes:.2f}× larger")
     return (f"<p>Against the default build ({escape(baseline.id)}): " + escape("; ".join(facts)) + ".</p>"
             if facts else "")

@@ -67,8 +67,8 @@ def trials_svg(run: TuneRun, axis: Axis, *, area_by_bytes: bool) -> Optional[str
                           xytext=(3, -10), textcoords="offset points", fontsize=8, color=LIMIT_COLOUR)
         if floor is not None:
             axes.axhline(floor, color=LIMIT_COLOUR, linestyle=":", linewidth=1.1, zorder=2)
-            axes.annotate(f"min {label(run.state.metric)} {floor:.4g}", (0, floor), xycoords=("axes fraction", "data"),
-                          xytext=(3, 3), textcoords="offset points", fontsize=8, color=LIMIT_COLOUR)
+            axes.annotate(f"min {label(run.state.metric)} {floor:.4g}", (1, floor), xycoords=("axes fraction", "data"),
+                          xytext=(-3, -10), textcoords="offset points", fontsize=8, color=LIMIT_COLOUR, ha="right")
         values = [axis.value(trial) for trial in points] + ([axis.limit] if axis.limit else [])
         if min(values) > 0 and max(values) / min(values) > 20:
             _log_x(axes)

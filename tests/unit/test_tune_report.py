@@ -81,6 +81,16 @@ def test_nothing_fits_lists_the_closest_candidates_and_what_each_misses(tmp_path
     assert "(chosen)" not in page and "chosen t" not in plot_svgs(page)["plot-tune-latency"]
 
 
+def test_a_chosen_point_that_is_the_default_builds_candidate_says_so(tmp_path):
+    folder = write_tune_dir(tmp_path / "tune")
+    baseline = json.loads((folder / "trials" / "t0001.json").read_text())
+    (folder / "trials" / "t0020.json").write_text(json.dumps({**baseline, "id": "t0020"}))
+    edit(folder / "state.json", chosen="t0020")
+    outcome = section(write_tune_report(folder).read_text(), "outcome")
+    assert ("The chosen configuration is the default build's own: nothing in the space beats it (t0020 is the same "
+            "candidate trained and timed again in the search" in outcome)
+
+
 def test_a_run_stopped_by_its_budget_says_so_and_shows_the_best_so_far(tmp_path):
     page = write_tune_report(write_tune_dir(tmp_path / "tune", "budget")).read_text()
     assert "stopped by --budget-minutes: the best so far" in page
