@@ -209,10 +209,11 @@ def compare(tune: dict[str, Any], grid: dict[str, Any]) -> dict[str, Any]:
     grid_pick = rows.get(json.dumps(grid["chosen"], sort_keys=True)) if grid["chosen"] else None
     tune_pick = rows.get(json.dumps(tune["chosen"]["candidate"], sort_keys=True)) if tune["chosen"] else None
     if grid_pick is None or tune_pick is None:
-        same = grid_pick is None and tune_pick is None
-        verdict = "both: nothing fits" if same else ("tune found nothing" if tune_pick is None else
-                                                      "the grid found nothing")
-        as_good = same or grid_pick is None
+        # Tune picking a point the grid measured as missing a limit is a wrong pick, not a better one.
+        as_good = grid_pick is None and tune_pick is None
+        verdict = "both: nothing fits" if as_good else ("tune found nothing" if tune_pick is None else
+                                                         "misses a limit in the grid: " + "; ".join(
+                                                             tune_pick.get("misses") or ["failed"]))
     elif tune_pick is grid_pick:
         verdict, as_good = "same point", True
     else:

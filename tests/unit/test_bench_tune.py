@@ -78,5 +78,8 @@ def test_tunes_pick_against_the_grids():
     assert (close["pick"], close["pick_ok"], close["ratio_ok"]) == ("as good", True, False)
     assert tune.compare(tune_run(rows[2], 30.0), grid)["pick"] == "worse"
     assert tune.compare(tune_run(None, 30.0), grid)["pick"] == "tune found nothing"
-    nothing = tune.compare(tune_run(None, 30.0), {**grid, "chosen": None})
+    missing = {**rows[2], "fits": False, "misses": ["accuracy drop 0.16 > 0.05"]}
+    nothing = tune.compare(tune_run(None, 30.0), {**grid, "rows": [missing], "chosen": None})
     assert (nothing["pick"], nothing["pick_ok"]) == ("both: nothing fits", True)
+    wrong = tune.compare(tune_run(missing, 30.0), {**grid, "rows": [missing], "chosen": None})
+    assert (wrong["pick"], wrong["pick_ok"]) == ("misses a limit in the grid: accuracy drop 0.16 > 0.05", False)
