@@ -113,6 +113,28 @@ profile:
   min_seconds: 1.0               # ... and at least this long
   threads: null                  # null: the target's default
   op_profile: true               # per-op times: .onnx by onnxruntime, .tflite where a benchmark_model is
+
+# tune:                          # `edgekit tune`: the best variant that fits the device (docs/tune.md);
+#                                # every key has a flag of the same name that wins over it
+#   max_latency_ms: null         # limit on the p90 latency measured on the device
+#   max_bytes: null              # limit on the model file's size
+#   max_ram_mb: null             # limit on the profiler's peak resident memory on the device
+#   min_accuracy: null           # lowest test accuracy accepted ...
+#   max_accuracy_drop: null      # ... or largest drop from the default build's float model (not both)
+#   budget_minutes: null         # stop with the best so far; re-running the same command continues
+#   trials: null                 # stop after this many trials with the best so far
+#   rung0_epochs: null           # short training every candidate gets first (null: train.epochs / 4)
+#   keep_fraction: 0.5           # share of rung 0 (the most accurate that can fit) trained in full
+#   ab_rounds: 2                 # ABBA timing rounds of each survivor against the current best
+#   profile_runs: 50             # timed runs per profile
+#   accuracy_tolerance: 0.005    # accuracies this close tie; the faster one wins
+#   space:                       # null: edgekit's default for this model, data and device
+#     width: null                # built-in models: 0.5, 1.0 and model.width
+#     input_size: null           # images/tfrecord: 0.75x and 1x data.image_size
+#     sparsity: null             # 0, 0.5, 0.75, "2:4"
+#     quantization: null         # float16, dynamic, int8 (+ int8-mixed with export.int8_recovery)
+#     precision: null            # float32 (+ mixed ones where a GPU or bfloat16 CPU runs them)
+#     threads: null              # 1, 2, 4 up to the device's cores
 """
 
 

@@ -90,6 +90,35 @@ KEY_HELP: dict[str, str] = {
     "profile.threads": "Interpreter threads; null takes the target's default.",
     "profile.op_profile": "Per-op times: .onnx through onnxruntime's profiler, .tflite where the target has a "
                           "benchmark_model (Android; ssh boards with `benchmark_model:` in their target file).",
+    "tune": "`edgekit tune`: the limits a tuned model must fit on the device, the budget of the search and its "
+            "space (docs/tune.md). Flags of the same name win over these keys.",
+    "tune.max_latency_ms": "Limit on the p90 latency measured on the device (`--max-latency-ms`).",
+    "tune.max_bytes": "Limit on the model file's size in bytes (`--max-bytes`).",
+    "tune.max_ram_mb": "Limit on the profiler's peak resident memory on the device, in MB (`--max-ram-mb`).",
+    "tune.min_accuracy": "Lowest test accuracy accepted, 0 to 1 (`--min-accuracy`).",
+    "tune.max_accuracy_drop": "Largest accuracy drop from the default build's float model (`--max-accuracy-drop`); "
+                              "not with min_accuracy.",
+    "tune.budget_minutes": "Stop after this long (summed over resumed runs) with the best so far.",
+    "tune.trials": "Stop after this many trials with the best so far.",
+    "tune.rung0_epochs": "Epochs of the short training every candidate gets first (successive halving); null: a "
+                         "quarter of train.epochs, at least 1.",
+    "tune.keep_fraction": "Fraction of rung 0's candidates that can still fit, the most accurate first, that is "
+                          "trained in full.",
+    "tune.ab_rounds": "ABBA rounds a fully trained candidate is timed in against the current best.",
+    "tune.profile_runs": "Timed runs per profile of a fully trained candidate (rung 0 takes a quarter).",
+    "tune.accuracy_tolerance": "Accuracies this close are a tie, won by the faster candidate of the same A/B rounds.",
+    "tune.space": "The values tried for each knob; a knob left null takes the default for this model, data and "
+                  "device.",
+    "tune.space.width": "Width multipliers of a built-in model (default 0.5, 1.0 and model.width).",
+    "tune.space.input_size": "Image sides for images/tfrecord data (default 0.75× and 1× data.image_size).",
+    "tune.space.sparsity": "Pruning sparsities: 0 (no pruning), fractions, or \"2:4\" (default 0, 0.5, 0.75, "
+                           "\"2:4\").",
+    "tune.space.quantization": "float32, float16, dynamic, int8, int8-mixed (default float16, dynamic, int8, and "
+                               "int8-mixed unless export.int8_recovery is off).",
+    "tune.space.precision": "Training precisions; default float32, plus the mixed ones this machine runs (a GPU; "
+                            "bfloat16 CPU instructions).",
+    "tune.space.threads": "Interpreter threads on the device, a profile-time knob (default 1, 2, 4 up to its "
+                          "cores).",
 }
 
 

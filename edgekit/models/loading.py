@@ -84,7 +84,9 @@ def take_in_model(config: ModelConfig, loaded: LoadedConfig, input_shape: tuple[
             refuse_code(path)  # before Keras 3 loads it: a Lambda layer's code runs at load
         origin, model3 = f"{path}", load_keras3_file(path, version)
     else:
-        model = call_factory(config.factory, loaded.directory, input_shape, num_classes)
+        # model.width reaches a factory that takes `width` only when the config sets it (edgekit tune does).
+        width = config.width if "width" in config.model_fields_set else None
+        model = call_factory(config.factory, loaded.directory, input_shape, num_classes, width=width)
         if not is_keras3_model(model):
             return _native(model, "factory", fits)
         origin, model3 = f"model.factory '{config.factory}'", model
@@ -176,11 +178,11 @@ def load_converter_model(path: Path, config: ModelConfig, loaded: LoadedConfig):
     return wrap_for_converter(load_keras3_file(path, keras3().__version__))
 
 
-def call_factory(spec: str, config_dir: Path, input_shape: tuple[int, ...], num_classes: int):
-    """Import `package.module:function` (the config's folder is on the path) and call it.
+def factory_function(spec: str, config_dir: Path):
+    """The function `package.module:function` names (the config's folder is on the path).
 
-    The function gets `input_shape` and `num_classes` when its signature takes them. It may return a
-    tf_keras or a Keras 3 model.
+    Raises:
+        ModelError: the module cannot be imported, or has no such callable.
     """
     module_name, _, function_name = spec.partition(":")
     if str(config_dir) not in sys.path:
@@ -196,12 +198,25 @@ def call_factory(spec: str, config_dir: Path, input_shape: tuple[int, ...], num_
             raise ModelError(f"model.factory '{spec}': {module_name} has no attribute {function_name}")
     if not callable(function):
         raise ModelError(f"model.factory '{spec}': {function_name} is not callable")
+    return function
+
+
+def call_factory(spec: str, config_dir: Path, input_shape: tuple[int, ...], num_classes: int,
+                 width: Optional[float] = None):
+    """Import `package.module:function` (the config's folder is on the path) and call it.
+
+    The function gets `input_shape`, `num_classes` and `width` (when given) where its signature takes them. It
+    may return a tf_keras or a Keras 3 model.
+    """
+    function = factory_function(spec, config_dir)
     parameters = inspect.signature(function).parameters
     kwargs = {}
     if "input_shape" in parameters:
         kwargs["input_shape"] = tuple(input_shape)
     if "num_classes" in parameters:
         kwargs["num_classes"] = num_classes
+    if width is not None and "width" in parameters:
+        kwargs["width"] = width
     try:
         model = function(**kwargs)
     except Exception as error:  # the user's code: whatever Keras raised while building, said in one line

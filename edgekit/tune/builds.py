@@ -27,7 +27,7 @@ from edgekit.config.loader import LoadedConfig
 from edgekit.config.schema import EdgekitConfig
 from edgekit.config.target import Target
 from edgekit.config.tune import TWO_FOUR
-from edgekit.errors import ConfigError, EdgekitError
+from edgekit.errors import ConfigError
 from edgekit.pipeline.cache import STATE_FOLDER, StageCache
 from edgekit.pipeline.context import BuildContext
 from edgekit.tune.space import MIXED_INT8, Candidate
@@ -91,7 +91,8 @@ def variant_config(base: dict[str, Any], config: EdgekitConfig, variant: Variant
         data.setdefault("model", {})["width"] = variant.width
     if variant.input_size is not None:
         height, width = config.data.image_size
-        data.setdefault("data", {})["image_size"] = [variant.input_size, max(1, round(variant.input_size * width / height))]
+        side = max(1, round(variant.input_size * width / height))  # the configured aspect ratio kept
+        data.setdefault("data", {})["image_size"] = [variant.input_size, side]
     prune = data.setdefault("prune", {})
     if variant.sparsity in (0, 0.0):
         prune["enabled"] = False

@@ -3,7 +3,6 @@ chosen configuration as a ready edgekit.yaml."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 

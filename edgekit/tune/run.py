@@ -25,7 +25,7 @@ from edgekit.tune.constraints import Constraints
 from edgekit.tune.measure import Timer
 from edgekit.tune.search import Limits, Search
 from edgekit.tune.space import build_space, default_candidate
-from edgekit.tune.trials import SCHEMA_VERSION, Trial, TuneStore, now_iso
+from edgekit.tune.trials import SCHEMA_VERSION, Stopped, Trial, TuneStore, now_iso
 
 TUNE_FOLDER = "tune"
 # Keys of TuneConfig that the command line can set (None: take the tune: section's value).
@@ -82,22 +82,27 @@ def run_tune(request: TuneRequest) -> TuneResult:
         raise ConfigError("tune searches classification models (accuracy); this config's task is regression")
     target = load_target(request.target)
     adapter_class(target.adapter)
-    local = target.adapter == "local"
-    if not local and request.device is None:
-        raise ConfigError(f"target {target.name} is reached over {target.adapter}: give --device (e.g. "
-                          f"--device pi@raspberrypi.local); tune measures every candidate on the device")
+    profiled_on = target
+    if target.adapter != "local" and request.device is None:
+        # No device to reach: the candidates are still built for the target, and timed here, said plainly.
+        profiled_on = load_target("host")
+        console.warn(f"tune: no --device for {target.name} (reached over {target.adapter}): profiling on this "
+                     f"machine with the local adapter; latency and memory are this machine's, not a "
+                     f"{target.name}'s")
+    local = profiled_on.adapter == "local"
     connection = ConnectionOptions(address=request.device, ssh_config=request.ssh_config,
                                    remote_python=request.remote_python)
-    space = build_space(loaded.config, target, settings.space, local=local)
-    default = default_candidate(loaded.config, target, space, local=local)
+    space = build_space(loaded.config, profiled_on, settings.space, local=local, config_dir=loaded.directory)
+    default = default_candidate(loaded.config, profiled_on, space, local=local)
     tune_dir = (request.out or loaded.directory / "build" / target.name / TUNE_FOLDER).resolve()
     base = load_yaml(loaded.path).data
     with fsutil.output_errors(tune_dir, "tune"), BuildLock(tune_dir / ".tune.lock"):
-        return _tune_in(tune_dir, request, loaded, base, settings, constraints, target, connection, space, default)
+        return _tune_in(tune_dir, request, loaded, base, settings, constraints, target, profiled_on, connection,
+                        space, default)
 
 
-def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig, constraints, target, connection,
-             space, default) -> TuneResult:
+def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig, constraints, target, profiled_on,
+             connection, space, default) -> TuneResult:
     store = TuneStore(tune_dir)
     fingerprint = _fingerprint(loaded, target.name, request.device, constraints, space, settings)
     previous = store.read_state()
@@ -110,7 +115,8 @@ def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig
     elif previous is not None:
         console.info(f"tune: {tune_dir} holds a run with other arguments; starting afresh (the build cache stays)")
         store.clear()
-    where = f"on {request.device}" if request.device else f"on this machine (target {target.name}, local adapter)"
+    where = (f"on {request.device}" if request.device else
+             f"on this machine (local adapter{'' if profiled_on is target else ', no --device for ' + target.name})")
     console.info(f"tune: {len(space.candidates())} candidates, measured {where}")
     for note in space.notes:
         console.info(f"tune: {note}")
@@ -118,8 +124,8 @@ def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig
              "target": target.name, "device": request.device, "constraints": constraints.to_dict(),
              "space": space.to_dict(), "space_notes": space.notes, "metric": "accuracy", "higher_is_better": True,
              "started": (previous or {}).get("started") if trials else now_iso(), "finished": None,
-             "wall_seconds": elapsed_before, "stopped": "running", "baseline": None, "chosen": None, "front": [],
-             "fingerprint": fingerprint, "measured_on": "device" if request.device else "host (local adapter)",
+             "wall_seconds": elapsed_before, "stopped": Stopped.RUNNING.value, "baseline": None, "chosen": None, "front": [],
+             "fingerprint": fingerprint, "measured_on": request.device or where.removeprefix("on "),
              "budget_minutes": settings.budget_minutes, "max_trials": settings.trials}
     limits = Limits(budget_s=settings.budget_minutes * 60 if settings.budget_minutes else None,
                     max_trials=settings.trials, elapsed_before_s=elapsed_before)
@@ -130,13 +136,14 @@ def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig
 
     save_progress()
     builder = VariantBuilder(tune_dir, loaded, base, target, connection)
-    timer = Timer(target, connection, settings.profile_runs, lock_timeout_s=request.lock_timeout_s)
+    timer = Timer(profiled_on, connection, settings.profile_runs, lock_timeout_s=request.lock_timeout_s)
     search = Search(settings=settings, constraints=constraints, space=space, default=default, builder=builder,
                     timer=timer, store=store, trials=trials, full_epochs=loaded.config.train.epochs, limits=limits,
                     on_trial=save_progress)
     stopped = search.run()
     chosen = outcome.choose(search.best, search.trials)
-    state.update({"stopped": stopped if chosen is not None or stopped != "done" else "nothing_fits",
+    ended = Stopped.NOTHING_FITS if chosen is None and stopped is Stopped.DONE else stopped
+    state.update({"stopped": ended.value,
                   "baseline": search.baseline.id if search.baseline else None,
                   "chosen": chosen.id if chosen else None, "front": outcome.front(search.trials),
                   "finished": now_iso(), "trials_reused": len(search.trials) - search.new_trials})
@@ -145,9 +152,14 @@ def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig
     error = None
     if chosen is not None:
         config_path = outcome.write_chosen_config(tune_dir, chosen, base, loaded, loaded.config.train.epochs)
+        gate = chosen.extra.get("build_gate") or {}
+        if gate.get("passes") is False:
+            console.warn(f"tune: {chosen.id} loses {gate['drop']:.4f} accuracy to its own float model, more than "
+                         f"evaluate.max_accuracy_drop ({gate['limit']}): `edgekit build` of it will fail its "
+                         f"accuracy gate; give --max-accuracy-drop, or raise the limit")
     else:
         (tune_dir / outcome.CHOSEN_CONFIG).unlink(missing_ok=True)
-        error = outcome.NothingFits(outcome.nothing_fits_message(search.trials, stopped))
+        error = outcome.NothingFits(outcome.nothing_fits_message(search.trials, stopped.value))
     report_path = _write_report(tune_dir)
     return TuneResult(tune_dir=tune_dir, state=state, trials=search.trials, chosen=chosen, baseline=search.baseline,
                       config_path=config_path, report_path=report_path, error=error, notes=space.notes)
@@ -170,10 +182,12 @@ def _settings(loaded: LoadedConfig, request: TuneRequest) -> TuneConfig:
         if not isinstance(error, pydantic.ValidationError):
             raise
         first = error.errors()[0]
-        key = str(first["loc"][0]) if first["loc"] else "tune"
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a check across keys: its message names them
+            raise ConfigError(f"tune: {message}") from None
+        key = str(first["loc"][0])
         flag = f"--{key.replace('_', '-')}" if key in flags else f"tune.{key}"
-        raise ConfigError(f"{flag}: {first['msg'].removeprefix('Value error, ')} (got {first.get('input')!r})") \
-            from None
+        raise ConfigError(f"{flag}: {message} (got {first.get('input')!r})") from None
 
 
 def _fingerprint(loaded: LoadedConfig, target: str, device, constraints, space, settings: TuneConfig) -> str:

@@ -17,7 +17,7 @@ from edgekit.tune.builds import Variant, VariantBuild, VariantBuilder
 from edgekit.tune.constraints import Constraints
 from edgekit.tune.measure import Timed, Timer, Timing
 from edgekit.tune.space import Candidate, SearchSpace
-from edgekit.tune.trials import Trial, TrialStatus, TuneStore
+from edgekit.tune.trials import Stopped, Trial, TrialStatus, TuneStore
 
 # Rung 0's latency is a short profile of a briefly trained model: a candidate is dropped there only when it is
 # this far past the latency limit (bytes do not depend on training: over the limit is out at once).
@@ -29,8 +29,8 @@ KILL_AFTER_TRIALS = "EDGEKIT_TUNE_KILL_AFTER_TRIALS"
 class Stop(Exception):
     """The budget or the trial limit is reached: the search ends with what it has."""
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
+    def __init__(self, reason: Stopped):
+        super().__init__(reason.value)
         self.reason = reason
 
 
@@ -64,19 +64,21 @@ class Search:
         self.new_trials = 0
         self._failed_builds: dict[Variant, str] = {}
 
-    def run(self) -> str:
-        """Search until done or stopped; returns the reason it ended ("done", "budget", "trials")."""
+    def run(self) -> Stopped:
+        """Search until done or stopped; returns why it ended (done, budget or trials)."""
         try:
             self._measure_baseline()
             rung0 = [self._rung0(candidate) for candidate in self.space.candidates()]
-            for survivor in self._promote([trial for trial in rung0 if trial.status == TrialStatus.MEASURED]):
+            # Eliminated ones too: a resumed run ranks the same rung 0 as the run it continues.
+            ranked = [trial for trial in rung0 if trial.status in (TrialStatus.MEASURED, TrialStatus.ELIMINATED)]
+            for survivor in self._promote(ranked):
                 self._rung1(survivor)
         except Stop as stop:
-            console.info(f"tune: stopped by the {'time budget' if stop.reason == 'budget' else 'trial limit'}; "
+            console.info(f"tune: stopped by the {'time budget' if stop.reason is Stopped.BUDGET else 'trial limit'}; "
                          f"choosing from the {sum(t.status != TrialStatus.PENDING for t in self.trials.values())} "
                          f"trials so far")
             return stop.reason
-        return "done"
+        return Stopped.DONE
 
     # ------------------------------------------------------------------------------------------ trials
     def _trial(self, role: str, rung: int, candidate: Candidate, epochs: int) -> tuple[Trial, bool]:
@@ -99,9 +101,9 @@ class Search:
     def _check_limits(self) -> None:
         done = sum(trial.status != TrialStatus.PENDING for trial in self.trials.values())
         if self.limits.max_trials is not None and done >= self.limits.max_trials:
-            raise Stop("trials")
+            raise Stop(Stopped.TRIALS)
         if self.limits.budget_s is not None and self.limits.elapsed() >= self.limits.budget_s:
-            raise Stop("budget")
+            raise Stop(Stopped.BUDGET)
 
     def _finish(self, trial: Trial) -> None:
         self.store.write_trial(trial)
@@ -130,7 +132,8 @@ class Search:
         trial, done = self._trial("search", 0, candidate, self.rung0_epochs)
         if done:
             return trial
-        built = self._build(trial, Variant.of(candidate, self.rung0_epochs, short=True))
+        # When rung 0 already trains every epoch, it is the full build, and rung 1 takes it from the cache.
+        built = self._build(trial, Variant.of(candidate, self.rung0_epochs, short=self.rung0_epochs < self.full_epochs))
         if built is not None:
             timing = self.timer.quick(Timed(built.artifacts[candidate.quantization].path, candidate.threads))
             self._record(trial, built, timing)
@@ -154,6 +157,10 @@ class Search:
         for rank, trial in enumerate(hopeful[keep:], start=keep + 1):
             self._eliminate(trial, f"rung 0: accuracy {trial.accuracy:.4f} ranked {rank} of {len(hopeful)}; the "
                                    f"top {keep} were trained in full")
+        for trial in hopeful[:keep]:
+            if trial.status != TrialStatus.MEASURED:
+                trial.status, trial.reason = TrialStatus.MEASURED, None
+                self.store.write_trial(trial)
         return hopeful[:keep]
 
     def _eliminate(self, trial: Trial, reason: str) -> None:
@@ -233,5 +240,10 @@ class Search:
         trial.extra.update({"artifact": str(artifact.path.relative_to(self.builder.root)),
                             "stage_seconds": built.stage_seconds, "cached_stages": built.cached,
                             "device": timing.device})
+        if built.float_accuracy is not None and artifact.accuracy is not None:
+            # What `edgekit build` of this candidate will judge: the artifact against its own dense float model.
+            limit = self.builder.loaded.config.evaluate.max_accuracy_drop
+            drop = round(built.float_accuracy - artifact.accuracy, 6)
+            trial.extra["build_gate"] = {"drop": drop, "limit": limit, "passes": drop <= limit + 1e-9}
         trial.misses = self.constraints.check(trial.measured, self.reference_accuracy)
         trial.fits = not trial.misses

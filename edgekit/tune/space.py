@@ -3,9 +3,11 @@ candidates (one value of every knob) in a fixed order, so a resumed run meets th
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Optional, Union
 
 from edgekit.config.schema import DataSource, EdgekitConfig, Int8Recovery, PruneStructure
@@ -81,7 +83,8 @@ class SearchSpace:
                 "quantization": self.quantization, "precision": self.precision, "threads": self.threads}
 
 
-def build_space(config: EdgekitConfig, target: Target, given: TuneSpaceConfig, *, local: bool) -> SearchSpace:
+def build_space(config: EdgekitConfig, target: Target, given: TuneSpaceConfig, *, local: bool,
+                config_dir: Optional[Path] = None) -> SearchSpace:
     """The space to search: the values in `given` (the tune: section and the flags), defaults for the rest.
 
     Raises:
@@ -91,7 +94,7 @@ def build_space(config: EdgekitConfig, target: Target, given: TuneSpaceConfig, *
     notes: list[str] = []
     cores = device_cores(target, local=local)
     return SearchSpace(
-        width=_widths(config, given, notes), input_size=_input_sizes(config, given, notes),
+        width=_widths(config, given, notes, config_dir), input_size=_input_sizes(config, given, notes),
         sparsity=list(given.sparsity) if given.sparsity is not None else list(DEFAULT_SPARSITIES),
         quantization=_quantizations(config, given, notes), precision=_precisions(given, notes),
         threads=_threads(config, given, cores, notes), notes=notes)
@@ -107,7 +110,7 @@ def default_candidate(config: EdgekitConfig, target: Target, space: SearchSpace,
     quantization = "int8" if "int8" in quantizations else quantizations[-1]
     threads = config.profile.threads or min(target.threads or 1, device_cores(target, local=local))
     precision = config.train.precision.value
-    return Candidate(width=config.model.width if config.model.builtin is not None else None,
+    return Candidate(width=config.model.width if space.width != [None] else None,
                      input_size=config.data.image_size[0] if config.data.image_size else None,
                      sparsity=sparsity, quantization=quantization,
                      precision="float32" if precision == "auto" else precision, threads=threads)
@@ -121,17 +124,28 @@ def device_cores(target: Target, *, local: bool) -> int:
     return target.threads or 1
 
 
-def _widths(config: EdgekitConfig, given: TuneSpaceConfig, notes: list[str]) -> list[Optional[float]]:
-    # Only a built-in model can be made wider or narrower: a file or a factory has its own layers.
-    if config.model.builtin is None:
+def _widths(config: EdgekitConfig, given: TuneSpaceConfig, notes: list[str],
+            config_dir: Optional[Path]) -> list[Optional[float]]:
+    # A built-in model, or a factory that takes `width`, can be made wider or narrower; a file has its own layers.
+    if config.model.builtin is None and not _factory_takes_width(config, config_dir):
+        what = "a file" if config.model.file else "a factory without a `width` parameter"
         if given.width is not None:
-            raise ConfigError(f"tune.space.width: the model is {'a file' if config.model.file else 'a factory'}, "
-                              f"whose width edgekit cannot change; width is searched for built-in models only")
-        notes.append("width: not searched (the model is not a built-in)")
+            raise ConfigError(f"tune.space.width: the model is {what}, whose width edgekit cannot change; width is "
+                              f"searched for built-in models and factories that take `width`")
+        notes.append(f"width: not searched (the model is {what})")
         return [None]
     if given.width is not None:
         return list(given.width)
     return sorted({*DEFAULT_WIDTHS, config.model.width})
+
+
+def _factory_takes_width(config: EdgekitConfig, config_dir: Optional[Path]) -> bool:
+    """Whether model.factory names a function with a `width` parameter (its module is imported, as a build does)."""
+    if config.model.factory is None or config_dir is None:
+        return False
+    from edgekit.models.loading import factory_function
+
+    return "width" in inspect.signature(factory_function(config.model.factory, config_dir)).parameters
 
 
 def _input_sizes(config: EdgekitConfig, given: TuneSpaceConfig, notes: list[str]) -> list[Optional[int]]:

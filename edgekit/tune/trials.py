@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,11 +19,21 @@ STATE_NAME = "state.json"
 TRIALS_FOLDER = "trials"
 
 
-class TrialStatus:
-    MEASURED = "measured"
-    ELIMINATED = "eliminated"
-    FAILED = "failed"
-    PENDING = "pending"
+class TrialStatus(str, Enum):
+    MEASURED = "measured"      # built, evaluated and timed
+    ELIMINATED = "eliminated"  # measured at rung 0 and not trained in full (the reason says why)
+    FAILED = "failed"          # could not be built (the reason is the error)
+    PENDING = "pending"        # started and not finished: a resumed run does it again
+
+
+class Stopped(str, Enum):
+    """Why a run ended (state.json "stopped")."""
+
+    DONE = "done"
+    BUDGET = "budget"
+    TRIALS = "trials"
+    NOTHING_FITS = "nothing_fits"
+    RUNNING = "running"
 
 
 @dataclass
@@ -33,7 +44,7 @@ class Trial:
     candidate: Candidate
     rung: int
     epochs: int
-    status: str = TrialStatus.PENDING
+    status: TrialStatus = TrialStatus.PENDING
     reason: Optional[str] = None
     train_seconds: Optional[float] = None
     accuracy: Optional[float] = None
@@ -57,7 +68,7 @@ class Trial:
 
     def to_dict(self) -> dict[str, Any]:
         record = {"id": self.id, "candidate": self.candidate.to_dict(), "rung": self.rung, "epochs": self.epochs,
-                  "status": self.status, "reason": self.reason, "train_seconds": self.train_seconds,
+                  "status": TrialStatus(self.status).value, "reason": self.reason, "train_seconds": self.train_seconds,
                   "accuracy": self.accuracy, "bytes": self.bytes, "latency_ms": self.latency_ms,
                   "peak_memory_mb": self.peak_memory_mb, "fits": self.fits,
                   "misses": [miss.to_dict() for miss in self.misses], "cache_keys": self.cache_keys,
@@ -70,7 +81,7 @@ class Trial:
         known = {"id", "candidate", "rung", "epochs", "status", "reason", "train_seconds", "accuracy", "bytes",
                  "latency_ms", "peak_memory_mb", "fits", "misses", "cache_keys", "config"}
         return cls(id=data["id"], candidate=Candidate.from_dict(data["candidate"]), rung=int(data["rung"]),
-                   epochs=int(data["epochs"]), status=data["status"], reason=data.get("reason"),
+                   epochs=int(data["epochs"]), status=TrialStatus(data["status"]), reason=data.get("reason"),
                    train_seconds=data.get("train_seconds"), accuracy=data.get("accuracy"), bytes=data.get("bytes"),
                    latency_ms=data.get("latency_ms"), peak_memory_mb=data.get("peak_memory_mb"),
                    fits=data.get("fits"), misses=[Miss(**miss) for miss in data.get("misses") or []],
