@@ -11,32 +11,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import pydantic
 
 from edgekit.errors import InputFileError
+# The engine's own names: the files, the schema version, what "status" and "stopped" may hold.
+from edgekit.tune.trials import SCHEMA_VERSION as SUPPORTED_SCHEMA
+from edgekit.tune.trials import STATE_NAME, TRIALS_FOLDER, Stopped, TrialStatus
 
-STATE_NAME = "state.json"
-TRIALS_FOLDER = "trials"
-SUPPORTED_SCHEMA = 1
-
-
-class TrialStatus(str, Enum):
-    MEASURED = "measured"  # exported, evaluated and profiled: every number of a full trial is there
-    ELIMINATED = "eliminated"  # dropped by successive halving after a short training (accuracy only)
-    FAILED = "failed"
-    PENDING = "pending"  # planned or running when the state was written (a run stopped or still going)
-
-
-class Stopped(str, Enum):
-    DONE = "done"
-    BUDGET = "budget"  # --budget-minutes ran out: the chosen point is the best so far
-    TRIALS = "trials"  # --trials reached
-    NOTHING_FITS = "nothing_fits"
-    RUNNING = "running"
 
 
 class _Record(pydantic.BaseModel):
