@@ -129,7 +129,9 @@ def _against_baseline(chosen: Trial, baseline: Optional[Trial]) -> str:
 def _closest(run: TuneRun) -> list[Trial]:
     """Measured trials ordered by how far they miss: the sum over their misses of how far past the limit each is,
     as a fraction of the limit (as `edgekit tune` orders them in its message)."""
-    measured = [trial for trial in run.trials if trial.status is TrialStatus.MEASURED]
+    # Eliminated trials were measured too (after a short training): where every trial stopped at rung 0, they are
+    # all there is to show.
+    measured = [trial for trial in run.trials if trial.status in (TrialStatus.MEASURED, TrialStatus.ELIMINATED)]
 
     def distance(trial: Trial) -> float:
         total = 0.0
@@ -140,7 +142,7 @@ def _closest(run: TuneRun) -> list[Trial]:
                 total += max(beyond, 0.0) / (abs(miss.limit) or 1.0)
         return total
 
-    return sorted(measured, key=distance)[:CLOSEST]
+    return sorted(measured, key=lambda trial: (distance(trial), -trial.rung))[:CLOSEST]
 
 
 def _plots(run: TuneRun) -> str:
