@@ -14,7 +14,8 @@ For each model (the digits CNN; mobilenet_v2 on a generated folder of 32×32 ima
 The default space is small (8 digits candidates in 4 build folders, 4 MobileNetV2 candidates in 2), so the part
 stays near half an hour on a loaded 2-core machine. Settings (`--set KEY=VALUE`): `tune.space=wide` (96 and 108
 candidates), `tune.models=digits` (one model), `tune.target=T tune.device=ADDRESS [tune.ssh_config=FILE]`
-(profile both runs on a device, e.g. the lab's aarch64 board: reported, not judged, its CPU is emulated).
+(profile both runs on a device, e.g. the lab's aarch64 board: reported, not judged, its CPU is emulated),
+`tune.max_latency_ms=X` (the latency limit of every model, for a device of another speed).
 `--quick`: digits only, 2 candidates, 2 epochs (checks the part works).
 """
 
@@ -98,7 +99,12 @@ def cases(context: BenchContext) -> list[Case]:
     unknown = [name for name in names if name not in known]
     if unknown:
         raise SystemExit(f"--set tune.models: unknown model {unknown[0]!r}; the models are {', '.join(known)}")
-    return [known[name] for name in names]
+    chosen = [known[name] for name in names]
+    if "tune.max_latency_ms" in options:  # another device's scale (the emulated aarch64 board is ~100x slower)
+        limit = float(options["tune.max_latency_ms"])
+        for case in chosen:
+            case.config["tune"]["max_latency_ms"] = limit
+    return chosen
 
 
 def context_options(context: BenchContext) -> dict[str, str]:
