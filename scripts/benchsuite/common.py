@@ -17,11 +17,13 @@ VERSIONED_PACKAGES = ("edgekit", "tensorflow", "tf-keras", "ai-edge-litert", "nu
 @dataclass(frozen=True)
 class BenchContext:
     """`root`: the repository; `scratch`: an empty folder the part may fill (removed afterwards);
-    `quick`: run a small version that checks the part works, not one whose numbers mean anything."""
+    `quick`: run a small version that checks the part works, not one whose numbers mean anything;
+    `options`: the `--set PART.KEY=VALUE` settings of the command line (each part documents its own)."""
 
     root: Path
     scratch: Path
     quick: bool = False
+    options: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

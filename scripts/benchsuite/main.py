@@ -29,6 +29,7 @@ PARTS = {
     "models": "benchsuite.conformance",
     "quant_error": "benchsuite.quant_error",
     "runtimes": "benchsuite.runtimes",
+    "tune": "benchsuite.tune",
 }
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("parts", nargs="*", metavar="PART", help=f"parts to run (default: all of {', '.join(PARTS)})")
     parser.add_argument("--quick", action="store_true", help="a small run that checks the parts work; numbers mean little")
     parser.add_argument("--list", action="store_true", help="name the parts and exit")
+    parser.add_argument("--set", action="append", default=[], metavar="PART.KEY=VALUE",
+                        help="a part's own setting, e.g. tune.space=wide (each part's docstring names its keys)")
     args = parser.parse_args(argv)
+    options = {}
+    for setting in args.set:
+        key, equals, value = setting.partition("=")
+        if not equals or "." not in key:
+            parser.error(f"--set {setting!r}: write PART.KEY=VALUE, e.g. --set tune.space=wide")
+        options[key] = value
     if args.list:
         print("\n".join(PARTS))
         return 0
@@ -48,13 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown part {', '.join(map(repr, unknown))}; the parts are: {', '.join(PARTS)}")
     for name in args.parts or list(PARTS):
-        record = run_part(name, quick=args.quick)
+        record = run_part(name, quick=args.quick, options=options)
         merge_results(name, record)
         print(f"\n{name}: {record['seconds']:.0f} s; results merged into {RESULTS_FILE}", file=sys.stderr)
     return 0
 
 
-def run_part(name: str, *, quick: bool) -> dict:
+def run_part(name: str, *, quick: bool, options: dict[str, str] | None = None) -> dict:
     """Run one part in a scratch folder; returns its record for bench-results.json."""
     import importlib
 
@@ -64,12 +73,13 @@ def run_part(name: str, *, quick: bool) -> dict:
     machine = machine_info()  # before the part: its load average is the one the part started under
     started = time.perf_counter()
     try:
-        result = module.run(BenchContext(root=ROOT, scratch=scratch, quick=quick))
+        result = module.run(BenchContext(root=ROOT, scratch=scratch, quick=quick, options=dict(options or {})))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - started
     print(result.table)
-    return {"machine": machine, "quick": quick, "seconds": round(seconds, 1), "table": result.table,
+    return {"machine": machine, "quick": quick, "options": dict(options or {}), "seconds": round(seconds, 1),
+            "table": result.table,
             "results": result.results}
 
 
