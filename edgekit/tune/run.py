@@ -200,13 +200,15 @@ def _fingerprint(loaded: LoadedConfig, target: str, device, constraints, space, 
 
 
 def _write_report(tune_dir: Path) -> Optional[Path]:
-    """tune/report.html, drawn by edgekit.tune.report where that module is installed."""
-    try:
-        from edgekit.tune.report import write_tune_report
-    except ImportError:
-        console.info("tune: no report page (edgekit.tune.report is not part of this install)")
-        return None
+    """tune/report.html; a trial file that cannot be drawn (edited by hand) leaves the page out with a warning,
+    never the search's result (state.json, trials/ and the chosen edgekit.yaml are written before)."""
+    from edgekit.tune.report import write_tune_report
+
     started = time.perf_counter()
-    path = write_tune_report(tune_dir)
+    try:
+        path = write_tune_report(tune_dir)
+    except InputFileError as error:
+        console.warn(f"tune: no report page: {error}")
+        return None
     console.info(f"tune: report {path} ({time.perf_counter() - started:.1f} s)")
     return path

@@ -121,6 +121,8 @@ class Search:
             built = self._build(trial, Variant.of(self.default, self.full_epochs, short=False))
             if built is not None:
                 trial.extra["float_accuracy"] = built.float_accuracy
+                # Before it is judged: --max-accuracy-drop applies to the default build too.
+                self.reference_accuracy = built.float_accuracy
                 self._time_full(trial, built, against=None)
             self._finish(trial)
         self.baseline = trial
