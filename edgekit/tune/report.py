@@ -11,7 +11,8 @@ from html import escape
 from pathlib import Path
 from typing import Optional
 
-from edgekit import __version__, fsutil
+from edgekit import fsutil
+from edgekit.base.version import __version__
 # The build report's page pieces: its style sheet, figures, tables and number cells.
 from edgekit.report.page import CSS, _figure, _table
 from edgekit.tune.report_data import Stopped, Trial, TrialStatus, TuneRun, load_tune
