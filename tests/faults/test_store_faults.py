@@ -571,6 +571,7 @@ def test_inspect_json_is_valid_json_with_nan_and_infinity_as_strings(tmp_path):
 
 def test_a_markup_like_name_in_an_error_is_shown_as_written(tmp_path):
     document = manifest({"[/bold]tflite": latency_samples(0.3)})
+    document["artifacts"][0]["format"] = "tflite"  # the name alone is markup-like; the manifest stays valid
     document["artifacts"][0]["path"] = "/abs/[red]x.tflite"
     current = write(tmp_path / "b" / "manifest.json", document)
     assert_clean_exit_2(cli("regress", current, current), "artifact '[/bold]tflite' has the path '/abs/[red]x.tflite'")
