@@ -149,7 +149,6 @@ def profile_outcome(models: Sequence[PathLike], *, target: str = "host", device:
     options = ConnectionOptions(address=devices[0] if devices else None,
                                 ssh_config=Path(ssh_config) if ssh_config else None, remote_python=remote_python,
                                 benchmark_binary=Path(benchmark_binary) if benchmark_binary else None)
-    options.extra["op_profiling"] = op_profile
     pool = choose_devices(load_target(target), DeviceChoice(devices=devices,
                                                             devices_file=Path(devices_file) if devices_file else None,
                                                             default_file=Path(INVENTORY_NAME), options=options,

@@ -76,9 +76,9 @@ def _gate(gate: Optional[dict[str, Any]]) -> str:
     failed = [check for check in gate.get("checks") or [] if not check.get("passed")]
     if failed:
         body = [[escape(str(check.get("artifact"))), escape(str(check.get("check"))),
-                 _number(check.get("value"), "{:.4g}"), _number(check.get("limit"), "{:.4g}"),
+                 number_cell(check.get("value"), "{:.4g}"), number_cell(check.get("limit"), "{:.4g}"),
                  escape(str(check.get("message", "")))] for check in failed]
-        detail = _table(["artifact", "failed check", "value", "limit", "why"], body, css="facts")
+        detail = html_table(["artifact", "failed check", "value", "limit", "why"], body, css="facts")
     else:
         items = "".join(f"<li>{escape(str(failure))}</li>" for failure in gate.get("failures") or [])
         detail = f"<ul>{items}</ul>"
@@ -94,37 +94,37 @@ def _artifact_cells(row: ArtifactRow) -> list[str]:
     name = escape(row.name) + (" ★" if row.pareto else "")
     return [f"<span class=\"pareto\">{name}</span>" if row.pareto else name, escape(row.format),
             escape(row.quantization), human_bytes(row.bytes), human_bytes(row.gzip_bytes),
-            _number(row.sparsity, "{:.0%}")]
+            number_cell(row.sparsity, "{:.0%}")]
 
 
 def _latency_cells(row: ArtifactRow) -> list[str]:
-    return [_number(row.median_ms, "{:.4g}"), _number(row.p90_ms, "{:.4g}"), _number(row.speedup, "{:.2f}×")]
+    return [number_cell(row.median_ms, "{:.4g}"), number_cell(row.p90_ms, "{:.4g}"), number_cell(row.speedup, "{:.2f}×")]
 
 
 def _summary(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
     if is_regression(manifest):
         return _regression_summary(rows)
     headers = [*_ARTIFACT_HEADERS, "accuracy", "Δ accuracy", "agreement", *_LATENCY_HEADERS]
-    body = [[*_artifact_cells(row), _number(row.accuracy, "{:.4f}"),
-             "reference" if row.name == "keras-dense" else _number(row.delta, "{:+.4f}"),
-             _number(row.agreement, "{:.4f}"), *_latency_cells(row)] for row in rows]
+    body = [[*_artifact_cells(row), number_cell(row.accuracy, "{:.4f}"),
+             "reference" if row.name == "keras-dense" else number_cell(row.delta, "{:+.4f}"),
+             number_cell(row.agreement, "{:.4f}"), *_latency_cells(row)] for row in rows]
     note = ("<p class=\"note\">★ Pareto-optimal: no other artifact is both as fast and as accurate. Δ is the "
             "accuracy difference to the dense float Keras model; agreement is top-1 agreement with it; speedup is "
             f"the median latency of {REFERENCE_LATENCY} divided by the artifact's.</p>")
-    return "<h2 id=\"summary\">Artifacts</h2>\n" + _table(headers, body) + note
+    return "<h2 id=\"summary\">Artifacts</h2>\n" + html_table(headers, body) + note
 
 
 def _regression_summary(rows: list[ArtifactRow]) -> str:
     headers = [*_ARTIFACT_HEADERS, "MAE", "Δ MAE", "RMSE", "MAE to float", *_LATENCY_HEADERS]
-    body = [[*_artifact_cells(row), _number(row.mae, "{:.4g}"),
-             "reference" if row.name == "keras-dense" else _number(row.delta, "{:+.1%}"),
-             _number(row.rmse, "{:.4g}"), _number(row.agreement_mae, "{:.4g}"), *_latency_cells(row)] for row in rows]
+    body = [[*_artifact_cells(row), number_cell(row.mae, "{:.4g}"),
+             "reference" if row.name == "keras-dense" else number_cell(row.delta, "{:+.1%}"),
+             number_cell(row.rmse, "{:.4g}"), number_cell(row.agreement_mae, "{:.4g}"), *_latency_cells(row)] for row in rows]
     note = ("<p class=\"note\">★ Pareto-optimal: no other artifact is both as fast and as accurate (as low a MAE). "
             "MAE and RMSE are over every target of the test split; Δ MAE is the relative increase over the dense "
             "float Keras model's MAE; MAE to float is the mean absolute difference between the artifact's outputs "
             f"and the dense float model's; speedup is the median latency of {REFERENCE_LATENCY} divided by the "
             "artifact's.</p>")
-    return "<h2 id=\"summary\">Artifacts</h2>\n" + _table(headers, body) + note
+    return "<h2 id=\"summary\">Artifacts</h2>\n" + html_table(headers, body) + note
 
 
 def _tradeoff(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
@@ -135,7 +135,7 @@ def _tradeoff(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
         return f"<h2 id=\"tradeoff\">{metric} and latency</h2>\n" + _why_no_latency(manifest)
     caption = (f"{metric} against median latency on the device; point area is proportional to the model file size; "
                "★ and a black ring mark the Pareto-optimal artifacts, the dashed line the Pareto front.")
-    return f"<h2 id=\"tradeoff\">{metric} and latency</h2>\n" + _figure("plot-tradeoff", svg, caption)
+    return f"<h2 id=\"tradeoff\">{metric} and latency</h2>\n" + html_figure("plot-tradeoff", svg, caption)
 
 
 def _latency(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
@@ -151,18 +151,18 @@ def _latency(manifest: dict[str, Any], rows: list[ArtifactRow]) -> str:
         latency = artifact["latency"]
         memory = latency.get("memory") or {}
         body.append([escape(str(artifact["name"])), escape(str((latency.get("device") or {}).get("runtime") or "-")),
-                     _number(latency.get("runs"), "{}"),
-                     _number(latency.get("threads"), "{}"), escape(str(latency.get("delegate") or "-"))]
-                    + [_number(latency.get(key), "{:.4g}") for key in ("min_ms", "median_ms", "mean_ms", "p90_ms",
+                     number_cell(latency.get("runs"), "{}"),
+                     number_cell(latency.get("threads"), "{}"), escape(str(latency.get("delegate") or "-"))]
+                    + [number_cell(latency.get(key), "{:.4g}") for key in ("min_ms", "median_ms", "mean_ms", "p90_ms",
                                                                         "p99_ms", "max_ms", "init_ms", "first_ms")]
-                    + [_number(memory.get("rss_growth_mb"), "{:.1f}"), _number(memory.get("peak_rss_mb"), "{:.1f}")])
+                    + [number_cell(memory.get("rss_growth_mb"), "{:.1f}"), number_cell(memory.get("peak_rss_mb"), "{:.1f}")])
     caption = "Latency of each inference, timed on the device: box 25–75 %, whiskers 1–99 %, line at the median."
     note = ("<p class=\"note\">init: loading the model; first: the first inference. RAM growth: the resident-set "
             "growth of the profiling process from before the model was loaded to the peak after its first runs "
             "(benchmark_model on Android: its footprint delta); peak RSS: the whole process's peak, the runtime's "
             "libraries included.</p>")
-    return ("<h2 id=\"latency\">Latency distributions</h2>\n" + _figure("plot-latency", svg, caption)
-            + _table(headers, body) + note)
+    return ("<h2 id=\"latency\">Latency distributions</h2>\n" + html_figure("plot-latency", svg, caption)
+            + html_table(headers, body) + note)
 
 
 def _runtimes(rows: list[ArtifactRow]) -> str:
@@ -172,14 +172,14 @@ def _runtimes(rows: list[ArtifactRow]) -> str:
         return ""
     headers = ["quantization", "LiteRT median ms", "ONNX Runtime median ms", "ORT / LiteRT", "LiteRT p90 ms",
                "ORT p90 ms", "LiteRT RAM MB", "ORT RAM MB", "LiteRT file", "ONNX file"]
-    body = [[escape(pair.quantization), _number(pair.litert.median_ms, "{:.4g}"), _number(pair.onnx.median_ms, "{:.4g}"),
-             _number(pair.ratio, "{:.2f}×"), _number(pair.litert.p90_ms, "{:.4g}"), _number(pair.onnx.p90_ms, "{:.4g}"),
-             _number(pair.litert.rss_growth_mb, "{:.1f}"), _number(pair.onnx.rss_growth_mb, "{:.1f}"),
+    body = [[escape(pair.quantization), number_cell(pair.litert.median_ms, "{:.4g}"), number_cell(pair.onnx.median_ms, "{:.4g}"),
+             number_cell(pair.ratio, "{:.2f}×"), number_cell(pair.litert.p90_ms, "{:.4g}"), number_cell(pair.onnx.p90_ms, "{:.4g}"),
+             number_cell(pair.litert.rss_growth_mb, "{:.1f}"), number_cell(pair.onnx.rss_growth_mb, "{:.1f}"),
              human_bytes(pair.litert.bytes), human_bytes(pair.onnx.bytes)] for pair in pairs]
     note = ("<p class=\"note\">The same model exported twice and timed on the same device with the same settings: "
             ".tflite by LiteRT, .onnx by ONNX Runtime (CPU provider, intra-op threads = the profile's threads). "
             "Above 1× LiteRT is faster.</p>")
-    return "<h2 id=\"runtimes\">LiteRT and ONNX Runtime</h2>\n" + _table(headers, body) + note
+    return "<h2 id=\"runtimes\">LiteRT and ONNX Runtime</h2>\n" + html_table(headers, body) + note
 
 
 def _op_times(manifest: dict[str, Any]) -> str:
@@ -188,13 +188,13 @@ def _op_times(manifest: dict[str, Any]) -> str:
     if svg is None:
         return ""
     headers = ["artifact", "op type", "nodes", "ms per inference", "share"]
-    body = [[escape(name), escape(str(entry["node_type"])), _number(entry.get("nodes"), "{}"),
-             _number(entry.get("avg_ms"), "{:.4g}"), _number(entry.get("percent"), "{:.1f} %")]
+    body = [[escape(name), escape(str(entry["node_type"])), number_cell(entry.get("nodes"), "{}"),
+             number_cell(entry.get("avg_ms"), "{:.4g}"), number_cell(entry.get("percent"), "{:.1f} %")]
             for name, types in profiles for entry in types[:8]]
     caption = ("Time per inference of each op type, summed over its nodes: .tflite from benchmark_model's op "
                "profiling, .onnx from onnxruntime's profiler, each in a run of its own (so its overhead is not in "
                "the latency above). Op names are each runtime's own (CONV_2D, FusedConv).")
-    return "<h2 id=\"ops\">Time per op</h2>\n" + _figure("plot-ops", svg, caption) + _table(headers, body)
+    return "<h2 id=\"ops\">Time per op</h2>\n" + html_figure("plot-ops", svg, caption) + html_table(headers, body)
 
 
 def _sparsity(manifest: dict[str, Any]) -> str:
@@ -207,7 +207,7 @@ def _sparsity(manifest: dict[str, Any]) -> str:
              f"after QAT {sparsity['after_qat']:.1%}" if isinstance(sparsity.get("after_qat"), (int, float)) else None]
     caption = "Fraction of zero weights in each pruned layer's kernel after pruning (" + ", ".join(
         escape(fact) for fact in facts if fact) + ")."
-    return "<h2 id=\"sparsity\">Sparsity per layer</h2>\n" + _figure("plot-sparsity", svg, caption)
+    return "<h2 id=\"sparsity\">Sparsity per layer</h2>\n" + html_figure("plot-sparsity", svg, caption)
 
 
 def _quantization(manifest: dict[str, Any]) -> str:
@@ -225,7 +225,7 @@ def _training(manifest: dict[str, Any]) -> str:
                        for stage, metrics in curves)
     metric = "MAE" if is_regression(manifest) else "accuracy"
     caption = f"Training (solid) and validation (dashed) loss and {metric} per epoch: {escape(stages)}."
-    return "<h2 id=\"training\">Training curves</h2>\n" + _figure("plot-training", svg, caption)
+    return "<h2 id=\"training\">Training curves</h2>\n" + html_figure("plot-training", svg, caption)
 
 
 def _verdicts(verdicts: Optional[Verdicts]) -> str:
@@ -251,9 +251,9 @@ def _verdicts(verdicts: Optional[Verdicts]) -> str:
         interval = ("-" if row.get("ci_low") is None or row.get("ci_high") is None
                     else f"{row['ci_low']:.3f} – {row['ci_high']:.3f}")
         body.append([escape(str(row["artifact"])), f"<span class=\"badge {escape(verdict)}\">{escape(verdict)}</span>",
-                     _number(row.get("baseline_median_ms"), "{:.4g}"), _number(row.get("current_median_ms"), "{:.4g}"),
-                     _number(row.get("ratio"), "{:.3f}"), interval, _number(row.get("p_value"), "{:.2g}")])
-    return title + (f"<p>{' · '.join(facts)}</p>" if facts else "") + _table(headers, body)
+                     number_cell(row.get("baseline_median_ms"), "{:.4g}"), number_cell(row.get("current_median_ms"), "{:.4g}"),
+                     number_cell(row.get("ratio"), "{:.3f}"), interval, number_cell(row.get("p_value"), "{:.2g}")])
+    return title + (f"<p>{' · '.join(facts)}</p>" if facts else "") + html_table(headers, body)
 
 
 def _build_facts(manifest: dict[str, Any]) -> str:
@@ -270,11 +270,11 @@ def _build_facts(manifest: dict[str, Any]) -> str:
     stages = manifest.get("stages") or []
     skipped = manifest.get("profile_skipped") or {}
     parts = ["<h2 id=\"build\">Target, device and versions</h2>",
-             _table(["", ""], [[escape(key), escape(str(value))] for key, value in facts if value], css="facts"),
-             _table(["tool", "version"], [[escape(key), escape(str(value))] for key, value in versions.items()])]
+             html_table(["", ""], [[escape(key), escape(str(value))] for key, value in facts if value], css="facts"),
+             html_table(["tool", "version"], [[escape(key), escape(str(value))] for key, value in versions.items()])]
     if stages:
-        parts.append(_table(["stage", "seconds", "cached"], [
-            [escape(str(stage.get("name"))), _number(stage.get("seconds"), "{:.1f}"),
+        parts.append(html_table(["stage", "seconds", "cached"], [
+            [escape(str(stage.get("name"))), number_cell(stage.get("seconds"), "{:.1f}"),
              "yes" if stage.get("cached") else "no"]
             for stage in stages]))
     if skipped:
@@ -290,13 +290,13 @@ def _why_no_latency(manifest: dict[str, Any]) -> str:
             + (f" ({reasons})" if reasons else "") + ".</p>")
 
 
-def _figure(identifier: str, svg: str, caption: str) -> str:
+def html_figure(identifier: str, svg: str, caption: str) -> str:
     data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
     return (f"<figure class=\"plot\" id=\"{identifier}\"><img alt=\"{escape(caption)}\" "
             f"src=\"data:image/svg+xml;base64,{data}\"><figcaption>{caption}</figcaption></figure>")
 
 
-def _table(headers: list[str], rows: Iterable[list[str]], css: str = "") -> str:
+def html_table(headers: list[str], rows: Iterable[list[str]], css: str = "") -> str:
     """Cells are HTML already (escaped by the caller)."""
     head = "<thead><tr>" + "".join(f"<th>{escape(header)}</th>" for header in headers) + "</tr></thead>" if any(
         headers) else ""
@@ -305,7 +305,7 @@ def _table(headers: list[str], rows: Iterable[list[str]], css: str = "") -> str:
     return f"<div class=\"scroll\"><table{klass}>{head}<tbody>{body}</tbody></table></div>"
 
 
-def _number(value: Any, pattern: str) -> str:
+def number_cell(value: Any, pattern: str) -> str:
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return "-"
     return escape(pattern.format(value))

@@ -39,8 +39,8 @@ def tradeoff_svg(rows: Sequence[ArtifactRow], regression: bool = False) -> Optio
     points = [row for row in rows if row.median_ms is not None and row.score is not None]
     if not points:
         return None
-    with _style():
-        figure, axes = _figure(7.5, 4.2)
+    with plot_style():
+        figure, axes = new_figure(7.5, 4.2)
         largest = max((row.bytes or 0) for row in points) or 1
         for row in points:
             area = _MIN_AREA + (_MAX_AREA - _MIN_AREA) * (row.bytes or 0) / largest
@@ -57,12 +57,12 @@ def tradeoff_svg(rows: Sequence[ArtifactRow], regression: bool = False) -> Optio
             axes.legend(loc="upper right" if regression else "lower right", frameon=False)
         latencies = [row.median_ms for row in points]
         if min(latencies) > 0 and max(latencies) / min(latencies) > 20:
-            _log_x(axes)
+            log_x(axes)
         axes.margins(x=0.25, y=0.25)
         axes.set_xlabel("median latency (ms), lower is better")
         axes.set_ylabel("test MAE, lower is better" if regression else "test accuracy, higher is better")
         axes.grid(True, alpha=0.3)
-        return _svg(figure)
+        return svg_of(figure)
 
 
 def _clusters(points: Sequence[ArtifactRow]) -> list[list[ArtifactRow]]:
@@ -86,8 +86,8 @@ def latency_svg(rows: Sequence[ArtifactRow]) -> Optional[str]:
     measured = sorted((row for row in rows if row.samples_ms), key=lambda row: row.median_ms or 0, reverse=True)
     if not measured:
         return None
-    with _style():
-        figure, axes = _figure(7.5, 0.9 + 0.45 * len(measured))
+    with plot_style():
+        figure, axes = new_figure(7.5, 0.9 + 0.45 * len(measured))
         boxes = axes.boxplot([row.samples_ms for row in measured], whis=(1, 99), showfliers=False, patch_artist=True,
                              widths=0.55, medianprops={"color": "black", "linewidth": 1.4}, **_horizontal())
         for box, row in zip(boxes["boxes"], measured):
@@ -100,10 +100,10 @@ def latency_svg(rows: Sequence[ArtifactRow]) -> Optional[str]:
         lowest = min(_percentile(row.samples_ms, 1) for row in measured)
         highest = max(_percentile(row.samples_ms, 99) for row in measured)
         if lowest > 0 and highest / lowest > 10:
-            _log_x(axes)
+            log_x(axes)
         axes.set_xlabel("latency per inference (ms)")
         axes.grid(True, axis="x", alpha=0.3)
-        return _svg(figure)
+        return svg_of(figure)
 
 
 # Op types drawn separately in the per-op chart; the rest are summed as "other".
@@ -121,8 +121,8 @@ def op_types_svg(profiles: Sequence[tuple[str, Sequence[dict]]]) -> Optional[str
             totals[entry["node_type"]] = totals.get(entry["node_type"], 0.0) + float(entry["avg_ms"])
     shown = sorted(totals, key=lambda op: -totals[op])[:MOST_OP_TYPES]
     labels = shown + (["other"] if len(totals) > len(shown) else [])
-    with _style():
-        figure, axes = _figure(7.5, 1.0 + 0.28 * len(labels) * max(1, len(profiles)) ** 0.5)
+    with plot_style():
+        figure, axes = new_figure(7.5, 1.0 + 0.28 * len(labels) * max(1, len(profiles)) ** 0.5)
         height = 0.8 / len(profiles)
         for index, (name, types) in enumerate(profiles):
             by_type = {entry["node_type"]: float(entry["avg_ms"]) for entry in types}
@@ -138,7 +138,7 @@ def op_types_svg(profiles: Sequence[tuple[str, Sequence[dict]]]) -> Optional[str
         axes.grid(True, axis="x", alpha=0.3)
         if len(profiles) > 1:
             axes.legend(loc="lower right", frameon=False, fontsize=8)
-        return _svg(figure)
+        return svg_of(figure)
 
 
 def sparsity_svg(layers: dict[str, float], target: Optional[float]) -> Optional[str]:
@@ -147,8 +147,8 @@ def sparsity_svg(layers: dict[str, float], target: Optional[float]) -> Optional[
         return None
     names = [label(name) for name in layers]
     values = list(layers.values())
-    with _style():
-        figure, axes = _figure(7.5, 0.8 + 0.32 * len(names))
+    with plot_style():
+        figure, axes = new_figure(7.5, 0.8 + 0.32 * len(names))
         # Bars at positions, labelled after: two layer names that read alike once escaped stay two bars.
         axes.barh(range(len(values)), values, color="#4c72b0", alpha=0.75)
         axes.set_yticks(range(len(values)), names)
@@ -160,7 +160,7 @@ def sparsity_svg(layers: dict[str, float], target: Optional[float]) -> Optional[
         axes.set_xlim(0, 1.08)
         axes.invert_yaxis()
         axes.set_xlabel("fraction of zero weights")
-        return _svg(figure)
+        return svg_of(figure)
 
 
 def curves_svg(curves: list[tuple[str, dict[str, list[float]]]]) -> Optional[str]:
@@ -168,8 +168,8 @@ def curves_svg(curves: list[tuple[str, dict[str, list[float]]]]) -> Optional[str
     if not curves:
         return None
     metric_name = "mae" if any("mae" in metrics for _, metrics in curves) else "accuracy"
-    with _style():
-        figure = _figure(7.5, 3.2, columns=2)[0]
+    with plot_style():
+        figure = new_figure(7.5, 3.2, columns=2)[0]
         loss_axes, accuracy_axes = figure.axes
         offset = 0
         for stage, metrics in curves:
@@ -199,10 +199,10 @@ def curves_svg(curves: list[tuple[str, dict[str, list[float]]]]) -> Optional[str
             axes.set_xlabel("epoch (all stages)")
             axes.set_ylabel(metric)
             axes.grid(True, alpha=0.3)
-        return _svg(figure)
+        return svg_of(figure)
 
 
-def _log_x(axes) -> None:
+def log_x(axes) -> None:
     """A log latency axis labelled in plain milliseconds (0.01, 0.1, 1), not powers of ten."""
     from matplotlib.ticker import FuncFormatter
 
@@ -224,13 +224,13 @@ def _horizontal() -> dict:
     return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
 
 
-def _style():
+def plot_style():
     import matplotlib
 
     return matplotlib.rc_context(_RC)
 
 
-def _figure(width: float, height: float, columns: int = 1):
+def new_figure(width: float, height: float, columns: int = 1):
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width, height), layout="constrained")
@@ -238,7 +238,7 @@ def _figure(width: float, height: float, columns: int = 1):
     return figure, axes
 
 
-def _svg(figure) -> str:
+def svg_of(figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()

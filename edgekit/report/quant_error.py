@@ -21,8 +21,8 @@ def worst_layers_svg(report: dict[str, Any], limit: int = WORST_LAYERS) -> Optio
     layers = layers[:limit]
     labels = [f"{layer['op']} {_short(layer['tensor'])}" for layer in layers]
     values = [layer["rmse_over_scale"] for layer in layers]
-    with plots._style():
-        figure, axes = plots._figure(7.5, 0.8 + 0.3 * len(layers))
+    with plots.plot_style():
+        figure, axes = plots.new_figure(7.5, 0.8 + 0.3 * len(layers))
         axes.barh(range(len(layers)), values, color="#c44e52", alpha=0.75)
         axes.set_yticks(range(len(layers)), labels, fontsize=7)
         for position, value in enumerate(values):
@@ -33,7 +33,7 @@ def worst_layers_svg(report: dict[str, Any], limit: int = WORST_LAYERS) -> Optio
         axes.legend(loc="lower right", frameon=False)
         axes.invert_yaxis()
         axes.set_xlabel("RMSE / output scale (per op, isolated), lower is better")
-        return plots._svg(figure)
+        return plots.svg_of(figure)
 
 
 def _short(tensor: str, width: int = 48) -> str:
@@ -43,7 +43,7 @@ def _short(tensor: str, width: int = 48) -> str:
 
 def section(manifest: dict[str, Any]) -> str:
     """The HTML section, or "" when the build has no int8 TFLite artifact."""
-    from edgekit.report.page import _figure, _table
+    from edgekit.report.page import html_figure, html_table
 
     errors = manifest.get("quantization_error") or {}
     if not errors:
@@ -60,7 +60,7 @@ def section(manifest: dict[str, Any]) -> str:
         if report.get("float_ops"):
             caption += f" {len(report['float_ops'])} op(s) stayed float: " + escape(
                 ", ".join(_short(op) for op in report["float_ops"])) + "."
-        parts.append(_figure(f"plot-quant-error-{escape(name)}", svg, caption))
+        parts.append(html_figure(f"plot-quant-error-{escape(name)}", svg, caption))
     recovery = manifest.get("int8_recovery")
     if recovery:
         parts.append("<h3>int8 recovery</h3>")
@@ -80,7 +80,7 @@ def section(manifest: dict[str, Any]) -> str:
         rows.insert(0, [escape(recovery["artifact"]), "full int8", "-", f"{full['accuracy']:.4f}",
                         f"{full['bytes']:,}", "-" if not full.get("latency") else f"{full['latency']['median_ms']:.4g}",
                         "-", "fails" if recovery["trigger"] != "export.int8_recovery is always" else "-"])
-        parts.append(_table(["variant", "method", "float ops", "accuracy", "bytes", "median ms", "Δ ms vs int8",
+        parts.append(html_table(["variant", "method", "float ops", "accuracy", "bytes", "median ms", "Δ ms vs int8",
                              "gate"], rows))
         chosen = recovery.get("chosen")
         parts.append(f"<p class=\"note\">{'Kept as tflite-int8-mixed: ' + escape(chosen) if chosen else 'No variant passed the gate.'}</p>")

@@ -14,7 +14,7 @@ from typing import Optional
 from edgekit import fsutil
 from edgekit.base.version import __version__
 # The build report's page pieces: its style sheet, figures, tables and number cells.
-from edgekit.report.page import CSS, _figure, _table
+from edgekit.report.page import CSS, html_figure, html_table
 from edgekit.tune.report_data import Stopped, Trial, TrialStatus, TuneRun, load_tune
 from edgekit.tune.report_plots import Axis, trials_svg
 from edgekit.tune.report_tables import TRIAL_HEADERS, candidate_text, constraint_rows, trial_cells, variant_rows
@@ -85,7 +85,7 @@ def _stopped_badge(stopped: Stopped) -> str:
 def _outcome(run: TuneRun) -> str:
     """The chosen point against the default build, or, when nothing fits, the closest candidates and their misses."""
     title = "<h2 id=\"outcome\">Chosen configuration</h2>\n"
-    constraints = _table(["constraint", "limit"], constraint_rows(run), css="facts")
+    constraints = html_table(["constraint", "limit"], constraint_rows(run), css="facts")
     chosen, baseline = run.chosen, run.baseline
     if chosen is None:
         closest = _closest(run)
@@ -93,12 +93,12 @@ def _outcome(run: TuneRun) -> str:
                 "<span class=\"note\">edgekit tune exits 1; the closest candidates and what each misses:</span></p>")
         if not closest:
             text = "<p class=\"note\">No trial was measured yet, so nothing could be chosen.</p>"
-        body = _table(TRIAL_HEADERS, [trial_cells(trial, run) for trial in closest], css="trials")
+        body = html_table(TRIAL_HEADERS, [trial_cells(trial, run) for trial in closest], css="trials")
         return title + constraints + text + (body if closest else "")
     rows = [trial for trial in (chosen, baseline) if trial is not None]
     if baseline is chosen:
         rows = [chosen]
-    body = _table(TRIAL_HEADERS, [trial_cells(trial, run) for trial in rows], css="trials")
+    body = html_table(TRIAL_HEADERS, [trial_cells(trial, run) for trial in rows], css="trials")
     written = ("<p class=\"note\">Written as a ready config: <code>tune/edgekit.yaml</code>"
                f" ({escape(candidate_text(chosen))}).</p>")
     compare = _against_baseline(chosen, baseline)
@@ -153,7 +153,7 @@ def _plots(run: TuneRun) -> str:
     title = "<h2 id=\"trials-plot\">Trials: accuracy, latency and size</h2>\n"
     if latency is None:
         return title + "<p class=\"note\">No trial has both an accuracy and a latency yet.</p>"
-    parts = [_figure("plot-tune-latency", latency,
+    parts = [html_figure("plot-tune-latency", latency,
                      "Each measured trial's test accuracy against its p90 latency on the device; point area is "
                      "proportional to the model file's bytes, colour is its quantization, a hollow point misses a "
                      "constraint, a faint one was trained briefly (an early rung). Black rings: the Pareto front "
@@ -163,12 +163,12 @@ def _plots(run: TuneRun) -> str:
                                 "model file (bytes)", None if constraints.max_bytes is None
                                 else float(constraints.max_bytes), "max bytes"), area_by_bytes=False)
     if size is not None:
-        parts.append(_figure("plot-tune-bytes", size, "The same trials' accuracy against the model file's bytes, "
+        parts.append(html_figure("plot-tune-bytes", size, "The same trials' accuracy against the model file's bytes, "
                                                       "with the byte budget."))
     memory = trials_svg(run, Axis(lambda trial: trial.peak_memory_mb, "peak memory on the device (MB)",
                                   constraints.max_ram_mb, "max RAM MB"), area_by_bytes=False)
     if memory is not None and constraints.max_ram_mb is not None:
-        parts.append(_figure("plot-tune-memory", memory, "Accuracy against peak memory on the device, with the "
+        parts.append(html_figure("plot-tune-memory", memory, "Accuracy against peak memory on the device, with the "
                                                          "RAM budget."))
     return title + "\n".join(parts)
 
@@ -180,7 +180,7 @@ def _front(run: TuneRun) -> str:
         return title + "<p class=\"note\">The front is empty: no trial was measured.</p>"
     note = ("<p class=\"note\">No other measured trial is at least as accurate, as fast (p90) and as small, and "
             "better in one of the three.</p>")
-    return title + _table(TRIAL_HEADERS, [trial_cells(trial, run) for trial in front], css="trials") + note
+    return title + html_table(TRIAL_HEADERS, [trial_cells(trial, run) for trial in front], css="trials") + note
 
 
 def _variants(run: TuneRun) -> str:
@@ -195,7 +195,7 @@ def _variants(run: TuneRun) -> str:
             "every trial of that kind), over every width, input size and thread count tried. Train seconds: what its training "
             "stages (train, prune, QAT) took when they ran, so a training that trials share through the stage cache "
             "is counted in each of them: the cost of building that variant alone.</p>")
-    return title + _table(headers, rows, css="variants") + note
+    return title + html_table(headers, rows, css="variants") + note
 
 
 def _trials(run: TuneRun) -> str:
@@ -203,8 +203,8 @@ def _trials(run: TuneRun) -> str:
     for trial in run.trials:
         css = "chosen" if trial is run.chosen else "baseline" if trial is run.baseline else ""
         rows.append((css, trial_cells(trial, run)))
-    table = _table(TRIAL_HEADERS, [cells for _, cells in rows], css="trials")
-    # Row classes mark the chosen and the default build; _table writes plain rows, so they are added here.
+    table = html_table(TRIAL_HEADERS, [cells for _, cells in rows], css="trials")
+    # Row classes mark the chosen and the default build; html_table writes plain rows, so they are added here.
     for css, cells in rows:
         if css:
             plain = "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
@@ -229,8 +229,8 @@ def _facts(run: TuneRun) -> str:
     notes_html = ("<ul class=\"note\">" + "".join(f"<li>{escape(str(note))}</li>" for note in notes) + "</ul>"
                   if isinstance(notes, list) and notes else "")
     return ("<h2 id=\"space\">Search space and run</h2>\n"
-            + _table(["axis", "values"], space, css="facts") + notes_html
-            + _table(["", ""], [[escape(key), escape(str(value))] for key, value in facts if value], css="facts"))
+            + html_table(["axis", "values"], space, css="facts") + notes_html
+            + html_table(["", ""], [[escape(key), escape(str(value))] for key, value in facts if value], css="facts"))
 
 
 def _duration(seconds: Optional[float]) -> str:

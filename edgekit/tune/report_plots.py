@@ -9,7 +9,7 @@ from typing import Callable, Optional, Sequence
 
 # The build report's helpers: one style, one colour per quantization, one way to write SVG.
 from edgekit.report.data import pareto_front
-from edgekit.report.plots import OTHER_COLOUR, QUANTIZATION_COLOURS, _figure, _log_x, _style, _svg, label
+from edgekit.report.plots import OTHER_COLOUR, QUANTIZATION_COLOURS, new_figure, log_x, plot_style, svg_of, label
 from edgekit.tune.report_data import Trial, TuneRun
 
 LIMIT_COLOUR = "#c44e52"
@@ -38,8 +38,8 @@ def trials_svg(run: TuneRun, axis: Axis, *, area_by_bytes: bool) -> Optional[str
     chosen, baseline = run.chosen, run.baseline
     # Trials below the highest rung were trained briefly (successive halving's first round): drawn faint.
     top_rung = max(trial.rung for trial in points)
-    with _style():
-        figure, axes = _figure(7.5, 4.4)
+    with plot_style():
+        figure, axes = new_figure(7.5, 4.4)
         largest = max((trial.bytes or 0) for trial in points) or 1
         for trial in points:
             area = (_MIN_AREA + (_MAX_AREA - _MIN_AREA) * (trial.bytes or 0) / largest) if area_by_bytes else 60.0
@@ -71,7 +71,7 @@ def trials_svg(run: TuneRun, axis: Axis, *, area_by_bytes: bool) -> Optional[str
                           xytext=(-3, -10), textcoords="offset points", fontsize=8, color=LIMIT_COLOUR, ha="right")
         values = [axis.value(trial) for trial in points] + ([axis.limit] if axis.limit else [])
         if min(values) > 0 and max(values) / min(values) > 20:
-            _log_x(axes)
+            log_x(axes)
         axes.margins(x=0.15, y=0.15)
         axes.set_xlabel(f"{axis.title}, lower is better")
         better = "higher" if run.state.higher_is_better else "lower"
@@ -79,7 +79,7 @@ def trials_svg(run: TuneRun, axis: Axis, *, area_by_bytes: bool) -> Optional[str
         axes.grid(True, alpha=0.3)
         figure.legend(handles=_legend(points, short=top_rung > min(trial.rung for trial in points)),
                       loc="outside lower center", ncols=4, frameon=False, fontsize=8)
-        return _svg(figure)
+        return svg_of(figure)
 
 
 def _front_line(axes, front: Sequence[Trial], axis: Axis, higher_is_better: bool) -> None:

@@ -1,6 +1,6 @@
 """The tune report's table cells: a trial as one row, the budget as rows, and one row per kind of variant.
 
-Every cell is HTML already (text escaped here), as the build report's `_table` expects.
+Every cell is HTML already (text escaped here), as the build report's `html_table` expects.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from html import escape
 
 
 from edgekit.pipeline.summary import human_bytes
-from edgekit.report.page import _number
+from edgekit.report.page import number_cell
 from edgekit.tune.report_data import Candidate, Miss, Trial, TrialStatus, TuneRun
 
 TRIAL_HEADERS = ["trial", "candidate", "status", "rung", "epochs", "train s", "accuracy", "bytes", "p50 ms", "p90 ms",
@@ -81,10 +81,10 @@ def trial_cells(trial: Trial, run: TuneRun) -> list[str]:
     status = f"<span class=\"badge {_STATUS_CSS[trial.status]}\">{escape(trial.status.value)}</span>"
     if trial.reason:
         status += " " + escape(trial.reason)
-    return [name, escape(candidate_text(trial)), status, _number(trial.rung, "{}"), _number(trial.epochs, "{}"),
-            _number(trial.train_seconds, "{:.1f}"), _number(trial.accuracy, "{:.4f}"),
-            human_bytes(trial.bytes) if trial.bytes is not None else "-", _number(trial.p50, "{:.4g}"),
-            _number(trial.p90, "{:.4g}"), _number(trial.peak_memory_mb, "{:.1f}"), fits_cell(trial)]
+    return [name, escape(candidate_text(trial)), status, number_cell(trial.rung, "{}"), number_cell(trial.epochs, "{}"),
+            number_cell(trial.train_seconds, "{:.1f}"), number_cell(trial.accuracy, "{:.4f}"),
+            human_bytes(trial.bytes) if trial.bytes is not None else "-", number_cell(trial.p50, "{:.4g}"),
+            number_cell(trial.p90, "{:.4g}"), number_cell(trial.peak_memory_mb, "{:.1f}"), fits_cell(trial)]
 
 
 def constraint_rows(run: TuneRun) -> list[list[str]]:
@@ -137,10 +137,10 @@ def variant_rows(run: TuneRun) -> list[list[str]]:
     for kind in order:
         count, trial = best[kind]
         rows.append([escape(kind), str(count), escape(trial.id), escape(candidate_text(trial)),
-                     f"{trial.rung} / {_number(trial.epochs, '{}')}",
-                     _number(trial.train_seconds, "{:.1f}"), _number(trial.accuracy, "{:.4f}"),
-                     human_bytes(trial.bytes) if trial.bytes is not None else "-", _number(trial.p50, "{:.4g}"),
-                     _number(trial.p90, "{:.4g}"), _number(trial.peak_memory_mb, "{:.1f}"), fits_cell(trial)])
+                     f"{trial.rung} / {number_cell(trial.epochs, '{}')}",
+                     number_cell(trial.train_seconds, "{:.1f}"), number_cell(trial.accuracy, "{:.4f}"),
+                     human_bytes(trial.bytes) if trial.bytes is not None else "-", number_cell(trial.p50, "{:.4g}"),
+                     number_cell(trial.p90, "{:.4g}"), number_cell(trial.peak_memory_mb, "{:.1f}"), fits_cell(trial)])
     return rows
 
 
