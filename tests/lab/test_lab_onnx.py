@@ -41,10 +41,11 @@ def test_ssh_board_with_benchmark_model_gets_per_op_times(lab, tmp_path):
     # board's own binary.
     from tests.lab.conftest import STANDINS
 
-    text = (lab.targets / "lab-x86.yaml").read_text().replace("name: lab-x86", "name: lab-x86-bm")
-    (lab.targets / "lab-x86-bm.yaml").write_text(text + f"benchmark_model: {STANDINS / 'benchmark_model'}\n")
+    # A target of its own name: the lab's lab-x86-bm (benchmark_model as the timer) is another board's setup.
+    text = (lab.targets / "lab-x86.yaml").read_text().replace("name: lab-x86", "name: lab-x86-opbm")
+    (lab.targets / "lab-x86-opbm.yaml").write_text(text + f"benchmark_model: {STANDINS / 'benchmark_model'}\n")
     output = tmp_path / "board.json"
-    result = edgekit("profile", MODELS / "mlp-int8.tflite", "--target", "lab-x86-bm", "--device",
+    result = edgekit("profile", MODELS / "mlp-int8.tflite", "--target", "lab-x86-opbm", "--device",
                      lab["board"]["alias"], "--ssh-config", lab.ssh_config, "--runs", 10, "--min-seconds", 0,
                      "--op-profile", "--output", output)
     assert result.exit_code == 0, result.output

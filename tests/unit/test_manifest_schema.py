@@ -2,10 +2,12 @@
 
 import copy
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
 
+from edgekit.base.version import __version__
 from edgekit.cli import main
 from edgekit.manifest import (SCHEMA_VERSION, Manifest, ManifestError, NewerManifestSchema, StageName,
                               UnknownManifestKey, load_manifest, parse_manifest)
@@ -73,7 +75,7 @@ def test_an_unknown_key_is_exit_2_naming_it_with_a_suggestion(tmp_path):
 def test_a_newer_schema_version_is_exit_2(tmp_path):
     document = {"schema_version": SCHEMA_VERSION + 1, **sample_manifest(), "new_key": 1}
     with pytest.raises(NewerManifestSchema, match=rf"schema_version is {SCHEMA_VERSION + 1}, newer than this edgekit "
-                                                  rf"\(0\.1\.0\) reads \(up to {SCHEMA_VERSION}\)") as caught:
+                                                  rf"\({re.escape(__version__)}\) reads \(up to {SCHEMA_VERSION}\)") as caught:
         load_manifest(write(tmp_path / "build", document))
     assert caught.value.exit_code == 2
     result = CliRunner().invoke(main, ["report", str(tmp_path / "build")])
