@@ -224,7 +224,11 @@ def sshd_config(listen: str, host_key: str, authorized_keys: str, pid_file: str,
         # The lab's files live in a checkout whose folders may be group-writable.
         "StrictModes no",
         # OpenSSH 9's scp speaks sftp; edgekit itself copies with `cat` over ssh.
-        f"Subsystem sftp {sftp}", "AcceptEnv LANG LC_*", "",
+        f"Subsystem sftp {sftp}", "AcceptEnv LANG LC_*",
+        # The x86 boards share this machine's root home: a ~/.bashrc that runs `pyenv rehash` (as root's does on
+        # the project's machines) waited 60 s on the lock a killed session left behind, and every ssh command to
+        # the board timed out. Try the lock once instead.
+        "SetEnv PYENV_REHASH_TIMEOUT=0", "",
     ])
 
 
