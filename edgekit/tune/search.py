@@ -71,6 +71,7 @@ class Search:
         self.best: Optional[Trial] = None
         self.new_trials = 0
         self._failed_builds: dict[Variant, str] = {}
+        self._builds: dict[Variant, VariantBuild] = {}
 
     def run(self) -> Stopped:
         """Search until done or stopped; returns why it ended (done, budget or trials)."""
@@ -277,10 +278,10 @@ class Search:
     def _build(self, trial: Trial, variant: Variant) -> Optional[VariantBuild]:
         """The variant's build, or None with the trial marked failed (the reason is the error's message)."""
         reason = self._failed_builds.get(variant)
-        built = None
-        if reason is None:
+        built = self._builds.get(variant)  # a build folder is built once for all its candidates
+        if reason is None and built is None:
             try:
-                built = self.builder.build(variant, self.quantizations)
+                built = self._builds[variant] = self.builder.build(variant, self.quantizations)
             except EdgekitError as error:
                 reason = self._failed_builds[variant] = f"build failed: {error}"
         if built is not None and trial.candidate.quantization not in built.artifacts:
