@@ -70,8 +70,8 @@ class Search:
         self.baseline: Optional[Trial] = None
         self.best: Optional[Trial] = None
         self.new_trials = 0
-        self._failed_builds: dict[Variant, str] = {}
-        self._builds: dict[Variant, VariantBuild] = {}
+        self._failed_builds: dict[tuple, str] = {}
+        self._builds: dict[tuple, VariantBuild] = {}
 
     def run(self) -> Stopped:
         """Search until done or stopped; returns why it ended (done, budget or trials)."""
@@ -177,7 +177,9 @@ class Search:
             trials.append(trial)
         # When rung 0 already trains every epoch, it is the full build, and rung 1 takes it from the cache.
         variant = Variant.of(candidates[0], self.rung0_epochs, short=self.rung0_epochs < self.full_epochs)
-        built = {trial.id: self._build(trial, variant) for trial in todo}  # one build: the builder keeps it
+        # Only what this folder's remaining candidates are: a quantization eliminated before building is not made.
+        needed = tuple(q for q in self.quantizations if any(t.candidate.quantization == q for t in todo))
+        built = {trial.id: self._build(trial, variant, needed) for trial in todo}  # built once (self._builds)
         timed = [trial for trial in todo if built[trial.id] is not None]
         timings = self.timer.quick_many([Timed(built[trial.id].artifacts[trial.candidate.quantization].path,
                                                trial.candidate.threads) for trial in timed]) if timed else []
@@ -275,15 +277,19 @@ class Search:
                      f"(its measurement, not taken again)")
 
     # ------------------------------------------------------------------------------------------ parts
-    def _build(self, trial: Trial, variant: Variant) -> Optional[VariantBuild]:
-        """The variant's build, or None with the trial marked failed (the reason is the error's message)."""
-        reason = self._failed_builds.get(variant)
-        built = self._builds.get(variant)  # a build folder is built once for all its candidates
+    def _build(self, trial: Trial, variant: Variant,
+               quantizations: Optional[tuple[str, ...]] = None) -> Optional[VariantBuild]:
+        """The variant's build exporting `quantizations` (default: every one of the space, so a full build
+        folder is the same for the default build and every survivor in it), or None with the trial marked
+        failed (the reason is the error's message)."""
+        key = (variant, quantizations or tuple(self.quantizations))
+        reason = self._failed_builds.get(key)
+        built = self._builds.get(key)  # a build folder is built once for all its candidates
         if reason is None and built is None:
             try:
-                built = self._builds[variant] = self.builder.build(variant, self.quantizations)
+                built = self._builds[key] = self.builder.build(variant, list(key[1]))
             except EdgekitError as error:
-                reason = self._failed_builds[variant] = f"build failed: {error}"
+                reason = self._failed_builds[key] = f"build failed: {error}"
         if built is not None and trial.candidate.quantization not in built.artifacts:
             reason = built.missing.get(trial.candidate.quantization, "no such artifact")
         if reason is not None:

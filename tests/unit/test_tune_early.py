@@ -71,9 +71,11 @@ class CountingBuilder:
         self.root = root
         self.loaded = None
         self.calls = []
+        self.exported = []
 
     def build(self, variant, quantizations):
         self.calls.append(variant)
+        self.exported.append((variant.width, variant.sparsity, variant.short, tuple(quantizations)))
         folder = self.root / variant.folder()
         folder.mkdir(parents=True, exist_ok=True)
         artifacts = {}
@@ -114,6 +116,11 @@ def test_rung0_builds_each_folder_once_and_skips_what_the_default_build_already_
     assert search.run() is Stopped.DONE
     rung0_builds = [(v.width, v.sparsity) for v in builder.calls if v.short]
     assert rung0_builds == [(0.5, 0.0), (0.5, 0.5), (1.0, 0.0), (1.0, 0.5)]  # not one per quantization or threads
+    # a width-1.0 folder at rung 0 exports int8 alone (its float32 is out); full builds export the whole space
+    assert [(w, s, q) for w, s, short, q in builder.exported if short] == [
+        (0.5, 0.0, ("float32", "int8")), (0.5, 0.5, ("float32", "int8")), (1.0, 0.0, ("int8",)),
+        (1.0, 0.5, ("int8",))]
+    assert all(q == ("float32", "int8") for _, _, short, q in builder.exported if not short)
     # one profiler call per build folder, with every live candidate of it
     assert [len(models) for models in timer.quick_calls] == [4, 4, 2, 2]
     early = [t for t in search.trials.values() if t.extra.get("early")]
