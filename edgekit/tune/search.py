@@ -155,9 +155,7 @@ class Search:
 
     def _rung0(self, candidates: list[Candidate]) -> list[Trial]:
         """Rung 0 of one build folder's candidates: one short build, one quick profile per thread count."""
-        trials: list[Trial] = []
-        todo: list[Trial] = []
-        stop: Optional[Stop] = None
+        trials, todo, stop = [], [], None
         for candidate in candidates:
             existing = self._existing("search", 0, candidate)
             if existing is not None and existing.status != TrialStatus.PENDING:
@@ -175,10 +173,11 @@ class Search:
                 break
             todo.append(trial)
             trials.append(trial)
-        # When rung 0 already trains every epoch, it is the full build, and rung 1 takes it from the cache.
+        # When rung 0 already trains every epoch, it is the full build (all quantizations), which rung 1 reuses;
+        # a short one exports only its remaining candidates' quantizations.
         variant = Variant.of(candidates[0], self.rung0_epochs, short=self.rung0_epochs < self.full_epochs)
-        # Only what this folder's remaining candidates are: a quantization eliminated before building is not made.
-        needed = tuple(q for q in self.quantizations if any(t.candidate.quantization == q for t in todo))
+        needed = tuple(q for q in self.quantizations if any(t.candidate.quantization == q for t in todo)) \
+            if variant.short else None
         built = {trial.id: self._build(trial, variant, needed) for trial in todo}  # built once (self._builds)
         timed = [trial for trial in todo if built[trial.id] is not None]
         timings = self.timer.quick_many([Timed(built[trial.id].artifacts[trial.candidate.quantization].path,

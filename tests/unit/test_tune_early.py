@@ -102,12 +102,12 @@ class CountingTimer:
         return Timing(samples_ms=[1.0] * 5, peak_memory_mb=10.0), Timing(samples_ms=[1.0] * 5) if theirs else None
 
 
-def _search(tmp_path, *, max_trials=None, threads=(1, 2)):
+def _search(tmp_path, *, max_trials=None, threads=(1, 2), full_epochs=12):
     space = SearchSpace([0.5, 1.0], [None], [0.0, 0.5], ["float32", "int8"], ["float32"], list(threads))
     builder, timer = CountingBuilder(tmp_path / "builds"), CountingTimer()
     search = Search(settings=TuneConfig(), constraints=Constraints(max_bytes=100_000), space=space,
                     default=_candidate(), builder=builder, timer=timer, store=TuneStore(tmp_path), trials={},
-                    full_epochs=12, limits=Limits(None, max_trials, 0.0), on_trial=lambda: None, sizes_scale=True)
+                    full_epochs=full_epochs, limits=Limits(None, max_trials, 0.0), on_trial=lambda: None, sizes_scale=True)
     return search, builder, timer
 
 
@@ -148,6 +148,13 @@ def test_the_default_candidates_rung1_is_the_default_build_itself(tmp_path):
     full_default = [v for v in builder.calls if not v.short and v.width == 1.0 and v.sparsity == 0.0]
     assert len(full_default) == 1  # built once, for the default build
     assert all(mine.path != Path(search.builder.root / baseline.extra["artifact"]) for mine, _ in timer.ab_calls[1:])
+
+
+def test_a_rung0_that_trains_every_epoch_is_the_full_build_and_is_reused(tmp_path):
+    search, builder, _ = _search(tmp_path, full_epochs=1, threads=(1,))
+    search.run()
+    assert {q for *_, q in builder.exported} == {("float32", "int8")}  # every quantization: rung 1 reuses it
+    assert len(builder.calls) == len(set(builder.calls)) == 4  # each folder once, the default's included
 
 
 def test_the_trial_limit_holds_inside_a_build_folder(tmp_path):
