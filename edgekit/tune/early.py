@@ -23,8 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
+from edgekit import console
 from edgekit.tune.constraints import Miss
 from edgekit.tune.space import MIXED_INT8, Candidate
+from edgekit.tune.trials import Trial, TrialStatus
 
 # quantization -> the quantizations whose file of the same model it is at least as large as (see above).
 AT_LEAST_AS_LARGE_AS = {
@@ -107,6 +109,17 @@ def bytes_miss(candidate: Candidate, facts: Iterable[SizeFact], max_bytes: Optio
                   f"{_knob(fact.input_size)}), which a {candidate.quantization} file of this width and size "
                   f"cannot be smaller than")
     return EarlyMiss(miss, bool(exact), reason)
+
+
+def early_trial(trial: Trial, early: EarlyMiss) -> Trial:
+    """`trial` (new, or pending from a killed run) recorded as eliminated before building: no epochs, no
+    measurement; its miss, and its bytes only when they are exact."""
+    trial.epochs, trial.status, trial.reason, trial.fits = 0, TrialStatus.ELIMINATED, early.reason, False
+    trial.misses = [early.miss]
+    trial.bytes = int(early.miss.measured) if early.exact else None
+    trial.extra.update({"early": True, "bytes_exact": early.exact})
+    console.info(f"tune: {trial.id} {trial.candidate.label()}: {early.reason}")
+    return trial
 
 
 def _knob(value) -> str:

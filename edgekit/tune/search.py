@@ -1,10 +1,7 @@
 """Successive halving over the candidates: every candidate trained briefly (rung 0) and timed; the ones that can
 still fit and are the most accurate trained in full (rung 1) and timed in A/B rounds against the current best.
-
-Cheap where it can be honestly: a candidate whose file size is known to miss --max-bytes is eliminated before it
-is built (edgekit.tune.early); rung 0 builds each build folder once for all its candidates and times them in one
-profiler process per thread count; the default candidate's rung 1 is the default build itself, not measured
-again while that build is the best."""
+Cheap where it is honest (docs/tune.md): early elimination by file size, one rung-0 build and profiler process per
+folder, survivors continued from rung 0, and the default candidate's rung 1 taken from the default build."""
 
 from __future__ import annotations
 
@@ -18,9 +15,9 @@ from typing import Callable, Optional
 from edgekit import console
 from edgekit.config.tune import TuneConfig
 from edgekit.errors import EdgekitError
-from edgekit.tune.builds import Variant, VariantBuild, VariantBuilder
+from edgekit.tune.builds import Variant, VariantBuild, VariantBuilder, full_variant
 from edgekit.tune.constraints import Constraints
-from edgekit.tune.early import EarlyMiss, SizeFact, bytes_miss, size_facts
+from edgekit.tune.early import EarlyMiss, SizeFact, bytes_miss, early_trial, size_facts
 from edgekit.tune.measure import Timed, Timer, Timing
 from edgekit.tune.space import Candidate, SearchSpace
 from edgekit.tune.trials import Stopped, Trial, TrialStatus, TuneStore
@@ -64,8 +61,7 @@ class Search:
         self.rung0_epochs = min(settings.rung0_epochs or max(1, full_epochs // 4), full_epochs)
         self.quantizations = list(dict.fromkeys([*space.quantization, default.quantization]))
         self.on_trial = on_trial
-        # A built-in model: a wider or larger-input one has at least the weights of a narrower one (early.py).
-        self.sizes_scale = sizes_scale
+        self.sizes_scale = sizes_scale  # a built-in: wider or larger-input means at least as many weights (early.py)
         self.reference_accuracy: Optional[float] = None
         self.baseline: Optional[Trial] = None
         self.best: Optional[Trial] = None
@@ -199,14 +195,9 @@ class Search:
 
     def _eliminate_early(self, pending: Optional[Trial], candidate: Candidate, early: EarlyMiss) -> Trial:
         """A trial for a candidate that cannot fit, recorded without building or timing it."""
-        trial = pending or Trial(id=f"t{len(self.trials):04d}", candidate=candidate, rung=0, epochs=0,
-                                 extra={"role": "search"})
+        trial = early_trial(pending or Trial(id=f"t{len(self.trials):04d}", candidate=candidate, rung=0, epochs=0,
+                                             extra={"role": "search"}), early)
         self.trials[trial.id] = trial
-        trial.epochs, trial.status, trial.reason, trial.fits = 0, TrialStatus.ELIMINATED, early.reason, False
-        trial.misses = [early.miss]
-        trial.bytes = int(early.miss.measured) if early.exact else None
-        trial.extra.update({"early": True, "bytes_exact": early.exact})
-        console.info(f"tune: {trial.id} {candidate.label()}: {early.reason}")
         self.store.write_trial(trial)
         return trial
 
@@ -244,9 +235,16 @@ class Search:
             if self._is_default_build(candidate):
                 self._same_as_baseline(trial)
             else:
-                built = self._build(trial, Variant.of(candidate, self.full_epochs, short=False))
+                rung0_model = parent.extra.get("dense_model")
+                variant = full_variant(candidate, self.default, self.full_epochs, self.rung0_epochs,
+                                       self.builder.root / rung0_model if rung0_model else None)
+                built = self._build(trial, variant)
                 if built is not None:
                     self._time_full(trial, built, against=self.best)
+                    if variant.initial_model is not None:  # what the whole training cost: rung 0's part too
+                        trial.train_seconds = round(trial.train_seconds + parent.extra["stage_seconds"]["train"], 3)
+                        trial.extra["warm_start"] = {"from": parent.id, "epochs_before": variant.warm_epochs,
+                                                     "epochs": self.full_epochs - variant.warm_epochs}
             self._finish(trial)
         if trial.extra.get("became_best"):
             self.best = trial
@@ -339,6 +337,8 @@ class Search:
         trial.extra.update({"artifact": str(artifact.path.relative_to(self.builder.root)),
                             # every quantization this build folder exported: exact sizes for early.py
                             "file_bytes": {name: made.bytes for name, made in built.artifacts.items()},
+                            "dense_model": str(built.dense_model.relative_to(self.builder.root))
+                            if built.dense_model else None,
                             "stage_seconds": built.stage_seconds, "cached_stages": built.cached,
                             "device": timing.device})
         if built.float_accuracy is not None and artifact.accuracy is not None:

@@ -85,8 +85,12 @@ class CountingBuilder:
             accuracy = 0.5 + 0.3 * variant.width + 0.01 * variant.epochs - 0.1 * float(variant.sparsity) - (
                 0.02 if quantization == "int8" else 0.0)
             artifacts[quantization] = BuiltArtifact(path, SIZES[(variant.width, quantization)], round(accuracy, 4))
+        dense = folder / "train" / "m-dense.keras"
+        dense.parent.mkdir(exist_ok=True)
+        dense.write_bytes(b"weights")
         return VariantBuild(build_dir=folder, config={}, artifacts=artifacts, float_accuracy=None,
-                            train_seconds=1.0, stage_seconds={}, cached=[], cache_keys={"train": "k"})
+                            train_seconds=1.0, stage_seconds={"train": 2.0}, cached=[], cache_keys={"train": "k"},
+                            dense_model=dense)
 
 
 class CountingTimer:
@@ -181,3 +185,62 @@ def test_quick_profiles_share_one_process_per_thread_count(tmp_path, monkeypatch
     assert calls == [(["a.tflite", "b.tflite"], 1, True), (["a.tflite"], 2, False)]
     assert [timing.peak_memory_mb for timing in timings] == [None, None, 50.0]  # a shared process's peak is no one's
     assert timings[0].p90 == pytest.approx(2.8)
+
+
+# ------------------------------------------------------------------------------------------------ warm start
+def test_survivors_of_another_training_continue_from_their_rung0_weights(tmp_path):
+    search, builder, _ = _search(tmp_path, threads=(1,))
+    search.run()
+    full = {(v.width, v.sparsity): v for v in builder.calls if not v.short and v.epochs == 12}
+    narrow = [v for (width, _), v in full.items() if width == 0.5]
+    assert narrow, "a width-0.5 candidate survives rung 0"
+    for variant in narrow:  # width 0.5: not the default build's training, so it continues rung 0's
+        rung0 = builder.root / type(variant)(0.5, None, variant.sparsity, "float32", 3, True).folder()
+        assert variant.initial_model == rung0 / "train" / "m-dense.keras" and variant.warm_epochs == 3
+        assert variant.folder().parts[0] == "w0.5-float32-e12-from-e3"
+    assert full[(1.0, 0.0)].initial_model is None  # the default build's training is shared, not continued
+    warm = [t for t in search.trials.values() if t.extra.get("warm_start")]
+    assert warm and all(t.extra["warm_start"]["epochs"] == 9 and t.train_seconds == 3.0 for t in warm)
+    assert warm[0].extra["warm_start"]["from"] == warm[0].extra["parent"]
+
+
+def test_full_variant_continues_only_a_short_rung0_of_another_training(tmp_path):
+    from edgekit.tune.builds import full_variant
+
+    model = tmp_path / "m-dense.keras"
+    model.write_bytes(b"weights")
+    default = _candidate()
+    assert full_variant(_candidate(width=0.5), default, 12, 3, model).initial_model == model
+    assert full_variant(_candidate(sparsity=0.5), default, 12, 3, model).initial_model is None  # shares default's
+    assert full_variant(_candidate(width=0.5), default, 12, 12, model).initial_model is None  # rung 0 was full
+    assert full_variant(_candidate(width=0.5), default, 12, 3, tmp_path / "gone.keras").initial_model is None
+
+
+def test_the_train_stage_starts_from_the_given_weights_and_keys_them(tmp_path):
+    from types import SimpleNamespace
+
+    from edgekit._tf import keras
+    from edgekit.errors import InputFileError
+    from edgekit.pipeline.stages.train import _start_from
+
+    def tiny(units):
+        return keras().Sequential([keras().layers.Input((4,)), keras().layers.Dense(units)])
+
+    trained = tiny(3)
+    trained.set_weights([w + 1.5 for w in trained.get_weights()])
+    trained.save(tmp_path / "rung0.keras")
+    fresh = tiny(3)
+    assert _start_from(SimpleNamespace(initial_model=None), fresh) is None
+    assert _start_from(SimpleNamespace(initial_model=tmp_path / "rung0.keras"), fresh) == "rung0.keras"
+    for mine, theirs in zip(fresh.get_weights(), trained.get_weights()):
+        assert (mine == theirs).all()
+    with pytest.raises(InputFileError, match="rung0.keras: its weights do not fit this model"):
+        _start_from(SimpleNamespace(initial_model=tmp_path / "rung0.keras"), tiny(5))
+    # the starting weights are part of the train stage's key; a build from scratch keeps the key it had
+    from edgekit import fsutil
+    from edgekit.pipeline.stages.train import model_files
+
+    builtin = SimpleNamespace(config=SimpleNamespace(model=SimpleNamespace(file=None, factory=None)))
+    assert model_files(SimpleNamespace(loaded=builtin, initial_model=None)) == {}
+    assert model_files(SimpleNamespace(loaded=builtin, initial_model=tmp_path / "rung0.keras")) == {
+        "initial_model": fsutil.sha256_file(tmp_path / "rung0.keras")}
