@@ -235,7 +235,7 @@ class Search:
             if self._is_default_build(candidate):
                 self._same_as_baseline(trial)
             else:
-                rung0_model = parent.extra.get("dense_model")
+                rung0_model = parent.extra.get("dense_model") if self.settings.warm_start else None
                 variant = full_variant(candidate, self.default, self.full_epochs, self.rung0_epochs,
                                        self.builder.root / rung0_model if rung0_model else None)
                 built = self._build(trial, variant)

@@ -106,10 +106,10 @@ class CountingTimer:
         return Timing(samples_ms=[1.0] * 5, peak_memory_mb=10.0), Timing(samples_ms=[1.0] * 5) if theirs else None
 
 
-def _search(tmp_path, *, max_trials=None, threads=(1, 2), full_epochs=12):
+def _search(tmp_path, *, max_trials=None, threads=(1, 2), full_epochs=12, warm_start=False):
     space = SearchSpace([0.5, 1.0], [None], [0.0, 0.5], ["float32", "int8"], ["float32"], list(threads))
     builder, timer = CountingBuilder(tmp_path / "builds"), CountingTimer()
-    search = Search(settings=TuneConfig(), constraints=Constraints(max_bytes=100_000), space=space,
+    search = Search(settings=TuneConfig(warm_start=warm_start), constraints=Constraints(max_bytes=100_000), space=space,
                     default=_candidate(), builder=builder, timer=timer, store=TuneStore(tmp_path), trials={},
                     full_epochs=full_epochs, limits=Limits(None, max_trials, 0.0), on_trial=lambda: None, sizes_scale=True)
     return search, builder, timer
@@ -189,7 +189,7 @@ def test_quick_profiles_share_one_process_per_thread_count(tmp_path, monkeypatch
 
 # ------------------------------------------------------------------------------------------------ warm start
 def test_survivors_of_another_training_continue_from_their_rung0_weights(tmp_path):
-    search, builder, _ = _search(tmp_path, threads=(1,))
+    search, builder, _ = _search(tmp_path, threads=(1,), warm_start=True)
     search.run()
     full = {(v.width, v.sparsity): v for v in builder.calls if not v.short and v.epochs == 12}
     narrow = [v for (width, _), v in full.items() if width == 0.5]
@@ -202,6 +202,13 @@ def test_survivors_of_another_training_continue_from_their_rung0_weights(tmp_pat
     warm = [t for t in search.trials.values() if t.extra.get("warm_start")]
     assert warm and all(t.extra["warm_start"]["epochs"] == 9 and t.train_seconds == 3.0 for t in warm)
     assert warm[0].extra["warm_start"]["from"] == warm[0].extra["parent"]
+
+
+def test_without_warm_start_every_full_build_trains_from_scratch(tmp_path):
+    search, builder, _ = _search(tmp_path, threads=(1,))
+    search.run()
+    assert all(v.initial_model is None for v in builder.calls)
+    assert not any(t.extra.get("warm_start") for t in search.trials.values())
 
 
 def test_full_variant_continues_only_a_short_rung0_of_another_training(tmp_path):
