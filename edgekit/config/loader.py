@@ -128,6 +128,7 @@ profile:
 #   ab_rounds: 2                 # ABBA timing rounds of each survivor against the current best
 #   profile_runs: 50             # timed runs per profile
 #   accuracy_tolerance: 0.005    # accuracies this close tie; the faster one wins
+#   warm_start: false            # survivors continue from their rung-0 weights (cheaper, not the same model)
 #   space:                       # null: edgekit's default for this model, data and device
 #     width: null                # built-in models: 0.5, 1.0 and model.width
 #     input_size: null           # images/tfrecord: 0.75x and 1x data.image_size

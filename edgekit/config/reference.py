@@ -108,6 +108,8 @@ KEY_HELP: dict[str, str] = {
                           "trained in full.",
     "tune.ab_rounds": "ABBA rounds a fully trained candidate is timed in against the current best.",
     "tune.profile_runs": "Timed runs per profile of a fully trained candidate (rung 0 takes a quarter).",
+    "tune.warm_start": "Continue a survivor's full training from its rung-0 weights instead of from scratch (cheaper; "
+                       "the measured model then differs from a build of the chosen edgekit.yaml; docs/tune.md).",
     "tune.accuracy_tolerance": "Accuracies this close are a tie, won by the faster candidate of the same A/B rounds.",
     "tune.space": "The values tried for each knob; a knob left null takes the default for this model, data and "
                   "device.",

@@ -94,6 +94,9 @@ class TuneConfig(StrictModel):
     profile_runs: int = Field(50, ge=5, le=100_000)
     # Accuracies this close are a tie, and the faster candidate (in the same A/B rounds) wins.
     accuracy_tolerance: float = Field(0.005, ge=0, le=1)
+    # A survivor of another training than the default build's continues from its rung-0 weights instead of
+    # training from scratch. Off by default: measured on digits it saved 2 s and scored 0.855 against 0.925.
+    warm_start: bool = False
     space: TuneSpaceConfig = TuneSpaceConfig()
 
     @pydantic.model_validator(mode="after")

@@ -33,6 +33,9 @@ class BuildContext:
     memo: dict[str, Any] = field(default_factory=dict)
     # set by tests (BuildRequest.record_config_reads): the configuration keys each stage reads
     read_log: Optional[ReadLog] = None
+    # edgekit tune's warm start: a .keras model of the same architecture whose weights the train stage starts
+    # from (then it trains train.epochs more); its sha256 is in the train stage's key. None: from scratch.
+    initial_model: Optional[Path] = None
 
     @property
     def config(self):

@@ -55,6 +55,7 @@ class TrainOutput(KerasOutput):
     model_source: Optional[dict[str, Any]] = None
     batchnorm_momentum: Optional[float] = None
     batchnorm_reestimated_on: int = 0
+    warm_start: Optional[str] = None  # the model file edgekit tune's warm start began from (None: from scratch)
 
     @property
     def via_converter(self) -> bool:

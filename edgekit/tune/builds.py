@@ -47,6 +47,10 @@ class Variant:
     precision: str
     epochs: int
     short: bool  # rung 0: prune and QAT fine-tune for one epoch too
+    # Warm start: the training continues from this model (the candidate's rung-0 training, `warm_epochs` long)
+    # for the remaining epochs - `epochs` in all. None: from scratch.
+    initial_model: Optional[Path] = None
+    warm_epochs: int = 0
 
     @classmethod
     def of(cls, candidate: Candidate, epochs: int, short: bool) -> "Variant":
@@ -56,7 +60,8 @@ class Variant:
         training = "-".join(part for part in (
             f"w{self.width:g}" if self.width is not None else "model",
             f"{self.input_size}px" if self.input_size is not None else None,
-            self.precision, f"e{self.epochs}{'s' if self.short else ''}") if part)
+            self.precision, f"e{self.epochs}{'s' if self.short else ''}",
+            f"from-e{self.warm_epochs}" if self.initial_model is not None else None) if part)
         sparsity = "dense" if self.sparsity in (0, 0.0) else "s" + re.sub(r"[^0-9a-z]", "-", str(self.sparsity))
         return Path(training) / sparsity
 
@@ -81,6 +86,7 @@ class VariantBuild:
     cached: list[str]
     cache_keys: dict[str, str]
     missing: dict[str, str] = field(default_factory=dict)  # quantization -> why it has no artifact
+    dense_model: Optional[Path] = None  # the train stage's model file (a warm start continues from it)
 
 
 def variant_config(base: dict[str, Any], config: EdgekitConfig, variant: Variant,
@@ -100,7 +106,7 @@ def variant_config(base: dict[str, Any], config: EdgekitConfig, variant: Variant
         prune.update({"enabled": True, "structure": "2:4" if variant.sparsity == TWO_FOUR else "unstructured",
                       "target_sparsity": 0.5 if variant.sparsity == TWO_FOUR else float(variant.sparsity)})
     train = data.setdefault("train", {})
-    train.update({"precision": variant.precision, "epochs": variant.epochs})
+    train.update({"precision": variant.precision, "epochs": variant.epochs - variant.warm_epochs})
     if variant.short:
         prune["epochs"] = 1
         data.setdefault("qat", {})["epochs"] = 1
@@ -110,6 +116,18 @@ def variant_config(base: dict[str, Any], config: EdgekitConfig, variant: Variant
                                     key=["float32", "float16", "dynamic", "int8"].index)
     export["int8_recovery"] = "always" if MIXED_INT8 in quantizations else "off"
     return data
+
+
+def full_variant(candidate: Candidate, default: Candidate, full_epochs: int, rung0_epochs: int,
+                 rung0_model: Optional[Path]) -> Variant:
+    """A survivor's full build: continued from its rung-0 training when that was short and its width, input size
+    and precision differ from the default build's (whose full training every such candidate shares already)."""
+    shares_default = (candidate.width, candidate.input_size, candidate.precision) == (
+        default.width, default.input_size, default.precision)
+    if shares_default or rung0_epochs >= full_epochs or rung0_model is None or not rung0_model.is_file():
+        return Variant.of(candidate, full_epochs, short=False)
+    return Variant(candidate.width, candidate.input_size, candidate.sparsity, candidate.precision, full_epochs,
+                   short=False, initial_model=rung0_model, warm_epochs=rung0_epochs)
 
 
 def validated(data: dict[str, Any], source: Path) -> LoadedConfig:
@@ -160,7 +178,7 @@ class VariantBuilder:
         cache.clean_stale_temporaries()
         ctx = BuildContext(loaded=loaded, target=self.target, build_dir=build_dir, cache=cache,
                            connection=self.connection, tools=self.tools(),
-                           pool=DevicePool(self.target, [self.connection]))
+                           pool=DevicePool(self.target, [self.connection]), initial_model=variant.initial_model)
         console.info(f"tune: building {variant.folder()} ({variant.epochs} epochs)")
         # The build's own declared stages, in their derived order, up to evaluate (profiling is tune's own, A/B);
         # diagnose only for int8-mixed, whose variant int8 recovery makes.
@@ -198,13 +216,15 @@ class VariantBuilder:
             else:
                 missing[MIXED_INT8] = "int8 recovery found no mixed variant that passes the accuracy gate"
         training = [name for name in ("train", "prune", "qat") if name in results]
+        dense_model = results.train.path(results.train.output.file) if "train" in results else None
         return VariantBuild(
             build_dir=ctx.build_dir, config=data, artifacts=artifacts,
             float_accuracy=scores.get("keras-dense", {}).get("accuracy"),
             train_seconds=round(sum(results[name].seconds for name in training), 3),
             stage_seconds={name: round(result.seconds, 3) for name, result in results.items()},
             cached=[name for name, result in results.items() if result.cached],
-            cache_keys={name: result.key for name, result in results.items()}, missing=missing)
+            cache_keys={name: result.key for name, result in results.items()}, missing=missing,
+            dense_model=dense_model)
 
     def _seed(self, build_dir: Path) -> None:
         """Hand a new folder the data and train records of a sibling with the same training (hard links)."""

@@ -68,6 +68,29 @@ class Timer:
         timing.add(self._profile(model, runs=max(5, self.runs // 4), warmup=3, min_seconds=0.1))
         return timing
 
+    def quick_many(self, models: list[Timed]) -> list[Timing]:
+        """Short profiles of several models, those with the same threads in one profiler process (interleaved
+        blocks, as `edgekit profile` does): one process start per build folder and thread count at rung 0, not
+        one per candidate. The peak memory of such a process is all of its models', so it is not recorded for
+        any of them (rung 0 does not judge memory; the fully trained survivors are profiled alone)."""
+        timings: dict[Timed, Timing] = {}
+        by_threads: dict[int, list[Timed]] = {}
+        for model in dict.fromkeys(models):
+            by_threads.setdefault(model.threads, []).append(model)
+        for threads, group in by_threads.items():
+            if len(group) == 1:
+                timings[group[0]] = self.quick(group[0])
+                continue
+            settings = ProfileSettings(runs=max(5, self.runs // 4), warmup=3, min_seconds=0.1, threads=threads)
+            profiles = profile_models([model.path for model in group], self.target, self.connection, settings,
+                                      interleave=True, lock_timeout_s=self.lock_timeout_s)
+            for model, profile in zip(group, profiles):
+                timing = Timing()
+                timing.add(profile)
+                timing.peak_memory_mb = None
+                timings[model] = timing
+        return [timings[model] for model in models]
+
     def ab(self, survivor: Timed, best: Optional[Timed], rounds: int) -> tuple[Timing, Optional[Timing]]:
         """ABBA rounds: survivor then best, best then survivor, ...; each model in a process of its own, so each
         peak memory is its own. Without a best, the survivor's rounds alone."""

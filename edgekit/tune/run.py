@@ -140,7 +140,7 @@ def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig
     timer = Timer(profiled_on, connection, settings.profile_runs, lock_timeout_s=request.lock_timeout_s)
     search = Search(settings=settings, constraints=constraints, space=space, default=default, builder=builder,
                     timer=timer, store=store, trials=trials, full_epochs=loaded.config.train.epochs, limits=limits,
-                    on_trial=save_progress)
+                    on_trial=save_progress, sizes_scale=loaded.config.model.builtin is not None)
     stopped = search.run()
     chosen = outcome.choose(search.best, search.trials)
     ended = Stopped.NOTHING_FITS if chosen is None and stopped is Stopped.DONE else stopped

@@ -1,5 +1,7 @@
 """Successive halving over the candidates: every candidate trained briefly (rung 0) and timed; the ones that can
-still fit and are the most accurate trained in full (rung 1) and timed in A/B rounds against the current best."""
+still fit and are the most accurate trained in full (rung 1) and timed in A/B rounds against the current best.
+Cheap where it is honest (docs/tune.md): early elimination by file size, one rung-0 build and profiler process per
+folder, survivors continued from rung 0, and the default candidate's rung 1 taken from the default build."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from typing import Callable, Optional
 from edgekit import console
 from edgekit.config.tune import TuneConfig
 from edgekit.errors import EdgekitError
-from edgekit.tune.builds import Variant, VariantBuild, VariantBuilder
+from edgekit.tune.builds import Variant, VariantBuild, VariantBuilder, full_variant
 from edgekit.tune.constraints import Constraints
+from edgekit.tune.early import EarlyMiss, SizeFact, bytes_miss, early_trial, size_facts
 from edgekit.tune.measure import Timed, Timer, Timing
 from edgekit.tune.space import Candidate, SearchSpace
 from edgekit.tune.trials import Stopped, Trial, TrialStatus, TuneStore
@@ -50,7 +53,7 @@ class Search:
 
     def __init__(self, *, settings: TuneConfig, constraints: Constraints, space: SearchSpace, default: Candidate,
                  builder: VariantBuilder, timer: Timer, store: TuneStore, trials: dict[str, Trial],
-                 full_epochs: int, limits: Limits, on_trial: Callable[[], None]):
+                 full_epochs: int, limits: Limits, on_trial: Callable[[], None], sizes_scale: bool = False):
         self.settings, self.constraints, self.space, self.default = settings, constraints, space, default
         self.builder, self.timer, self.store, self.limits = builder, timer, store, limits
         self.trials = trials
@@ -58,19 +61,23 @@ class Search:
         self.rung0_epochs = min(settings.rung0_epochs or max(1, full_epochs // 4), full_epochs)
         self.quantizations = list(dict.fromkeys([*space.quantization, default.quantization]))
         self.on_trial = on_trial
+        self.sizes_scale = sizes_scale  # a built-in: wider or larger-input means at least as many weights (early.py)
         self.reference_accuracy: Optional[float] = None
         self.baseline: Optional[Trial] = None
         self.best: Optional[Trial] = None
         self.new_trials = 0
-        self._failed_builds: dict[Variant, str] = {}
+        self._failed_builds: dict[tuple, str] = {}
+        self._builds: dict[tuple, VariantBuild] = {}
 
     def run(self) -> Stopped:
         """Search until done or stopped; returns why it ended (done, budget or trials)."""
         try:
             self._measure_baseline()
-            rung0 = [self._rung0(candidate) for candidate in self.space.candidates()]
-            # Eliminated ones too: a resumed run ranks the same rung 0 as the run it continues.
-            ranked = [trial for trial in rung0 if trial.status in (TrialStatus.MEASURED, TrialStatus.ELIMINATED)]
+            rung0 = [trial for group in self._build_groups() for trial in self._rung0(group)]
+            # Eliminated ones too: a resumed run ranks the same rung 0 as the run it continues (not those
+            # eliminated before building: they were never measured).
+            ranked = [trial for trial in rung0 if trial.status in (TrialStatus.MEASURED, TrialStatus.ELIMINATED)
+                      and not trial.extra.get("early")]
             for survivor in self._promote(ranked):
                 self._rung1(survivor)
         except Stop as stop:
@@ -81,16 +88,19 @@ class Search:
         return Stopped.DONE
 
     # ------------------------------------------------------------------------------------------ trials
-    def _trial(self, role: str, rung: int, candidate: Candidate, epochs: int) -> tuple[Trial, bool]:
-        """The trial of `candidate` at `rung`: the finished one of an earlier run (True), or a new one (False)."""
-        for trial in self.trials.values():
-            if trial.rung == rung and trial.candidate == candidate and trial.extra.get("role") == role:
-                if trial.status != TrialStatus.PENDING:
-                    return trial, True
-                break
-        else:
-            trial = None
-        self._check_limits()
+    def _existing(self, role: str, rung: int, candidate: Candidate) -> Optional[Trial]:
+        """The trial of `candidate` at `rung` an earlier run recorded (finished or pending), if any."""
+        return next((trial for trial in self.trials.values() if trial.rung == rung and trial.candidate == candidate
+                     and trial.extra.get("role") == role), None)
+
+    def _trial(self, role: str, rung: int, candidate: Candidate, epochs: int, *,
+               started: int = 0) -> tuple[Trial, bool]:
+        """The trial of `candidate` at `rung`: the finished one of an earlier run (True), or a new one (False).
+        `started`: trials begun and not yet finished by the caller, counted against the trial limit."""
+        trial = self._existing(role, rung, candidate)
+        if trial is not None and trial.status != TrialStatus.PENDING:
+            return trial, True
+        self._check_limits(started)
         if trial is None:
             trial = Trial(id=f"t{len(self.trials):04d}", candidate=candidate, rung=rung, epochs=epochs,
                           extra={"role": role})
@@ -98,8 +108,10 @@ class Search:
         self.store.write_trial(trial)  # pending: a kill from here on leaves this trial to do again
         return trial, False
 
-    def _check_limits(self) -> None:
-        done = sum(trial.status != TrialStatus.PENDING for trial in self.trials.values())
+    def _check_limits(self, started: int = 0) -> None:
+        # Candidates eliminated before building cost nothing and do not count.
+        done = started + sum(trial.status != TrialStatus.PENDING and not trial.extra.get("early")
+                             for trial in self.trials.values())
         if self.limits.max_trials is not None and done >= self.limits.max_trials:
             raise Stop(Stopped.TRIALS)
         if self.limits.budget_s is not None and self.limits.elapsed() >= self.limits.budget_s:
@@ -130,18 +142,63 @@ class Search:
         if trial.fits:
             self.best = trial
 
-    def _rung0(self, candidate: Candidate) -> Trial:
-        trial, done = self._trial("search", 0, candidate, self.rung0_epochs)
-        if done:
-            return trial
-        # When rung 0 already trains every epoch, it is the full build, and rung 1 takes it from the cache.
-        built = self._build(trial, Variant.of(candidate, self.rung0_epochs, short=self.rung0_epochs < self.full_epochs))
-        if built is not None:
-            timing = self.timer.quick(Timed(built.artifacts[candidate.quantization].path, candidate.threads))
-            self._record(trial, built, timing)
-            console.info(f"tune: {trial.id} rung 0 {candidate.label()}: accuracy {trial.accuracy:.4f}, "
+    def _build_groups(self) -> list[list[Candidate]]:
+        """The space's candidates by build folder (they differ only in quantization and threads), in order."""
+        groups: dict[tuple, list[Candidate]] = {}
+        for candidate in self.space.candidates():
+            groups.setdefault(candidate.build_key, []).append(candidate)
+        return list(groups.values())
+
+    def _rung0(self, candidates: list[Candidate]) -> list[Trial]:
+        """Rung 0 of one build folder's candidates: one short build, one quick profile per thread count."""
+        trials, todo, stop = [], [], None
+        for candidate in candidates:
+            existing = self._existing("search", 0, candidate)
+            if existing is not None and existing.status != TrialStatus.PENDING:
+                trials.append(existing)
+                continue
+            early = bytes_miss(candidate, self._size_facts(), self.constraints.max_bytes,
+                               scales_with_knobs=self.sizes_scale)
+            if early is not None:
+                trials.append(self._eliminate_early(existing, candidate, early))
+                continue
+            try:
+                trial, _ = self._trial("search", 0, candidate, self.rung0_epochs, started=len(todo))
+            except Stop as reached:  # the ones begun are measured first: their build is shared
+                stop = reached
+                break
+            todo.append(trial)
+            trials.append(trial)
+        # When rung 0 already trains every epoch, it is the full build (all quantizations), which rung 1 reuses;
+        # a short one exports only its remaining candidates' quantizations.
+        variant = Variant.of(candidates[0], self.rung0_epochs, short=self.rung0_epochs < self.full_epochs)
+        needed = tuple(q for q in self.quantizations if any(t.candidate.quantization == q for t in todo)) \
+            if variant.short else None
+        built = {trial.id: self._build(trial, variant, needed) for trial in todo}  # built once (self._builds)
+        timed = [trial for trial in todo if built[trial.id] is not None]
+        timings = self.timer.quick_many([Timed(built[trial.id].artifacts[trial.candidate.quantization].path,
+                                               trial.candidate.threads) for trial in timed]) if timed else []
+        for trial, timing in zip(timed, timings):
+            self._record(trial, built[trial.id], timing)
+            console.info(f"tune: {trial.id} rung 0 {trial.candidate.label()}: accuracy {trial.accuracy:.4f}, "
                          f"p90 {trial.p90:.3f} ms, {trial.bytes:,} bytes")
-        self._finish(trial)
+        for trial in todo:
+            self._finish(trial)
+        if stop is not None:
+            raise stop
+        return trials
+
+    def _size_facts(self) -> list[SizeFact]:
+        """Every file size the builds so far measured (each build folder exports every quantization)."""
+        return [fact for trial in self.trials.values() if trial.extra.get("file_bytes")
+                for fact in size_facts(trial.id, trial.candidate, trial.extra["file_bytes"])]
+
+    def _eliminate_early(self, pending: Optional[Trial], candidate: Candidate, early: EarlyMiss) -> Trial:
+        """A trial for a candidate that cannot fit, recorded without building or timing it."""
+        trial = early_trial(pending or Trial(id=f"t{len(self.trials):04d}", candidate=candidate, rung=0, epochs=0,
+                                             extra={"role": "search"}), early)
+        self.trials[trial.id] = trial
+        self.store.write_trial(trial)
         return trial
 
     def _promote(self, measured: list[Trial]) -> list[Trial]:
@@ -175,23 +232,61 @@ class Search:
         trial, done = self._trial("search", 1, candidate, self.full_epochs)
         if not done:
             trial.extra["parent"] = parent.id
-            built = self._build(trial, Variant.of(candidate, self.full_epochs, short=False))
-            if built is not None:
-                self._time_full(trial, built, against=self.best)
+            if self._is_default_build(candidate):
+                self._same_as_baseline(trial)
+            else:
+                rung0_model = parent.extra.get("dense_model") if self.settings.warm_start else None
+                variant = full_variant(candidate, self.default, self.full_epochs, self.rung0_epochs,
+                                       self.builder.root / rung0_model if rung0_model else None)
+                built = self._build(trial, variant)
+                if built is not None:
+                    self._time_full(trial, built, against=self.best)
+                    if variant.initial_model is not None:  # what the whole training cost: rung 0's part too
+                        trial.train_seconds = round(trial.train_seconds + parent.extra["stage_seconds"]["train"], 3)
+                        trial.extra["warm_start"] = {"from": parent.id, "epochs_before": variant.warm_epochs,
+                                                     "epochs": self.full_epochs - variant.warm_epochs}
             self._finish(trial)
         if trial.extra.get("became_best"):
             self.best = trial
 
+    def _is_default_build(self, candidate: Candidate) -> bool:
+        """The candidate is the default build (same artifact, same threads), measured, and still the best (or
+        nothing is): timing it again against itself would tell nothing new."""
+        baseline = self.baseline
+        return (baseline is not None and candidate == baseline.candidate and baseline.status == TrialStatus.MEASURED
+                and baseline.p90 is not None and (self.best is None or self.best is baseline))
+
+    def _same_as_baseline(self, trial: Trial) -> None:
+        """Rung 1 of the default candidate: the default build's own measurement (the same build folder and file,
+        profiled in the same rounds), recorded with `same_as`; it does not replace the default build as best."""
+        baseline = self.baseline
+        trial.status = TrialStatus.MEASURED
+        for name in ("accuracy", "bytes", "latency_ms", "peak_memory_mb", "train_seconds"):
+            setattr(trial, name, getattr(baseline, name))
+        trial.cache_keys, trial.config = dict(baseline.cache_keys), baseline.config
+        for name in ("artifact", "stage_seconds", "cached_stages", "device", "file_bytes", "build_gate"):
+            if name in baseline.extra:
+                trial.extra[name] = baseline.extra[name]
+        trial.misses = self.constraints.check(trial.measured, self.reference_accuracy)
+        trial.fits = not trial.misses
+        trial.extra.update({"same_as": baseline.id, "became_best": False})
+        console.info(f"tune: {trial.id} {trial.candidate.label()}: the default build {baseline.id} itself "
+                     f"(its measurement, not taken again)")
+
     # ------------------------------------------------------------------------------------------ parts
-    def _build(self, trial: Trial, variant: Variant) -> Optional[VariantBuild]:
-        """The variant's build, or None with the trial marked failed (the reason is the error's message)."""
-        reason = self._failed_builds.get(variant)
-        built = None
-        if reason is None:
+    def _build(self, trial: Trial, variant: Variant,
+               quantizations: Optional[tuple[str, ...]] = None) -> Optional[VariantBuild]:
+        """The variant's build exporting `quantizations` (default: every one of the space, so a full build
+        folder is the same for the default build and every survivor in it), or None with the trial marked
+        failed (the reason is the error's message)."""
+        key = (variant, quantizations or tuple(self.quantizations))
+        reason = self._failed_builds.get(key)
+        built = self._builds.get(key)  # a build folder is built once for all its candidates
+        if reason is None and built is None:
             try:
-                built = self.builder.build(variant, self.quantizations)
+                built = self._builds[key] = self.builder.build(variant, list(key[1]))
             except EdgekitError as error:
-                reason = self._failed_builds[variant] = f"build failed: {error}"
+                reason = self._failed_builds[key] = f"build failed: {error}"
         if built is not None and trial.candidate.quantization not in built.artifacts:
             reason = built.missing.get(trial.candidate.quantization, "no such artifact")
         if reason is not None:
@@ -240,6 +335,10 @@ class Search:
         trial.cache_keys = built.cache_keys
         trial.config = built.config
         trial.extra.update({"artifact": str(artifact.path.relative_to(self.builder.root)),
+                            # every quantization this build folder exported: exact sizes for early.py
+                            "file_bytes": {name: made.bytes for name, made in built.artifacts.items()},
+                            "dense_model": str(built.dense_model.relative_to(self.builder.root))
+                            if built.dense_model else None,
                             "stage_seconds": built.stage_seconds, "cached_stages": built.cached,
                             "device": timing.device})
         if built.float_accuracy is not None and artifact.accuracy is not None:

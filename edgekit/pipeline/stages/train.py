@@ -46,6 +46,7 @@ def train_stage(ctx: BuildContext) -> StageResult:
         if intake.path is IntakePath.CONVERTER:
             return take_as_given(ctx, intake, work / file_name)
         model = intake.model
+        warm_start = _start_from(ctx, model)
         from_logits = task is Task.CLASSIFICATION and not outputs_probabilities(model)
         momentum = _builtin_batchnorm_momentum(config, model, data)
         console.info(f"train: {model.name}, {model.count_params():,} parameters, precision {precision.policy} "
@@ -64,7 +65,8 @@ def train_stage(ctx: BuildContext) -> StageResult:
                 "distribute": distribution.record(), "kernel_sparsity": measure_sparsity(dense)["overall"],
                 "parameters": int(dense.count_params()), "from_logits": from_logits, "model_name": dense.name,
                 "task": task.value, "file": file_name, "model_source": intake.record,
-                "batchnorm_momentum": momentum, "batchnorm_reestimated_on": reestimated}
+                "batchnorm_momentum": momentum, "batchnorm_reestimated_on": reestimated,
+                **({"warm_start": warm_start} if warm_start else {})}
 
     result = run_declared(ctx, TRAIN, distributed(ctx, produce))
     if result.output.via_converter and not converter_allowed(ctx):
@@ -75,6 +77,28 @@ def train_stage(ctx: BuildContext) -> StageResult:
                              f"and QAT need): {(result.output.model_source or {}).get('reason')}. Build it with "
                              f"tf_keras (`import tf_keras as keras`), or set prune.enabled and qat.enabled to false")
     return result
+
+
+def _start_from(ctx: BuildContext, model) -> Optional[str]:
+    """Load the weights of `ctx.initial_model` (edgekit tune's warm start) into the freshly built `model`;
+    returns the file's name, or None when training starts from scratch.
+
+    Raises:
+        InputFileError: the file is not a model of the same architecture (its weights do not fit this one).
+    """
+    if ctx.initial_model is None:
+        return None
+    from edgekit._tf import keras
+    from edgekit.errors import InputFileError
+
+    source = keras().models.load_model(ctx.initial_model, compile=False)
+    mine, theirs = [w.shape for w in model.get_weights()], [w.shape for w in source.get_weights()]
+    if mine != theirs:
+        raise InputFileError(f"{ctx.initial_model}: its weights do not fit this model ({len(theirs)} arrays, "
+                             f"this model has {len(mine)}; first shapes {theirs[:2]} and {mine[:2]})")
+    model.set_weights(source.get_weights())
+    console.info(f"train: starting from the weights of {ctx.initial_model.name}")
+    return ctx.initial_model.name
 
 
 def _builtin_batchnorm_momentum(config, model, data: Splits):
@@ -94,12 +118,13 @@ def _builtin_batchnorm_momentum(config, model, data: Splits):
 def model_files(ctx: BuildContext) -> dict[str, Optional[str]]:
     """The model file, or the factory's module: a changed one must invalidate the cached training."""
     config = ctx.loaded.config.model
+    start = {"initial_model": fsutil.sha256_file(ctx.initial_model)} if ctx.initial_model is not None else {}
     if config.file is not None:
         path = ctx.loaded.resolve(config.file)
-        return {"model.file": fsutil.sha256_file(path) if path.exists() else None}
+        return {"model.file": fsutil.sha256_file(path) if path.exists() else None, **start}
     if config.factory is not None:
-        return {"model.factory": _factory_module_sha256(ctx, config.factory.split(":")[0])}
-    return {}
+        return {"model.factory": _factory_module_sha256(ctx, config.factory.split(":")[0]), **start}
+    return start
 
 
 def _factory_module_sha256(ctx: BuildContext, module_name: str) -> Optional[str]:

@@ -1,0 +1,253 @@
+"""What keeps `edgekit tune` cheap, without training: candidates eliminated by file sizes before they are built
+(exact facts and safe bounds), one rung-0 build and one profiler process per build folder, and the default
+candidate's rung 1 taken from the default build. The search runs with a builder and a timer that only count."""
+
+from pathlib import Path
+
+import pytest
+
+from edgekit.adapters import ConnectionOptions
+from edgekit.config.target import load_target
+from edgekit.config.tune import TuneConfig
+from edgekit.tune.builds import BuiltArtifact, VariantBuild
+from edgekit.tune.constraints import Constraints
+from edgekit.tune.early import SizeFact, bytes_miss
+from edgekit.tune.measure import Timed, Timer, Timing
+from edgekit.tune.search import Limits, Search
+from edgekit.tune.space import Candidate, SearchSpace
+from edgekit.tune.trials import Stopped, TrialStatus, TuneStore
+
+# (width, quantization) -> file bytes, as a small CNN's exports are: width 1.0 float32 over 100 kB, int8 under.
+SIZES = {(0.5, "float32"): 80_000, (0.5, "int8"): 25_000, (1.0, "float32"): 300_000, (1.0, "int8"): 85_000}
+
+
+def _candidate(width=1.0, quantization="int8", sparsity=0.0, threads=1, size=None):
+    return Candidate(width, size, sparsity, quantization, "float32", threads)
+
+
+# ------------------------------------------------------------------------------------------------ size facts
+def test_a_sibling_export_of_the_same_model_is_an_exact_size():
+    facts = [SizeFact(1.0, None, "float32", 300_000, "t0000"), SizeFact(1.0, None, "int8", 85_000, "t0000")]
+    early = bytes_miss(_candidate(quantization="float32", sparsity=0.5, threads=2), facts, 100_000,
+                       scales_with_knobs=False)
+    assert early.exact and (early.miss.constraint, early.miss.limit, early.miss.measured) == (
+        "max_bytes", 100_000, 300_000)
+    assert early.reason == ("before building: file size 300,000 bytes > 100,000 bytes, exactly as the float32 "
+                            "export of t0000's build (same width and input size; the size does not depend on "
+                            "training, sparsity or precision)")
+    assert bytes_miss(_candidate(quantization="int8"), facts, 100_000, scales_with_knobs=True) is None
+    assert bytes_miss(_candidate(quantization="float32"), facts, None, scales_with_knobs=True) is None
+
+
+def test_bounds_only_where_safe_wider_inputs_and_less_compressed_files():
+    narrow_int8 = [SizeFact(0.5, 64, "int8", 120_000, "t0003")]
+    # a wider, larger-input built-in in float16 holds at least those int8 bytes
+    early = bytes_miss(_candidate(width=1.0, quantization="float16", size=96), narrow_int8, 100_000,
+                       scales_with_knobs=True)
+    assert not early.exact and early.miss.measured == 120_000
+    assert "file size at least 120,000 bytes > 100,000 bytes" in early.reason
+    # a factory's width says nothing edgekit can rely on; a narrower or smaller model is not bounded
+    assert bytes_miss(_candidate(width=1.0, quantization="float16", size=96), narrow_int8, 100_000,
+                      scales_with_knobs=False) is None
+    assert bytes_miss(_candidate(width=0.25, quantization="float16", size=64), narrow_int8, 100_000,
+                      scales_with_knobs=True) is None
+    assert bytes_miss(_candidate(width=0.5, quantization="float16", size=48), narrow_int8, 100_000,
+                      scales_with_knobs=True) is None
+    # dynamic is not ordered against int8, and int8-mixed's own size is never exact (recovery decides it)
+    assert bytes_miss(_candidate(width=0.5, quantization="dynamic", size=64), narrow_int8, 100_000,
+                      scales_with_knobs=True) is None
+    mixed = bytes_miss(_candidate(width=0.5, quantization="int8-mixed", size=64), narrow_int8, 100_000,
+                       scales_with_knobs=True)
+    assert mixed is not None and not mixed.exact
+    assert bytes_miss(_candidate(width=0.5, quantization="int8-mixed", size=64),
+                      [SizeFact(0.5, 64, "int8-mixed", 120_000, "t0003")], 100_000, scales_with_knobs=True) is None
+
+
+# ------------------------------------------------------------------------------------------------ the search
+class CountingBuilder:
+    """Builds nothing: records each build and hands back files of SIZES with an accuracy from the knobs."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.loaded = None
+        self.calls = []
+        self.exported = []
+
+    def build(self, variant, quantizations):
+        self.calls.append(variant)
+        self.exported.append((variant.width, variant.sparsity, variant.short, tuple(quantizations)))
+        folder = self.root / variant.folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        artifacts = {}
+        for quantization in quantizations:
+            path = folder / f"{quantization}.tflite"
+            path.write_bytes(b"model")
+            accuracy = 0.5 + 0.3 * variant.width + 0.01 * variant.epochs - 0.1 * float(variant.sparsity) - (
+                0.02 if quantization == "int8" else 0.0)
+            artifacts[quantization] = BuiltArtifact(path, SIZES[(variant.width, quantization)], round(accuracy, 4))
+        dense = folder / "train" / "m-dense.keras"
+        dense.parent.mkdir(exist_ok=True)
+        dense.write_bytes(b"weights")
+        return VariantBuild(build_dir=folder, config={}, artifacts=artifacts, float_accuracy=None,
+                            train_seconds=1.0, stage_seconds={"train": 2.0}, cached=[], cache_keys={"train": "k"},
+                            dense_model=dense)
+
+
+class CountingTimer:
+    def __init__(self):
+        self.quick_calls, self.ab_calls = [], []
+
+    def quick_many(self, models):
+        self.quick_calls.append(list(models))
+        return [Timing(samples_ms=[1.0] * 5) for _ in models]
+
+    def ab(self, mine, theirs, rounds):
+        self.ab_calls.append((mine, theirs))
+        return Timing(samples_ms=[1.0] * 5, peak_memory_mb=10.0), Timing(samples_ms=[1.0] * 5) if theirs else None
+
+
+def _search(tmp_path, *, max_trials=None, threads=(1, 2), full_epochs=12, warm_start=False):
+    space = SearchSpace([0.5, 1.0], [None], [0.0, 0.5], ["float32", "int8"], ["float32"], list(threads))
+    builder, timer = CountingBuilder(tmp_path / "builds"), CountingTimer()
+    search = Search(settings=TuneConfig(warm_start=warm_start), constraints=Constraints(max_bytes=100_000), space=space,
+                    default=_candidate(), builder=builder, timer=timer, store=TuneStore(tmp_path), trials={},
+                    full_epochs=full_epochs, limits=Limits(None, max_trials, 0.0), on_trial=lambda: None, sizes_scale=True)
+    return search, builder, timer
+
+
+def test_rung0_builds_each_folder_once_and_skips_what_the_default_build_already_rules_out(tmp_path):
+    search, builder, timer = _search(tmp_path)
+    assert search.run() is Stopped.DONE
+    rung0_builds = [(v.width, v.sparsity) for v in builder.calls if v.short]
+    assert rung0_builds == [(0.5, 0.0), (0.5, 0.5), (1.0, 0.0), (1.0, 0.5)]  # not one per quantization or threads
+    # a width-1.0 folder at rung 0 exports int8 alone (its float32 is out); full builds export the whole space
+    assert [(w, s, q) for w, s, short, q in builder.exported if short] == [
+        (0.5, 0.0, ("float32", "int8")), (0.5, 0.5, ("float32", "int8")), (1.0, 0.0, ("int8",)),
+        (1.0, 0.5, ("int8",))]
+    assert all(q == ("float32", "int8") for _, _, short, q in builder.exported if not short)
+    # one profiler call per build folder, with every live candidate of it
+    assert [len(models) for models in timer.quick_calls] == [4, 4, 2, 2]
+    early = [t for t in search.trials.values() if t.extra.get("early")]
+    assert sorted((t.candidate.sparsity, t.candidate.threads) for t in early) == [(0.0, 1), (0.0, 2), (0.5, 1),
+                                                                                 (0.5, 2)]
+    for trial in early:  # width 1.0 float32: the default build exported it, 300,000 bytes
+        assert trial.candidate.width == 1.0 and trial.candidate.quantization == "float32"
+        assert trial.status is TrialStatus.ELIMINATED and trial.bytes == 300_000 and trial.epochs == 0
+        assert trial.reason.startswith("before building: file size 300,000 bytes > 100,000 bytes, exactly as")
+    reread = TuneStore(tmp_path).read_trials()
+    assert all(reread[t.id].extra["early"] for t in early)
+
+
+def test_the_default_candidates_rung1_is_the_default_build_itself(tmp_path):
+    search, builder, timer = _search(tmp_path, threads=(1,))
+    search.run()
+    again = [t for t in search.trials.values() if t.rung == 1 and t.candidate == search.default
+             and t.extra.get("role") == "search"]
+    assert len(again) == 1, "the default candidate is the most accurate: it survives rung 0"
+    (trial,) = again
+    baseline = search.baseline
+    assert trial.extra["same_as"] == baseline.id and trial.latency_ms == baseline.latency_ms
+    assert trial.accuracy == baseline.accuracy and trial.extra["became_best"] is False
+    assert search.best is baseline
+    full_default = [v for v in builder.calls if not v.short and v.width == 1.0 and v.sparsity == 0.0]
+    assert len(full_default) == 1  # built once, for the default build
+    assert all(mine.path != Path(search.builder.root / baseline.extra["artifact"]) for mine, _ in timer.ab_calls[1:])
+
+
+def test_a_rung0_that_trains_every_epoch_is_the_full_build_and_is_reused(tmp_path):
+    search, builder, _ = _search(tmp_path, full_epochs=1, threads=(1,))
+    search.run()
+    assert {q for *_, q in builder.exported} == {("float32", "int8")}  # every quantization: rung 1 reuses it
+    assert len(builder.calls) == len(set(builder.calls)) == 4  # each folder once, the default's included
+
+
+def test_the_trial_limit_holds_inside_a_build_folder(tmp_path):
+    search, builder, timer = _search(tmp_path, max_trials=2)
+    assert search.run() is Stopped.TRIALS
+    assert sorted(TuneStore(tmp_path).read_trials()) == ["t0000", "t0001"]
+    assert [len(models) for models in timer.quick_calls] == [1]
+
+
+# ------------------------------------------------------------------------------------------------ the timer
+def test_quick_profiles_share_one_process_per_thread_count(tmp_path, monkeypatch):
+    import importlib
+
+    calls = []
+
+    def fake_profile_models(paths, target, connection, settings, *, interleave=False, lock_timeout_s=None):
+        calls.append(([path.name for path in paths], settings.threads, interleave))
+        return [{"samples_ms": [1.0, 2.0, 3.0], "memory": {"peak_rss_mb": 50.0}} for _ in paths]
+
+    monkeypatch.setattr(importlib.import_module("edgekit.tune.measure"), "profile_models", fake_profile_models)
+    timer = Timer(load_target("host"), ConnectionOptions(), runs=20)
+    models = [Timed(tmp_path / "a.tflite", 1), Timed(tmp_path / "b.tflite", 1), Timed(tmp_path / "a.tflite", 2)]
+    timings = timer.quick_many(models)
+    assert calls == [(["a.tflite", "b.tflite"], 1, True), (["a.tflite"], 2, False)]
+    assert [timing.peak_memory_mb for timing in timings] == [None, None, 50.0]  # a shared process's peak is no one's
+    assert timings[0].p90 == pytest.approx(2.8)
+
+
+# ------------------------------------------------------------------------------------------------ warm start
+def test_survivors_of_another_training_continue_from_their_rung0_weights(tmp_path):
+    search, builder, _ = _search(tmp_path, threads=(1,), warm_start=True)
+    search.run()
+    full = {(v.width, v.sparsity): v for v in builder.calls if not v.short and v.epochs == 12}
+    narrow = [v for (width, _), v in full.items() if width == 0.5]
+    assert narrow, "a width-0.5 candidate survives rung 0"
+    for variant in narrow:  # width 0.5: not the default build's training, so it continues rung 0's
+        rung0 = builder.root / type(variant)(0.5, None, variant.sparsity, "float32", 3, True).folder()
+        assert variant.initial_model == rung0 / "train" / "m-dense.keras" and variant.warm_epochs == 3
+        assert variant.folder().parts[0] == "w0.5-float32-e12-from-e3"
+    assert full[(1.0, 0.0)].initial_model is None  # the default build's training is shared, not continued
+    warm = [t for t in search.trials.values() if t.extra.get("warm_start")]
+    assert warm and all(t.extra["warm_start"]["epochs"] == 9 and t.train_seconds == 3.0 for t in warm)
+    assert warm[0].extra["warm_start"]["from"] == warm[0].extra["parent"]
+
+
+def test_without_warm_start_every_full_build_trains_from_scratch(tmp_path):
+    search, builder, _ = _search(tmp_path, threads=(1,))
+    search.run()
+    assert all(v.initial_model is None for v in builder.calls)
+    assert not any(t.extra.get("warm_start") for t in search.trials.values())
+
+
+def test_full_variant_continues_only_a_short_rung0_of_another_training(tmp_path):
+    from edgekit.tune.builds import full_variant
+
+    model = tmp_path / "m-dense.keras"
+    model.write_bytes(b"weights")
+    default = _candidate()
+    assert full_variant(_candidate(width=0.5), default, 12, 3, model).initial_model == model
+    assert full_variant(_candidate(sparsity=0.5), default, 12, 3, model).initial_model is None  # shares default's
+    assert full_variant(_candidate(width=0.5), default, 12, 12, model).initial_model is None  # rung 0 was full
+    assert full_variant(_candidate(width=0.5), default, 12, 3, tmp_path / "gone.keras").initial_model is None
+
+
+def test_the_train_stage_starts_from_the_given_weights_and_keys_them(tmp_path):
+    from types import SimpleNamespace
+
+    from edgekit._tf import keras
+    from edgekit.errors import InputFileError
+    from edgekit.pipeline.stages.train import _start_from
+
+    def tiny(units):
+        return keras().Sequential([keras().layers.Input((4,)), keras().layers.Dense(units)])
+
+    trained = tiny(3)
+    trained.set_weights([w + 1.5 for w in trained.get_weights()])
+    trained.save(tmp_path / "rung0.keras")
+    fresh = tiny(3)
+    assert _start_from(SimpleNamespace(initial_model=None), fresh) is None
+    assert _start_from(SimpleNamespace(initial_model=tmp_path / "rung0.keras"), fresh) == "rung0.keras"
+    for mine, theirs in zip(fresh.get_weights(), trained.get_weights()):
+        assert (mine == theirs).all()
+    with pytest.raises(InputFileError, match="rung0.keras: its weights do not fit this model"):
+        _start_from(SimpleNamespace(initial_model=tmp_path / "rung0.keras"), tiny(5))
+    # the starting weights are part of the train stage's key; a build from scratch keeps the key it had
+    from edgekit import fsutil
+    from edgekit.pipeline.stages.train import model_files
+
+    builtin = SimpleNamespace(config=SimpleNamespace(model=SimpleNamespace(file=None, factory=None)))
+    assert model_files(SimpleNamespace(loaded=builtin, initial_model=None)) == {}
+    assert model_files(SimpleNamespace(loaded=builtin, initial_model=tmp_path / "rung0.keras")) == {
+        "initial_model": fsutil.sha256_file(tmp_path / "rung0.keras")}
