@@ -124,7 +124,7 @@ profile:
 #   budget_minutes: null         # stop with the best so far; re-running the same command continues
 #   trials: null                 # stop after this many trials with the best so far
 #   rung0_epochs: null           # short training every candidate gets first (null: train.epochs / 4)
-#   keep_fraction: 0.5           # share of rung 0 (the most accurate that can fit) trained in full
+#   keep_fraction: 0.25          # share of rung 0's build folders (the most accurate) trained in full
 #   ab_rounds: 2                 # ABBA timing rounds of each survivor against the current best
 #   profile_runs: 50             # timed runs per profile
 #   accuracy_tolerance: 0.005    # accuracies this close tie; the faster one wins

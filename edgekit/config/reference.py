@@ -104,8 +104,8 @@ KEY_HELP: dict[str, str] = {
     "tune.trials": "Stop after this many trials with the best so far.",
     "tune.rung0_epochs": "Epochs of the short training every candidate gets first (successive halving); null: a "
                          "quarter of train.epochs, at least 1.",
-    "tune.keep_fraction": "Fraction of rung 0's candidates that can still fit, the most accurate first, that is "
-                          "trained in full.",
+    "tune.keep_fraction": "Fraction of rung 0's build folders (ranked by their most accurate candidate that can "
+                          "still fit) that is trained in full, at least one; every candidate of a kept folder goes on.",
     "tune.ab_rounds": "ABBA rounds a fully trained candidate is timed in against the current best.",
     "tune.profile_runs": "Timed runs per profile of a fully trained candidate (rung 0 takes a quarter).",
     "tune.warm_start": "Continue a survivor's full training from its rung-0 weights instead of from scratch (cheaper; "

@@ -86,8 +86,9 @@ class TuneConfig(StrictModel):
     trials: Optional[int] = Field(None, ge=1)
     # Successive halving: rung 0 trains this many epochs (null: a quarter of train.epochs, at least 1) ...
     rung0_epochs: Optional[int] = Field(None, ge=1)
-    # ... and this fraction of rung 0's candidates (the most accurate that can still fit) is trained in full.
-    keep_fraction: float = Field(0.5, gt=0, le=1)
+    # ... and this fraction of rung 0's build folders (ranked by their most accurate candidate that can still
+    # fit) is trained in full, at least one.
+    keep_fraction: float = Field(0.25, gt=0, le=1)
     # Survivor and current best are timed in this many ABBA rounds (alternating processes) before one wins.
     ab_rounds: int = Field(2, ge=1, le=20)
     # Timed runs per profile of a survivor (rung 0 takes a quarter of them).

@@ -46,7 +46,7 @@ class Variant:
     sparsity: Any
     precision: str
     epochs: int
-    short: bool  # rung 0: prune and QAT fine-tune for one epoch too
+    short: bool  # rung 0: prune fine-tunes one epoch, and int8 is post-training (no QAT)
     # Warm start: the training continues from this model (the candidate's rung-0 training, `warm_epochs` long)
     # for the remaining epochs - `epochs` in all. None: from scratch.
     initial_model: Optional[Path] = None
@@ -107,9 +107,9 @@ def variant_config(base: dict[str, Any], config: EdgekitConfig, variant: Variant
                       "target_sparsity": 0.5 if variant.sparsity == TWO_FOUR else float(variant.sparsity)})
     train = data.setdefault("train", {})
     train.update({"precision": variant.precision, "epochs": variant.epochs - variant.warm_epochs})
-    if variant.short:
+    if variant.short:  # rung 0 ranks: int8 by post-training quantization (QAT is for the survivors)
         prune["epochs"] = 1
-        data.setdefault("qat", {})["epochs"] = 1
+        data.setdefault("qat", {})["enabled"] = False
     export = data.setdefault("export", {})
     export["formats"] = ["tflite"]
     export["quantization"] = sorted({"int8" if q == MIXED_INT8 else q for q in quantizations},
@@ -167,25 +167,40 @@ class VariantBuilder:
         return self._built[key]
 
     def _build(self, variant: Variant, quantizations: list[str]) -> VariantBuild:
-        from edgekit.fleet.inventory import DevicePool
         from edgekit.pipeline.runner import run_declared_stages
 
         data = variant_config(self.base, self.loaded.config, variant, quantizations)
-        loaded = validated(data, self.loaded.path)
         build_dir = self.root / variant.folder()
         self._seed(build_dir)
-        cache = StageCache(build_dir)
-        cache.clean_stale_temporaries()
-        ctx = BuildContext(loaded=loaded, target=self.target, build_dir=build_dir, cache=cache,
-                           connection=self.connection, tools=self.tools(),
-                           pool=DevicePool(self.target, [self.connection]), initial_model=variant.initial_model)
+        ctx = self._context(data, build_dir, variant.initial_model)
         console.info(f"tune: building {variant.folder()} ({variant.epochs} epochs)")
         # The build's own declared stages, in their derived order, up to evaluate (profiling is tune's own, A/B);
         # diagnose only for int8-mixed, whose variant int8 recovery makes.
         skip = {"profile"} | (set() if MIXED_INT8 in quantizations else {"diagnose"})
         run_declared_stages(ctx, skip=skip)
-        cache.finish()
+        ctx.cache.finish()
         return self._result(ctx, data, quantizations)
+
+    def data_context(self, structure, build_dir: Path) -> BuildContext:
+        """A context for `structure` (width, input size) whose data stage has run (the probe builds its untrained
+        model from it)."""
+        from edgekit.pipeline.runner import run_declared_stages
+        from edgekit.pipeline.stages import ORDER
+
+        variant = Variant(structure.width, structure.input_size, 0, self.loaded.config.train.precision, 1, True)
+        ctx = self._context(variant_config(self.base, self.loaded.config, variant, ["float32"]), build_dir, None)
+        run_declared_stages(ctx, skip={spec.name for spec in ORDER if spec.name != "data"})
+        ctx.cache.finish()
+        return ctx
+
+    def _context(self, data: dict[str, Any], build_dir: Path, initial_model: Optional[Path]) -> BuildContext:
+        from edgekit.fleet.inventory import DevicePool
+
+        cache = StageCache(build_dir)
+        cache.clean_stale_temporaries()
+        return BuildContext(loaded=validated(data, self.loaded.path), target=self.target, build_dir=build_dir,
+                            cache=cache, connection=self.connection, tools=self.tools(),
+                            pool=DevicePool(self.target, [self.connection]), initial_model=initial_model)
 
     def tools(self) -> dict[str, Optional[str]]:
         if self._tools is None:

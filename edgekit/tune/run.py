@@ -18,12 +18,13 @@ from edgekit.config.schema import Task
 from edgekit.config.target import load_target
 from edgekit.config.tune import TuneConfig
 from edgekit.config.yamlsource import load_yaml
-from edgekit.errors import ConfigError, EdgekitError
+from edgekit.errors import ConfigError, EdgekitError, InputFileError
 from edgekit.pipeline.lock import BuildLock
 from edgekit.tune import outcome
 from edgekit.tune.builds import VariantBuilder
 from edgekit.tune.constraints import Constraints
 from edgekit.tune.measure import Timer
+from edgekit.tune.probe import PROBE_NAME, Probe
 from edgekit.tune.search import Limits, Search
 from edgekit.tune.space import build_space, default_candidate
 from edgekit.tune.trials import SCHEMA_VERSION, Stopped, Trial, TuneStore, now_iso
@@ -138,9 +139,12 @@ def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig
     save_progress()
     builder = VariantBuilder(tune_dir, loaded, base, target, connection)
     timer = Timer(profiled_on, connection, settings.profile_runs, lock_timeout_s=request.lock_timeout_s)
+    probe = Probe(builder, timer, tune_dir / PROBE_NAME)
+    if trials:
+        probe.load()  # what the run this one continues measured of the structures
     search = Search(settings=settings, constraints=constraints, space=space, default=default, builder=builder,
                     timer=timer, store=store, trials=trials, full_epochs=loaded.config.train.epochs, limits=limits,
-                    on_trial=save_progress, sizes_scale=loaded.config.model.builtin is not None)
+                    on_trial=save_progress, probe=probe, sizes_scale=loaded.config.model.builtin is not None)
     stopped = search.run()
     chosen = outcome.choose(search.best, search.trials)
     ended = Stopped.NOTHING_FITS if chosen is None and stopped is Stopped.DONE else stopped

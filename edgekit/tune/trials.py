@@ -129,7 +129,7 @@ class TuneStore:
         """Forget the trials of a run with other arguments (the stage cache under builds/ is kept)."""
         for path in self.trials_dir.glob("t*.json"):
             path.unlink(missing_ok=True)
-        for name in (STATE_NAME, "edgekit.yaml"):
+        for name in (STATE_NAME, "edgekit.yaml", "probe.json"):
             (self.tune_dir / name).unlink(missing_ok=True)
 
 

@@ -24,7 +24,7 @@ profile: {runs: 20, warmup: 2, min_seconds: 0.05}
 tune:
   max_latency_ms: 1000
   profile_runs: 10
-  space: {width: [0.5], sparsity: [0, 0.5], quantization: [float16, int8], threads: [1]}
+  space: {width: [0.5], sparsity: [0, 0.5, 0.75], quantization: [float16, int8], threads: [1]}
 """
 
 pytestmark = pytest.mark.slow
@@ -74,16 +74,33 @@ def test_the_run_chooses_a_fitting_candidate_and_writes_tune_folder(tuned):
     assert chosen["status"] == "measured" and chosen["fits"] is True and chosen["rung"] == 1
     assert chosen["latency_ms"]["p90"] > 0 and chosen["bytes"] > 0 and chosen["peak_memory_mb"] > 0
     assert state["front"] and set(state["front"]) <= set(trials)
-    # every fully trained survivor was timed in A/B rounds against the best of its time (the default build first)
+    # every fully trained survivor was timed in A/B rounds against the best of its time (the default build first);
+    # the default candidate's own rung 1, while the default build is the best, is the default build's measurement
+    assert all(t["same_as"] == "t0000" for t in trials.values() if "same_as" in t)
     for trial in trials.values():
-        if trial["rung"] == 1 and trial["id"] != "t0000":
+        if trial["rung"] == 1 and trial["id"] != "t0000" and "same_as" not in trial:
             assert trial["ab"]["against"] in trials and trial["ab"]["rounds"] == 2, trial
             assert trial["ab"]["p90_ms"] == trial["latency_ms"]["p90"]
-    # 1 default build + 4 at rung 0 + the top half of them in full
-    assert [t["rung"] for t in trials.values()].count(0) == 4
-    assert [t["rung"] for t in trials.values()].count(1) == 3
-    eliminated = [t for t in trials.values() if t["status"] == "eliminated"]
-    assert len(eliminated) == 2 and all("ranked" in t["reason"] for t in eliminated)
+    # the default build; its own folder's 2 candidates straight to rung 1; 2 sparse folders at rung 0, each
+    # ranked by its float16 file (the least compressed); the better one's 2 candidates in full (a quarter of the
+    # folders, at least one), the other's int8 recorded as not exported
+    assert [t["rung"] for t in trials.values()].count(0) == 3
+    assert [t["rung"] for t in trials.values()].count(1) == 5
+    direct = [t for t in trials.values() if t.get("rung0")]
+    assert sorted(t["candidate"]["quantization"] for t in direct) == ["float16", "int8"]
+    assert all(t["candidate"]["sparsity"] == 0 and t["parent"] is None for t in direct)
+    eliminated = sorted((t for t in trials.values() if t["status"] == "eliminated"),
+                        key=lambda t: t["candidate"]["quantization"])
+    assert [t["candidate"]["quantization"] for t in eliminated] == ["float16", "int8"]
+    assert eliminated[0]["reason"].startswith("rung 0: accuracy ") and "ranked 2 of 2" in eliminated[0]["reason"]
+    assert eliminated[1]["reason"].startswith("rung 0: not exported; its build folder ranked 2 of 2 by "
+                                              + eliminated[0]["id"])
+    assert len({t["candidate"]["sparsity"] for t in eliminated}) == 1
+    # rung 0 took its latencies from the probe (the same structures, untrained, timed before any training)
+    probe = json.loads((tune_dir / "probe.json").read_text())
+    assert sorted(probe["facts"]) == ["0.5/-/float16/1", "0.5/-/int8/1"]
+    assert all(t["latency_from"].startswith("the probe (probe/w0.5/") for t in trials.values()
+               if t["rung"] == 0 and not t.get("deferred"))
     for trial in trials.values():
         assert trial["train_seconds"] > 0 and trial["cache_keys"]["train"] and trial["config"]["model"]
     chosen_config = load_config(tune_dir / "edgekit.yaml").config
@@ -96,10 +113,11 @@ def test_the_run_chooses_a_fitting_candidate_and_writes_tune_folder(tuned):
 def test_candidates_share_training_through_the_stage_cache(tuned):
     _, tune_dir, _, _ = tuned
     trials = _trials(tune_dir).values()
-    rung0 = {trial["candidate"]["sparsity"]: trial for trial in trials if trial["rung"] == 0}
-    # the pruned candidate branches from the dense candidate's training: same key, reused
-    assert rung0[0.5]["cache_keys"]["train"] == rung0[0]["cache_keys"]["train"]
-    assert "train" in rung0[0.5]["cached_stages"] and "prune" not in rung0[0]["cache_keys"]
+    rung0 = {trial["candidate"]["sparsity"]: trial for trial in trials if trial["rung"] == 0
+             and not trial.get("deferred")}
+    # the pruned candidates branch from one short training: same key, reused by the second folder
+    assert rung0[0.5]["cache_keys"]["train"] == rung0[0.75]["cache_keys"]["train"]
+    assert "train" in rung0[0.75]["cached_stages"] and "prune" in rung0[0.75]["cache_keys"]
     # one training per (width, epochs): every fully trained trial has the default build's training
     full = [trial for trial in trials if trial["rung"] == 1]
     assert len({trial["cache_keys"]["train"] for trial in full}) == 1
@@ -109,7 +127,7 @@ def test_the_section_of_the_config_is_honoured(tuned):
     _, tune_dir, _, _ = tuned
     state = _state(tune_dir)
     assert state["constraints"]["max_latency_ms"] == 1000
-    assert state["space"] == {"width": [0.5], "input_size": [None], "sparsity": [0.0, 0.5],
+    assert state["space"] == {"width": [0.5], "input_size": [None], "sparsity": [0.0, 0.5, 0.75],
                               "quantization": ["float16", "int8"], "precision": ["float32"], "threads": [1]}
 
 

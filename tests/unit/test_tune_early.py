@@ -106,10 +106,11 @@ class CountingTimer:
         return Timing(samples_ms=[1.0] * 5, peak_memory_mb=10.0), Timing(samples_ms=[1.0] * 5) if theirs else None
 
 
-def _search(tmp_path, *, max_trials=None, threads=(1, 2), full_epochs=12, warm_start=False):
+def _search(tmp_path, *, max_trials=None, threads=(1, 2), full_epochs=12, warm_start=False, keep_fraction=0.25):
     space = SearchSpace([0.5, 1.0], [None], [0.0, 0.5], ["float32", "int8"], ["float32"], list(threads))
     builder, timer = CountingBuilder(tmp_path / "builds"), CountingTimer()
-    search = Search(settings=TuneConfig(warm_start=warm_start), constraints=Constraints(max_bytes=100_000), space=space,
+    search = Search(settings=TuneConfig(warm_start=warm_start, keep_fraction=keep_fraction),
+                    constraints=Constraints(max_bytes=100_000), space=space,
                     default=_candidate(), builder=builder, timer=timer, store=TuneStore(tmp_path), trials={},
                     full_epochs=full_epochs, limits=Limits(None, max_trials, 0.0), on_trial=lambda: None, sizes_scale=True)
     return search, builder, timer
@@ -119,14 +120,25 @@ def test_rung0_builds_each_folder_once_and_skips_what_the_default_build_already_
     search, builder, timer = _search(tmp_path)
     assert search.run() is Stopped.DONE
     rung0_builds = [(v.width, v.sparsity) for v in builder.calls if v.short]
-    assert rung0_builds == [(0.5, 0.0), (0.5, 0.5), (1.0, 0.0), (1.0, 0.5)]  # not one per quantization or threads
-    # a width-1.0 folder at rung 0 exports int8 alone (its float32 is out); full builds export the whole space
+    # not one per quantization or threads; none for the default build's own folder (w1 dense: trained in full)
+    assert rung0_builds == [(0.5, 0.0), (0.5, 0.5), (1.0, 0.5)]
+    # rung 0 exports the least compressed file that can fit (width 1.0: int8, its float32 is out); full builds
+    # export the whole space
     assert [(w, s, q) for w, s, short, q in builder.exported if short] == [
-        (0.5, 0.0, ("float32", "int8")), (0.5, 0.5, ("float32", "int8")), (1.0, 0.0, ("int8",)),
-        (1.0, 0.5, ("int8",))]
+        (0.5, 0.0, ("float32",)), (0.5, 0.5, ("float32",)), (1.0, 0.5, ("int8",))]
     assert all(q == ("float32", "int8") for _, _, short, q in builder.exported if not short)
-    # one profiler call per build folder, with every live candidate of it
-    assert [len(models) for models in timer.quick_calls] == [4, 4, 2, 2]
+    # one profiler call per build folder, with its ranked quantization at every thread count
+    assert [len(models) for models in timer.quick_calls] == [2, 2, 2]
+    # the folders not kept: their other quantization was neither exported nor timed, and says so
+    unmeasured = [t for t in search.trials.values() if t.extra.get("deferred")]
+    assert sorted((t.candidate.sparsity, t.candidate.quantization) for t in unmeasured) == [
+        (0.0, "int8"), (0.0, "int8"), (0.5, "int8"), (0.5, "int8")]
+    assert all(t.status is TrialStatus.ELIMINATED and t.reason.startswith("rung 0: not exported; its build folder "
+                                                                          "ranked") for t in unmeasured)
+    # the default build's folder goes straight to rung 1: its other live candidate (2 threads) timed in A/B
+    direct = [t for t in search.trials.values() if t.extra.get("rung0", "").startswith("skipped")]
+    assert [(t.candidate.quantization, t.candidate.threads, t.rung) for t in direct] == [("int8", 1, 1),
+                                                                                          ("int8", 2, 1)]
     early = [t for t in search.trials.values() if t.extra.get("early")]
     assert sorted((t.candidate.sparsity, t.candidate.threads) for t in early) == [(0.0, 1), (0.0, 2), (0.5, 1),
                                                                                  (0.5, 2)]
@@ -164,7 +176,9 @@ def test_a_rung0_that_trains_every_epoch_is_the_full_build_and_is_reused(tmp_pat
 def test_the_trial_limit_holds_inside_a_build_folder(tmp_path):
     search, builder, timer = _search(tmp_path, max_trials=2)
     assert search.run() is Stopped.TRIALS
-    assert sorted(TuneStore(tmp_path).read_trials()) == ["t0000", "t0001"]
+    recorded = TuneStore(tmp_path).read_trials()
+    # the default build and one rung-0 trial; eliminated before building (free) are not counted
+    assert sorted(key for key, trial in recorded.items() if not trial.extra.get("early")) == ["t0000", "t0003"]
     assert [len(models) for models in timer.quick_calls] == [1]
 
 
@@ -189,7 +203,7 @@ def test_quick_profiles_share_one_process_per_thread_count(tmp_path, monkeypatch
 
 # ------------------------------------------------------------------------------------------------ warm start
 def test_survivors_of_another_training_continue_from_their_rung0_weights(tmp_path):
-    search, builder, _ = _search(tmp_path, threads=(1,), warm_start=True)
+    search, builder, _ = _search(tmp_path, threads=(1,), warm_start=True, keep_fraction=1.0)
     search.run()
     full = {(v.width, v.sparsity): v for v in builder.calls if not v.short and v.epochs == 12}
     narrow = [v for (width, _), v in full.items() if width == 0.5]
@@ -251,3 +265,58 @@ def test_the_train_stage_starts_from_the_given_weights_and_keys_them(tmp_path):
     assert model_files(SimpleNamespace(loaded=builtin, initial_model=None)) == {}
     assert model_files(SimpleNamespace(loaded=builtin, initial_model=tmp_path / "rung0.keras")) == {
         "initial_model": fsutil.sha256_file(tmp_path / "rung0.keras")}
+
+
+# ------------------------------------------------------------------------------------------------ the probe
+class FakeProbe:
+    """edgekit.tune.probe.Probe with its export replaced: files of SIZES; the timer gives width 1.0 3 ms."""
+
+    def __new__(cls, builder, timer, path):
+        from edgekit.tune.probe import Probe
+
+        class Fake(Probe):
+            def _export(self, structure, quantizations):
+                made = {}
+                for quantization in quantizations:
+                    path = self.builder.root / "probe" / structure.folder() / f"{quantization}.tflite"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(b"x" * SIZES.get((structure.width, quantization), 1000))
+                    made[quantization] = path
+                return made
+
+        return Fake(builder, timer, path)
+
+
+class SlowWideTimer(CountingTimer):
+    def quick_many(self, models):
+        self.quick_calls.append(list(models))
+        return [Timing(samples_ms=[3.0 if "w1" in model.path.parent.name else 0.5] * 5) for model in models]
+
+
+def test_the_probe_rules_out_structures_before_training_and_times_rung0(tmp_path):
+    from edgekit.tune.probe import Probe
+
+    space = SearchSpace([0.5, 1.0], [None], [0.0, 0.5], ["float32", "int8"], ["float32"], [1, 2])
+    builder, timer = CountingBuilder(tmp_path / "builds"), SlowWideTimer()
+    probe = FakeProbe(builder, timer, tmp_path / "probe.json")
+    search = Search(settings=TuneConfig(), constraints=Constraints(max_latency_ms=1.0), space=space,
+                    default=_candidate(width=0.5), builder=builder, timer=timer, store=TuneStore(tmp_path),
+                    trials={}, full_epochs=12, limits=Limits(None, None, 0.0), on_trial=lambda: None, probe=probe,
+                    sizes_scale=True)
+    assert search.run() is Stopped.DONE
+    # one profiler call for the probe (every structure, quantization and threads); rung 0 takes its latencies
+    assert [len(models) for models in timer.quick_calls] == [8]
+    assert {(v.width, v.sparsity, v.short) for v in builder.calls} <= {(0.5, 0.0, False), (0.5, 0.5, True),
+                                                                       (0.5, 0.5, False)}
+    wide = [t for t in search.trials.values() if t.candidate.width == 1.0]
+    assert len(wide) == 8 and all(t.status is TrialStatus.ELIMINATED and t.extra["early"] for t in wide)
+    assert all(t.reason.startswith("before training: p90 3.000 ms > 1.25 x 1 ms, measured on the target")
+               for t in wide)
+    rung0 = [t for t in search.trials.values() if t.rung == 0 and not t.extra.get("early")]
+    assert rung0 and all(t.extra["latency_from"].startswith("the probe (probe/w0.5/") and t.p90 == 0.5
+                         for t in rung0)
+    assert sorted(t.bytes for t in rung0) == [80_000, 80_000]  # the built float32 files (int8 waits for rung 1)
+    # a killed run's probe is read back, not measured again
+    again = Probe(builder, timer, tmp_path / "probe.json")
+    again.load()
+    assert again.facts == probe.facts and again.fact(_candidate(width=1.0, threads=2)).timing().p90 == 3.0

@@ -199,28 +199,38 @@ def _search(tmp_path, constraints):
                   full_epochs=4, limits=Limits(None, None, 0.0), on_trial=lambda: None)
 
 
-def _measured(index, accuracy, p90, size, constraints):
-    trial = Trial(id=f"t{index:04d}", candidate=Candidate(0.5, None, 0.0, "int8", "float32", index), rung=0,
+def _measured(index, accuracy, p90, size, constraints, sparsity=None):
+    # one build folder per trial unless `sparsity` puts it in another's
+    folder = index / 100 if sparsity is None else sparsity
+    trial = Trial(id=f"t{index:04d}", candidate=Candidate(0.5, None, folder, "int8", "float32", 1), rung=0,
                   epochs=1, status=TrialStatus.MEASURED, accuracy=accuracy, bytes=size,
                   latency_ms={"p50": p90, "p90": p90})
     trial.misses = constraints.check(trial.measured, None)
     return trial
 
 
-def test_rung0_drops_what_cannot_fit_and_keeps_the_most_accurate_half(tmp_path):
+def test_rung0_drops_what_cannot_fit_and_keeps_the_most_accurate_build_folders(tmp_path):
     limits = Constraints(max_latency_ms=10.0, max_bytes=5000)
     search = _search(tmp_path, limits)
+    search.settings = search.settings.model_copy(update={"keep_fraction": 0.5})
     trials = [_measured(1, 0.90, 5.0, 6000, limits),   # over the byte limit: out, whatever its accuracy
               _measured(2, 0.80, 12.0, 4000, limits),  # 1.2x the latency limit after a short run: may still fit
               _measured(3, 0.85, 13.0, 4000, limits),  # 1.3x: out
               _measured(4, 0.70, 5.0, 4000, limits),
-              _measured(5, 0.60, 5.0, 4000, limits)]
+              _measured(5, 0.60, 5.0, 4000, limits),
+              _measured(6, 0.65, 5.0, 4000, limits),
+              _measured(7, 0.50, 5.0, 4000, limits, sparsity=0.04)]  # t0004's folder: goes on with it
     survivors = search._promote(trials)
-    assert [trial.id for trial in survivors] == ["t0002", "t0004"]
+    # 4 hopeful folders (t0002, t0004+t0007, t0006, t0005), the top half of them trained in full
+    assert [(candidate, parent.id) for candidate, parent in survivors] == [
+        (trials[1].candidate, "t0002"), (trials[3].candidate, "t0004"), (trials[6].candidate, "t0007")]
     reasons = {trial.id: trial.reason for trial in trials if trial.status == TrialStatus.ELIMINATED}
     assert reasons == {"t0001": "rung 0: file size 6,000 bytes > 5,000 bytes",
                        "t0003": "rung 0: p90 latency 13 ms > 10 ms",
-                       "t0005": "rung 0: accuracy 0.6000 ranked 3 of 3; the top 2 were trained in full"}
+                       "t0006": "rung 0: accuracy 0.6500; its build folder ranked 3 of 4 by its best candidate's "
+                                "accuracy; the top 2 were trained in full",
+                       "t0005": "rung 0: accuracy 0.6000; its build folder ranked 4 of 4 by its best candidate's "
+                                "accuracy; the top 2 were trained in full"}
     assert TuneStore(tmp_path).read_trials()["t0005"].status == TrialStatus.ELIMINATED
 
 

@@ -1,0 +1,195 @@
+"""The structure probe: what every model structure of the space costs on the target, measured before any training.
+
+A TFLite file's size and its latency depend on the model's structure (its layers, width, input size), on the
+quantization and on the interpreter's threads, not on the values of its weights: training, pruning (the export
+stores every weight, zeros included; the target's kernels are dense) and the training precision (the model is
+exported in float32 either way) leave them as they are. So, before anything is trained, tune builds each
+(width, input size) of the space untrained, exports it in every quantization the space has (int8 calibrated on
+the representative samples, as the export stage does) and profiles every file at every thread count on the
+target, one profiler process per thread count (interleaved blocks, as `edgekit profile` does with several models).
+
+A candidate whose structure misses `--max-bytes` (its size is exact: the same model, the same converter) or is
+past `--max-latency-ms` by more than the rung-0 margin (a short profile) is eliminated without being trained. The
+survivors of the probe are the only ones rung 0 trains; their rung-0 trials take the probe's latency (they are the
+same structure), and the fully trained survivors are timed again, in A/B rounds against the best.
+
+What the probe cannot know: int8-mixed's structure (which layers int8 recovery keeps float depends on the
+training), so it is never eliminated by latency here; full-integer int8 made by QAT is smaller than the probe's
+post-training int8 (2.9 % on the digits CNN: other quantization parameters), so int8 is eliminated by size only
+past a margin (INT8_BYTES_MARGIN). The probe's files are under tune/builds/probe/, its measurements in
+tune/probe.json (a resumed run reads them back).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from edgekit import console, fsutil
+from edgekit.errors import EdgekitError
+from edgekit.tune.constraints import Miss
+from edgekit.tune.early import EarlyMiss, SizeFact
+from edgekit.tune.measure import Timed, Timer, Timing
+from edgekit.tune.space import MIXED_INT8, Candidate
+
+PROBE_NAME = "probe.json"
+PROBE_FOLDER = "probe"
+# A probe latency is a short profile: a structure is out only this far past the limit (as at rung 0).
+LATENCY_MARGIN = 1.25
+# A post-training int8 file (the probe's, rung 0's) is larger than QAT's of the same model: 88,448 against 85,920
+# bytes (2.9 %) for the digits CNN. Such a size bounds a QAT int8 file only divided by this.
+INT8_BYTES_MARGIN = 1.10
+PROBED_QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What changes a model's graph: the knobs of the space that are not training, sparsity or threads."""
+
+    width: Optional[float]
+    input_size: Optional[int]
+
+    @classmethod
+    def of(cls, candidate: Candidate) -> "Structure":
+        return cls(candidate.width, candidate.input_size)
+
+    def folder(self) -> str:
+        parts = [f"w{self.width:g}" if self.width is not None else "model",
+                 f"{self.input_size}px" if self.input_size is not None else None]
+        return "-".join(part for part in parts if part)
+
+
+@dataclass
+class ProbeFact:
+    """One structure's file in one quantization at one thread count: its size and its short profile."""
+
+    bytes: int
+    samples_ms: list[float]
+    file: str  # relative to tune/builds/
+
+    def timing(self) -> Timing:
+        return Timing(samples_ms=list(self.samples_ms))
+
+
+def fact_key(structure: Structure, quantization: str, threads: int) -> str:
+    width = "-" if structure.width is None else f"{structure.width:g}"
+    size = "-" if structure.input_size is None else str(structure.input_size)
+    return f"{width}/{size}/{quantization}/{threads}"
+
+
+@dataclass
+class Probe:
+    """The probe of one tune run; `facts` by fact_key, `failed` structures (folder -> why: no facts, nothing
+    eliminated by the probe)."""
+
+    builder: Any  # edgekit.tune.builds.VariantBuilder
+    timer: Timer
+    path: Path
+    facts: dict[str, ProbeFact] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def load(self) -> None:
+        """The measurements a killed run of the same arguments took (its tune/ folder was kept for it)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            facts = {key: ProbeFact(**value) for key, value in data.get("facts", {}).items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            return  # none, or damaged: probed again
+        self.facts = facts
+        self.failed = dict(data.get("failed", {}))
+        self.seconds = float(data.get("seconds", 0.0))
+
+    def run(self, candidates: list[Candidate]) -> None:
+        """Build, export and profile every structure of `candidates` not probed yet."""
+        started = time.monotonic()
+        todo: dict[Structure, set[tuple[str, int]]] = {}
+        for candidate in candidates:
+            structure = Structure.of(candidate)
+            # int8-mixed: its int8 sibling's size bounds it from below (edgekit.tune.early)
+            quantization = "int8" if candidate.quantization == MIXED_INT8 else candidate.quantization
+            if structure.folder() not in self.failed and quantization in PROBED_QUANTIZATIONS:
+                todo.setdefault(structure, set()).add((quantization, candidate.threads))
+        files: list[tuple[str, Timed, int, str]] = []
+        for structure, wanted in todo.items():
+            missing = [(q, t) for q, t in sorted(wanted, key=lambda pair: (PROBED_QUANTIZATIONS.index(pair[0]),
+                                                                           pair[1]))
+                       if fact_key(structure, q, t) not in self.facts]
+            if not missing:
+                continue
+            try:
+                made = self._export(structure, sorted({q for q, _ in missing}, key=PROBED_QUANTIZATIONS.index))
+            except EdgekitError as error:
+                self.failed[structure.folder()] = str(error)
+                console.warn(f"tune: the probe of {structure.folder()} failed ({error}); its candidates are "
+                             f"trained before they are judged")
+                continue
+            for quantization, thread_count in missing:
+                path = made[quantization]
+                files.append((fact_key(structure, quantization, thread_count), Timed(path, thread_count),
+                              path.stat().st_size, str(path.relative_to(self.builder.root))))
+        if files:
+            console.info(f"tune: probe: {len(files)} untrained exports timed on the target")
+            timings = self.timer.quick_many([timed for _, timed, _, _ in files])
+            for (key, _, size, relative), timing in zip(files, timings):
+                self.facts[key] = ProbeFact(bytes=size, samples_ms=list(timing.samples_ms), file=relative)
+        self.seconds = round(self.seconds + time.monotonic() - started, 3)
+        fsutil.write_json(self.path, {"facts": {key: vars(fact) for key, fact in self.facts.items()},
+                                      "failed": self.failed, "seconds": self.seconds})
+
+    def fact(self, candidate: Candidate) -> Optional[ProbeFact]:
+        """The probe's measurement of `candidate`'s structure, quantization and threads (None for int8-mixed,
+        whose structure the training decides, and for a structure the probe could not build)."""
+        return self.facts.get(fact_key(Structure.of(candidate), candidate.quantization, candidate.threads))
+
+    def size_facts(self) -> list[SizeFact]:
+        """The probe's file sizes as facts for edgekit.tune.early's bounds (int8 with its margin taken off)."""
+        facts = {}
+        for key, fact in self.facts.items():
+            width, size, quantization, _ = key.split("/")
+            scale = INT8_BYTES_MARGIN if quantization == "int8" else 1.0
+            facts[(width, size, quantization)] = SizeFact(
+                None if width == "-" else float(width), None if size == "-" else int(size), quantization,
+                int(fact.bytes / scale), "the probe")
+        return list(facts.values())
+
+    def latency_miss(self, candidate: Candidate, max_latency_ms: Optional[float]) -> Optional[EarlyMiss]:
+        """The latency miss the probe measured for `candidate`'s structure, past the margin; None otherwise."""
+        fact = self.fact(candidate)
+        if max_latency_ms is None or fact is None or candidate.quantization == MIXED_INT8:
+            return None
+        p90 = fact.timing().p90
+        if p90 <= max_latency_ms * LATENCY_MARGIN:
+            return None
+        return EarlyMiss(Miss("max_latency_ms", max_latency_ms, round(p90, 4)), exact=False,
+                         reason=f"before training: p90 {p90:.3f} ms > {LATENCY_MARGIN:g} x {max_latency_ms:g} ms, "
+                                f"measured on the target for this structure ({fact.file}, untrained: latency does "
+                                f"not depend on the weights' values)")
+
+    def _export(self, structure: Structure, quantizations: list[str]) -> dict[str, Path]:
+        """The untrained model of `structure`, exported in `quantizations`: {quantization: file}."""
+        from edgekit.config.formats import Quantization
+        from edgekit.export.tflite import convert_tflite
+        from edgekit.models.loading import IntakePath
+        from edgekit.models.task import build_task_model
+        from edgekit.pipeline.intake import check_samples
+        from edgekit.pipeline.stages.common import build_task, dataset
+
+        ctx = self.builder.data_context(structure, self.builder.root / PROBE_FOLDER / structure.folder())
+        data = dataset(ctx)
+        config = ctx.config
+        intake = build_task_model(config.model, ctx.loaded, data.input_shape, build_task(ctx), data.num_outputs,
+                                  config.task, check_samples=check_samples(data, ctx.seed), converter_allowed=False)
+        if intake.path is IntakePath.CONVERTER:
+            raise EdgekitError("the model is a Keras 3 model taken as given")
+        representative = data.representative_samples(config.export.representative_samples, ctx.seed)
+        folder = ctx.build_dir / "export"
+        made = {}
+        for quantization in quantizations:
+            path = folder / f"{structure.folder()}-untrained-{quantization}.tflite"
+            fsutil.write_bytes(path, convert_tflite(intake.model, Quantization(quantization), representative))
+            made[quantization] = path
+        return made
