@@ -25,7 +25,8 @@ from edgekit.tune.builds import VariantBuilder
 from edgekit.tune.constraints import Constraints
 from edgekit.tune.measure import Timer
 from edgekit.tune.probe import PROBE_NAME, Probe
-from edgekit.tune.search import Limits, Search
+from edgekit.tune.limits import Limits
+from edgekit.tune.search import Search
 from edgekit.tune.space import build_space, default_candidate
 from edgekit.tune.trials import SCHEMA_VERSION, Stopped, Trial, TuneStore, now_iso
 

@@ -1,0 +1,198 @@
+"""Rung 0 and the halving: the part of edgekit.tune.search.Search that rules candidates out before training
+(sizes measured so far, the structure probe), trains each other build folder briefly, and keeps the most
+accurate folders for full training (docs/tune.md, "How it searches", steps 2 to 5)."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from edgekit import console
+from edgekit.tune.builds import Variant
+from edgekit.tune.early import EarlyMiss, SizeFact, bytes_miss, early_trial, size_facts
+from edgekit.tune.limits import Stop
+from edgekit.tune.measure import Timed
+from edgekit.tune.probe import INT8_BYTES_MARGIN, LATENCY_MARGIN
+from edgekit.tune.space import MIXED_INT8, Candidate
+from edgekit.tune.trials import Trial, TrialStatus
+
+# Rung 0's latency is a short profile (the probe's, or of a briefly trained model): a candidate is dropped there
+# only when it is this far past the latency limit (bytes do not depend on training: over the limit is out).
+RUNG0_LATENCY_MARGIN = LATENCY_MARGIN
+
+
+class Rung0:
+    """Mixed into Search, whose state it uses: trials, probe, builder, timer, store, constraints, settings,
+    quantizations, rung0_epochs, full_epochs, builder_qat, sizes_scale, _deferred; and its _existing, _trial,
+    _build, _record, _finish."""
+
+    def _early_miss(self, candidate: Candidate, *, probed: bool = True) -> Optional[EarlyMiss]:
+        """A miss `candidate` is sure to have before it is trained: by the sizes measured so far (the probe's
+        too, once `probed`), or by the probe's latency of its structure."""
+        probed = probed and self.probe is not None
+        facts = self._size_facts() + (self.probe.size_facts() if probed else [])
+        miss = bytes_miss(candidate, facts, self.constraints.max_bytes, scales_with_knobs=self.sizes_scale)
+        if miss is None and probed:
+            miss = self.probe.latency_miss(candidate, self.constraints.max_latency_ms)
+        return miss
+
+    def _passes_before_training(self, candidate: Candidate) -> bool:
+        """Whether a candidate of the default build's folder can still fit (if not, its trial says why)."""
+        if candidate == self.default:
+            return True
+        existing = self._existing("search", 0, candidate)
+        if existing is not None and existing.extra.get("early"):
+            return False
+        early = self._early_miss(candidate) if existing is None else None
+        if early is not None:
+            self._eliminate_early(existing, candidate, early)
+            return False
+        return True
+
+    def _rung0(self, candidates: list[Candidate]) -> list[Trial]:
+        """Rung 0 of one build folder's candidates: one short build; their latency is the probe's (the same
+        structure), or one quick profile per thread count where the probe has none."""
+        trials, todo, stop, live = [], [], None, []
+        for candidate in candidates:
+            existing = self._existing("search", 0, candidate)
+            if existing is not None and existing.status != TrialStatus.PENDING:
+                trials.append(existing)
+                if not existing.extra.get("early"):
+                    live.append(candidate)
+                continue
+            early = self._early_miss(candidate)
+            if early is not None:
+                trials.append(self._eliminate_early(existing, candidate, early))
+                continue
+            live.append(candidate)
+        short = self.rung0_epochs < self.full_epochs
+        # A short rung 0 ranks the folder's training, by its least compressed file that can fit: the folder's
+        # other quantizations are made (all of them) when the folder is trained in full.
+        ranked_by = min((c.quantization for c in live), key=self.quantizations.index) if live and short else None
+        for candidate in live:
+            existing = self._existing("search", 0, candidate)
+            if existing is not None and existing.status != TrialStatus.PENDING:
+                continue
+            if ranked_by is not None and candidate.quantization != ranked_by:
+                self._deferred.setdefault(candidate.build_key, []).append(candidate)
+                continue
+            try:
+                trial, _ = self._trial("search", 0, candidate, self.rung0_epochs, started=len(todo))
+            except Stop as reached:  # the ones begun are measured first: their build is shared
+                stop = reached
+                break
+            todo.append(trial)
+            trials.append(trial)
+        # When rung 0 already trains every epoch, it is the full build (all quantizations), which rung 1 reuses;
+        # a short one exports only the quantization it ranks by.
+        variant = Variant.of(candidates[0], self.rung0_epochs, short=short)
+        needed = tuple(q for q in self.quantizations if any(t.candidate.quantization == q for t in todo)) \
+            if variant.short else None
+        built = {trial.id: self._build(trial, variant, needed) for trial in todo}  # built once (self._builds)
+        timed = [trial for trial in todo if built[trial.id] is not None]
+        probed = {trial.id: self.probe.fact(trial.candidate) if self.probe else None for trial in timed}
+        unprobed = [trial for trial in timed if probed[trial.id] is None]
+        quick = dict(zip([trial.id for trial in unprobed], self.timer.quick_many(
+            [Timed(built[trial.id].artifacts[trial.candidate.quantization].path, trial.candidate.threads)
+             for trial in unprobed]))) if unprobed else {}
+        for trial in timed:
+            fact = probed[trial.id]
+            timing = quick[trial.id] if fact is None else fact.timing()
+            self._record(trial, built[trial.id], timing)
+            if fact is not None:
+                trial.extra["latency_from"] = f"the probe ({fact.file})"
+                trial.extra["device"] = None
+            console.info(f"tune: {trial.id} rung 0 {trial.candidate.label()}: accuracy {trial.accuracy:.4f}, "
+                         f"p90 {trial.p90:.3f} ms, {trial.bytes:,} bytes")
+        for trial in todo:
+            self._finish(trial)
+        if stop is not None:
+            raise stop
+        return trials
+
+    def _size_facts(self) -> list[SizeFact]:
+        """Every file size the builds so far measured (each build folder exports every quantization)."""
+        return [fact for trial in self.trials.values() if trial.extra.get("file_bytes")
+                for fact in size_facts(trial.id, trial.candidate, self._qat_sizes(trial))]
+
+    def _qat_sizes(self, trial: Trial) -> dict[str, int]:
+        """A trial's export sizes that hold for every build: a short rung 0's int8 is post-training (no QAT),
+        larger than the full build's, so it is no fact about that (edgekit.tune.probe.INT8_BYTES_MARGIN)."""
+        sizes = trial.extra["file_bytes"]
+        if trial.rung == 0 and trial.epochs < self.full_epochs and self.builder_qat:
+            sizes = {name: size for name, size in sizes.items() if name not in ("int8", MIXED_INT8)}
+        return sizes
+
+    def _eliminate_early(self, pending: Optional[Trial], candidate: Candidate, early: EarlyMiss) -> Trial:
+        """A trial for a candidate that cannot fit, recorded without building or timing it."""
+        trial = early_trial(pending or Trial(id=f"t{len(self.trials):04d}", candidate=candidate, rung=0, epochs=0,
+                                             extra={"role": "search"}), early)
+        self.trials[trial.id] = trial
+        self.store.write_trial(trial)
+        self.new_trials += 1
+        return trial
+
+    def _promote(self, measured: list[Trial]) -> list[tuple[Candidate, Trial]]:
+        """Rung 0's survivors, most accurate first: every hopeful candidate of the best `keep_fraction` of the
+        build folders (a folder is built in full once for all its candidates, so folders are what is kept);
+        the others marked eliminated with the reason."""
+        hopeful = []
+        for trial in measured:
+            misses = [miss for miss in trial.misses if (
+                miss.constraint == "max_bytes" and miss.measured > miss.limit * self._rung0_bytes_margin(trial)) or (
+                miss.constraint == "max_latency_ms" and miss.measured > miss.limit * RUNG0_LATENCY_MARGIN)]
+            if misses:
+                self._eliminate(trial, "rung 0: " + "; ".join(miss.describe() for miss in misses))
+            else:
+                hopeful.append(trial)
+        hopeful.sort(key=lambda trial: (-(trial.accuracy or 0.0), trial.p90 or math.inf, trial.bytes or 0))
+        folders = list(dict.fromkeys(trial.candidate.build_key for trial in hopeful))  # best trial's order
+        keep = max(1, math.ceil(len(folders) * self.settings.keep_fraction)) if folders else 0
+        kept = set(folders[:keep])
+        for trial in hopeful:
+            rank = folders.index(trial.candidate.build_key) + 1
+            if trial.candidate.build_key in kept:
+                if trial.status != TrialStatus.MEASURED:
+                    trial.status, trial.reason = TrialStatus.MEASURED, None
+                    self.store.write_trial(trial)
+            else:
+                self._eliminate(trial, f"rung 0: accuracy {trial.accuracy:.4f}; its build folder ranked {rank} of "
+                                       f"{len(folders)} by its best candidate's accuracy; the top {keep} were "
+                                       f"trained in full")
+        survivors = [(trial.candidate, trial) for trial in hopeful if trial.candidate.build_key in kept]
+        for key, deferred in self._deferred.items():
+            parent = next((trial for trial in hopeful if trial.candidate.build_key == key), None)
+            for candidate in deferred:
+                if parent is not None and key in kept:
+                    survivors.append((candidate, parent))
+                else:
+                    self._eliminate_unmeasured(candidate, parent, folders, keep)
+        return survivors
+
+    def _eliminate_unmeasured(self, candidate: Candidate, ranked: Optional[Trial], folders: list, keep: int) -> None:
+        """A quantization of a folder rung 0 did not keep, recorded as eliminated (its folder was ranked by
+        `ranked`; it was neither exported nor timed)."""
+        if self._existing("search", 0, candidate) is not None:
+            return
+        if ranked is None:
+            reason = "rung 0: its build folder has no candidate left that can fit"
+        else:
+            reason = (f"rung 0: not exported; its build folder ranked {folders.index(candidate.build_key) + 1} of "
+                      f"{len(folders)} by {ranked.id} ({ranked.candidate.quantization}, accuracy "
+                      f"{ranked.accuracy:.4f}); the top {keep} were trained in full")
+        trial = Trial(id=f"t{len(self.trials):04d}", candidate=candidate, rung=0, epochs=0,
+                      status=TrialStatus.ELIMINATED, reason=reason, fits=False,
+                      extra={"role": "search", "deferred": True})
+        self.trials[trial.id] = trial
+        self.store.write_trial(trial)
+        self.new_trials += 1
+
+    def _rung0_bytes_margin(self, trial: Trial) -> float:
+        """1, or INT8_BYTES_MARGIN for an int8 file of a short rung 0 without the QAT the full build has."""
+        short = trial.epochs < self.full_epochs and self.builder_qat
+        return INT8_BYTES_MARGIN if short and trial.candidate.quantization in ("int8", MIXED_INT8) else 1.0
+
+    def _eliminate(self, trial: Trial, reason: str) -> None:
+        if trial.status != TrialStatus.ELIMINATED or trial.reason != reason:
+            trial.status, trial.reason = TrialStatus.ELIMINATED, reason
+            self.store.write_trial(trial)
