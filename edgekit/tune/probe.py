@@ -8,8 +8,9 @@ exported in float32 either way) leave them as they are. So, before anything is t
 the representative samples, as the export stage does) and profiles every file at every thread count on the
 target, one profiler process per thread count (interleaved blocks, as `edgekit profile` does with several models).
 
-A candidate whose structure misses `--max-bytes` (its size is exact: the same model, the same converter) or is
-past `--max-latency-ms` by more than the rung-0 margin (a short profile) is eliminated without being trained. The
+A candidate whose structure misses `--max-bytes` (its size is exact: the same model, the same converter) or whose
+median latency is past `--max-latency-ms` by more than the rung-0 margin (a short profile: its median, so that a
+spike cannot rule a structure out) is eliminated without being trained. The
 survivors of the probe are the only ones rung 0 trains; their rung-0 trials take the probe's latency (they are the
 same structure), and the fully trained survivors are timed again, in A/B rounds against the best.
 
@@ -161,13 +162,15 @@ class Probe:
         fact = self.fact(candidate)
         if max_latency_ms is None or fact is None or candidate.quantization == MIXED_INT8:
             return None
-        p90 = fact.timing().p90
-        if p90 <= max_latency_ms * LATENCY_MARGIN:
+        # The median, not the p90: a short profile's tail is one or two samples, and a spike of the device must
+        # not rule a structure out (a median past the margin puts the p90 past it too).
+        timing = fact.timing()
+        if timing.p50 <= max_latency_ms * LATENCY_MARGIN:
             return None
-        return EarlyMiss(Miss("max_latency_ms", max_latency_ms, round(p90, 4)), exact=False,
-                         reason=f"before training: p90 {p90:.3f} ms > {LATENCY_MARGIN:g} x {max_latency_ms:g} ms, "
-                                f"measured on the target for this structure ({fact.file}, untrained: latency does "
-                                f"not depend on the weights' values)")
+        return EarlyMiss(Miss("max_latency_ms", max_latency_ms, round(timing.p90, 4)), exact=False,
+                         reason=f"before training: median {timing.p50:.3f} ms (p90 {timing.p90:.3f}) > "
+                                f"{LATENCY_MARGIN:g} x {max_latency_ms:g} ms, measured on the target for this "
+                                f"structure ({fact.file}, untrained: latency does not depend on the weights' values)")
 
     def _export(self, structure: Structure, quantizations: list[str]) -> dict[str, Path]:
         """The untrained model of `structure`, exported in `quantizations`: {quantization: file}."""
