@@ -95,7 +95,7 @@ class CountingBuilder:
 
 class CountingTimer:
     def __init__(self):
-        self.quick_calls, self.ab_calls = [], []
+        self.quick_calls, self.ab_calls, self.rounds = [], [], []
 
     def quick_many(self, models):
         self.quick_calls.append(list(models))
@@ -103,6 +103,7 @@ class CountingTimer:
 
     def ab(self, mine, theirs, rounds):
         self.ab_calls.append((mine, theirs))
+        self.rounds.append(rounds)
         return Timing(samples_ms=[1.0] * 5, peak_memory_mb=10.0), Timing(samples_ms=[1.0] * 5) if theirs else None
 
 
@@ -320,3 +321,19 @@ def test_the_probe_rules_out_structures_before_training_and_times_rung0(tmp_path
     again = Probe(builder, timer, tmp_path / "probe.json")
     again.load()
     assert again.facts == probe.facts and again.fact(_candidate(width=1.0, threads=2)).timing().p90 == 3.0
+
+
+def test_a_survivor_that_cannot_win_is_profiled_once_alone(tmp_path):
+    search, builder, timer = _search(tmp_path, threads=(1,), keep_fraction=1.0)
+    search.run()
+    full = [t for t in search.trials.values() if t.rung == 1 and t.extra.get("role") == "search"
+            and "same_as" not in t.extra]
+    alone = [t for t in full if "timed_alone" in t.extra]
+    # CountingBuilder: width 0.5 and the pruned folders score below the default build beyond the tolerance
+    assert alone and all(t.accuracy < search.best.accuracy - 0.005 and "ab" not in t.extra
+                         and t.extra["became_best"] is False for t in alone)
+    assert all(t.extra["timed_alone"].startswith(f"accuracy {t.accuracy:.4f} < t0000's") for t in alone)
+    contenders = [t for t in full if "timed_alone" not in t.extra]
+    assert all(t.extra["ab"]["rounds"] == 2 for t in contenders)
+    # one round, no opponent, for each that cannot win; the settings' rounds for the others
+    assert sorted(timer.rounds) == sorted([2] * (1 + len(contenders)) + [1] * len(alone))
