@@ -52,6 +52,9 @@ class Search(Rung0):
         self._builds: dict[tuple, VariantBuild] = {}
         # build folder -> its live candidates a short rung 0 did not export (they follow the folder's rank)
         self._deferred: dict[tuple, list[Candidate]] = {}
+        # build folder -> the quantizations its full build exports (a kept folder's survivors'; the default
+        # build's folder: all of the space's)
+        self._full_exports: dict[tuple, list[str]] = {}
 
     def run(self) -> Stopped:
         """Search until done or stopped; returns why it ended (done, budget or trials)."""
@@ -72,7 +75,11 @@ class Search(Rung0):
                       and not trial.extra.get("early") and not trial.extra.get("deferred")]
             for candidate in direct:
                 self._rung1(candidate, parent=None)
-            for candidate, parent in self._promote(ranked):
+            survivors = self._promote(ranked)
+            for candidate, _ in survivors:  # a kept folder exports what its survivors need, once for all of them
+                needed = self._full_exports.setdefault(candidate.build_key, [])
+                needed.append(candidate.quantization)
+            for candidate, parent in survivors:
                 self._rung1(candidate, parent=parent)
         except Stop as stop:
             console.info(f"tune: stopped by the {'time budget' if stop.reason is Stopped.BUDGET else 'trial limit'}; "
@@ -161,7 +168,11 @@ class Search(Rung0):
                 rung0_model = parent.extra.get("dense_model") if self.settings.warm_start and parent else None
                 variant = full_variant(candidate, self.default, self.full_epochs, self.rung0_epochs,
                                        self.builder.root / rung0_model if rung0_model else None)
-                built = self._build(trial, variant)
+                # (a rung 0 that trained every epoch was this build already, with every quantization)
+                needed = self._full_exports.get(candidate.build_key) if self.rung0_epochs < self.full_epochs \
+                    else None
+                built = self._build(trial, variant, tuple(q for q in self.quantizations if q in needed)
+                                    if needed else None)
                 if built is not None:
                     self._time_full(trial, built, against=self.best)
                     if variant.initial_model is not None and parent is not None:  # what the whole training cost: rung 0's part too
