@@ -65,14 +65,36 @@ class Structure:
 
 @dataclass
 class ProbeFact:
-    """One structure's file in one quantization at one thread count: its size and its short profile."""
+    """One structure's file in one quantization at one thread count: its size and its short profile's
+    summary (a profile of a 20 µs model holds thousands of samples: tune/probe.json keeps the percentiles)."""
 
     bytes: int
-    samples_ms: list[float]
+    p50_ms: float
+    p90_ms: float
+    samples: int
     file: str  # relative to tune/builds/
 
     def timing(self) -> Timing:
-        return Timing(samples_ms=list(self.samples_ms))
+        return SummaryTiming(p50_ms=self.p50_ms, p90_ms=self.p90_ms)
+
+
+@dataclass
+class SummaryTiming(Timing):
+    """A Timing known by its percentiles alone (a probe's, read back)."""
+
+    p50_ms: float = 0.0
+    p90_ms: float = 0.0
+
+    @property
+    def p50(self) -> float:
+        return self.p50_ms
+
+    @property
+    def p90(self) -> float:
+        return self.p90_ms
+
+    def latency(self) -> dict[str, float]:
+        return {"p50": round(self.p50_ms, 4), "p90": round(self.p90_ms, 4)}
 
 
 def fact_key(structure: Structure, quantization: str, threads: int) -> str:
@@ -136,7 +158,8 @@ class Probe:
             console.info(f"tune: probe: {len(files)} untrained exports timed on the target")
             timings = self.timer.quick_many([timed for _, timed, _, _ in files])
             for (key, _, size, relative), timing in zip(files, timings):
-                self.facts[key] = ProbeFact(bytes=size, samples_ms=list(timing.samples_ms), file=relative)
+                self.facts[key] = ProbeFact(bytes=size, p50_ms=round(timing.p50, 6), p90_ms=round(timing.p90, 6),
+                                            samples=len(timing.samples_ms), file=relative)
         self.seconds = round(self.seconds + time.monotonic() - started, 3)
         fsutil.write_json(self.path, {"facts": {key: vars(fact) for key, fact in self.facts.items()},
                                       "failed": self.failed, "seconds": self.seconds})
