@@ -17,7 +17,7 @@ from edgekit.config.formats import Quantization
 from edgekit.config.schema import Task
 from edgekit.errors import ExportError
 # The runner moved to export/runners.py (one runner per format); the name is kept for its users.
-from edgekit.export.runners import OnnxRunner, classify, keras_runner, max_abs_difference, predict  # noqa: F401
+from edgekit.export.runners import OnnxRunner, classify, keras_runner, max_abs_difference, predict
 
 INPUT_NAME = "input"
 # Float ONNX must reproduce the Keras outputs to this absolute difference (probabilities in [0, 1]); regression

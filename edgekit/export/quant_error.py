@@ -37,9 +37,9 @@ import numpy as np
 
 from edgekit._native import captured_stderr
 from edgekit.errors import ExportError, InputFileError, ModelFileError
-# The graph side (reading, the isolated float model, matching ops) is in quant_graph; its names are kept here.
-from edgekit.export.quant_graph import (_INTEGER_TYPES, CONVERSION_OPS, ISOLATED_PREFIX, _activation_inputs,  # noqa: F401
-                                        _Graph, _is_integer, _read_graph, isolated_model, match_ops)
+# The graph side (reading, the isolated float model, matching ops) is in quant_graph.
+from edgekit.export.quant_graph import (_INTEGER_TYPES, _activation_inputs, _Graph, _is_integer, _read_graph,
+                                        isolated_model, match_ops)
 
 # Samples per invoke when the graph allows a batch dimension (most Keras exports do).
 BATCH = 32

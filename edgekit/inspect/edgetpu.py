@@ -22,9 +22,9 @@ from enum import Enum
 from typing import Optional
 
 from edgekit.inspect.tflite import EDGETPU_CUSTOM_OP, FLOAT_DTYPES, Operator, TfliteModel
-# The rules (Coral's table and its limitations) are in edgetpu_rules; their names are kept here for their users.
-from edgekit.inspect.edgetpu_rules import (EDGETPU_DTYPES, ESTIMATE_NOTE, MAX_LARGE_DIMENSIONS,  # noqa: F401
-                                           PARAMETER_OPS, SOFTMAX_MAX_ELEMENTS, SUPPORTED_OPS, EdgeTpuOp, OpContext)
+# The rules (Coral's table and its limitations) are in edgetpu_rules.
+from edgekit.inspect.edgetpu_rules import (EDGETPU_DTYPES, ESTIMATE_NOTE, MAX_LARGE_DIMENSIONS, PARAMETER_OPS,
+                                           SUPPORTED_OPS, OpContext)
 
 
 class Placement(str, Enum):

@@ -160,7 +160,8 @@ def recover(ctx: BuildContext, work: Path, artifact: ExportedArtifact, report, t
     chosen one (None when none passed) and the chosen artifact's file in the stage folder.
     """
     from edgekit.export.recovery import MixedBuilder, plan_candidates
-    from edgekit.pipeline.evaluate import TFLiteRunner, classify, keras_runner, top1_scores
+    from edgekit.export.runners import TFLiteRunner, classify, keras_runner
+    from edgekit.pipeline.evaluate import top1_scores
     from edgekit.pipeline.stages.common import dataset, float_source, load_keras
 
     config, data = ctx.config, dataset(ctx)

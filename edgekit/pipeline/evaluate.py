@@ -17,9 +17,7 @@ import numpy as np
 from edgekit.config.formats import FORMATS, format_spec, load_function
 from edgekit.config.schema import Task
 from edgekit.data.base import Splits
-# The runners live in export/ (export checks its artifacts with them); these names are kept for their users.
-from edgekit.export.runners import (EVALUATION_BATCH, TFLITE_BATCH, OnnxRunner, Runner, TFLiteRunner,  # noqa: F401
-                                    classify, dequantize, keras_runner, max_abs_difference, predict, quantize)
+from edgekit.export.runners import Runner, classify, predict
 
 
 def artifact_runners(artifacts: list[dict[str, Any]], path_of: Callable[[str], Path]

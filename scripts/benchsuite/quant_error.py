@@ -64,7 +64,7 @@ def measure_cost(scratch: Path, builtin: str, shape: tuple[int, ...], width: flo
     from edgekit.export.quant_error import measure_quantization_error
     from edgekit.export.tflite import convert_tflite
     from edgekit.models import zoo
-    from edgekit.pipeline.evaluate import EVALUATION_BATCH, TFLiteRunner
+    from edgekit.export.runners import EVALUATION_BATCH, TFLiteRunner
 
     keras().utils.set_random_seed(0)
     model = getattr(zoo, builtin)(shape, 10, width=width)

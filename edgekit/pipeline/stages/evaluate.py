@@ -9,7 +9,8 @@ from edgekit import console
 from edgekit.config.schema import Task
 from edgekit.pipeline.cache import StageResult
 from edgekit.pipeline.context import BuildContext
-from edgekit.pipeline.evaluate import artifact_runners, constant_mae, keras_runner, majority_accuracy, score_all
+from edgekit.export.runners import keras_runner
+from edgekit.pipeline.evaluate import artifact_runners, constant_mae, majority_accuracy, score_all
 from edgekit.pipeline.graph import StageSpec
 from edgekit.pipeline.results import EvaluateOutput
 from edgekit.pipeline.stages.common import build_task, dataset, load_keras, run_declared
