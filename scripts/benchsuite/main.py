@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown part {', '.join(map(repr, unknown))}; the parts are: {', '.join(PARTS)}")
     for name in args.parts or list(PARTS):
         record = run_part(name, quick=args.quick, options=options)
-        merge_results(name, record)
+        merge_results(result_key(name, options), record)
         print(f"\n{name}: {record['seconds']:.0f} s; results merged into {RESULTS_FILE}", file=sys.stderr)
     return 0
 
@@ -81,6 +81,13 @@ def run_part(name: str, *, quick: bool, options: dict[str, str] | None = None) -
     return {"machine": machine, "quick": quick, "options": dict(options or {}), "seconds": round(seconds, 1),
             "table": result.table,
             "results": result.results}
+
+
+def result_key(name: str, options: dict[str, str]) -> str:
+    """The part's key in bench-results.json: its name, and its own settings when given (`tune [tune.target=rpi4,
+    ...]`), so a run with other settings (another device, another space) does not replace the default run's."""
+    own = sorted((key, value) for key, value in options.items() if key.startswith(f"{name}."))
+    return name if not own else f"{name} [{', '.join(f'{key}={value}' for key, value in own)}]"
 
 
 def merge_results(name: str, record: dict) -> None:

@@ -95,3 +95,12 @@ def test_spread_and_rotation():
     assert support.spread_text(support.spread([1.5]), ".1f") == "1.5"
     assert [support.rotated(("a", "b", "c"), index) for index in range(4)] == [
         ("a", "b", "c"), ("b", "c", "a"), ("c", "a", "b"), ("a", "b", "c")]
+
+
+def test_a_part_run_with_its_own_settings_is_kept_apart_from_the_default_run():
+    from benchsuite.main import result_key
+
+    assert result_key("tune", {}) == "tune"
+    assert result_key("tune", {"profiler.runs": "5"}) == "tune"  # another part's setting
+    assert result_key("tune", {"tune.target": "rpi4", "tune.device": "lab-pi"}) == \
+        "tune [tune.device=lab-pi, tune.target=rpi4]"
