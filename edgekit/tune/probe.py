@@ -18,7 +18,8 @@ What the probe cannot know: int8-mixed's structure (which layers int8 recovery k
 training), so it is never eliminated by latency here; full-integer int8 made by QAT is smaller than the probe's
 post-training int8 (2.9 % on the digits CNN: other quantization parameters), so int8 is eliminated by size only
 past a margin (INT8_BYTES_MARGIN). The probe's files are under tune/builds/probe/, its measurements in
-tune/probe.json (a resumed run reads them back).
+tune/probe.json (a resumed run reads them back). The default build's structure is not exported again: its own
+(trained) files are timed.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class Probe:
     builder: Any  # edgekit.tune.builds.VariantBuilder
     timer: Timer
     path: Path
+    default_structure: Optional[Structure] = None  # the default build's: timed with its own files
     facts: dict[str, ProbeFact] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -126,8 +128,13 @@ class Probe:
         self.failed = dict(data.get("failed", {}))
         self.seconds = float(data.get("seconds", 0.0))
 
-    def run(self, candidates: list[Candidate]) -> None:
-        """Build, export and profile every structure of `candidates` not probed yet."""
+    def run(self, candidates: list[Candidate], default_files: Optional[dict[str, Path]] = None) -> None:
+        """Build, export and profile every structure of `candidates` not probed yet.
+
+        Args:
+            default_files: the default build's files by quantization: its structure is timed with them (the
+                same structure, trained), not exported again.
+        """
         started = time.monotonic()
         todo: dict[Structure, set[tuple[str, int]]] = {}
         for candidate in candidates:
@@ -143,8 +150,11 @@ class Probe:
                        if fact_key(structure, q, t) not in self.facts]
             if not missing:
                 continue
+            wanted = sorted({q for q, _ in missing}, key=PROBED_QUANTIZATIONS.index)
+            given = {q: path for q, path in (default_files or {}).items()
+                     if structure == self.default_structure and q in wanted}
             try:
-                made = self._export(structure, sorted({q for q, _ in missing}, key=PROBED_QUANTIZATIONS.index))
+                made = {**given, **self._export(structure, [q for q in wanted if q not in given])}
             except EdgekitError as error:
                 self.failed[structure.folder()] = str(error)
                 console.warn(f"tune: the probe of {structure.folder()} failed ({error}); its candidates are "
@@ -193,10 +203,12 @@ class Probe:
         return EarlyMiss(Miss("max_latency_ms", max_latency_ms, round(timing.p90, 4)), exact=False,
                          reason=f"before training: median {timing.p50:.3f} ms (p90 {timing.p90:.3f}) > "
                                 f"{LATENCY_MARGIN:g} x {max_latency_ms:g} ms, measured on the target for this "
-                                f"structure ({fact.file}, untrained: latency does not depend on the weights' values)")
+                                f"structure ({fact.file}; latency does not depend on the weights' values)")
 
     def _export(self, structure: Structure, quantizations: list[str]) -> dict[str, Path]:
         """The untrained model of `structure`, exported in `quantizations`: {quantization: file}."""
+        if not quantizations:
+            return {}
         from edgekit.config.formats import Quantization
         from edgekit.export.tflite import convert_tflite
         from edgekit.models.loading import IntakePath

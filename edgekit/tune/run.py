@@ -24,7 +24,7 @@ from edgekit.tune import outcome
 from edgekit.tune.builds import VariantBuilder
 from edgekit.tune.constraints import Constraints
 from edgekit.tune.measure import Timer
-from edgekit.tune.probe import PROBE_NAME, Probe
+from edgekit.tune.probe import PROBE_NAME, Probe, Structure
 from edgekit.tune.limits import Limits
 from edgekit.tune.search import Search
 from edgekit.tune.space import build_space, default_candidate
@@ -140,7 +140,7 @@ def _tune_in(tune_dir, request, loaded: LoadedConfig, base, settings: TuneConfig
     save_progress()
     builder = VariantBuilder(tune_dir, loaded, base, target, connection)
     timer = Timer(profiled_on, connection, settings.profile_runs, lock_timeout_s=request.lock_timeout_s)
-    probe = Probe(builder, timer, tune_dir / PROBE_NAME)
+    probe = Probe(builder, timer, tune_dir / PROBE_NAME, default_structure=Structure.of(default))
     if trials:
         probe.load()  # what the run this one continues measured of the structures
     search = Search(settings=settings, constraints=constraints, space=space, default=default, builder=builder,

@@ -36,8 +36,20 @@ class Rung0:
             miss = self.probe.latency_miss(candidate, self.constraints.max_latency_ms)
         return miss
 
+    def _every_folder_kept(self, groups: list[list[Candidate]]) -> bool:
+        """Whether the halving would keep every one of these build folders that has a candidate left (then
+        rung 0 would choose nothing, and is skipped)."""
+        live = sum(any(self._live(candidate) for candidate in group) for group in groups)
+        return live <= max(1, math.ceil(live * self.settings.keep_fraction))
+
+    def _live(self, candidate: Candidate) -> bool:
+        existing = self._existing("search", 0, candidate)
+        if existing is not None and existing.status != TrialStatus.PENDING:
+            return not existing.extra.get("early")
+        return self._early_miss(candidate) is None
+
     def _passes_before_training(self, candidate: Candidate) -> bool:
-        """Whether a candidate of the default build's folder can still fit (if not, its trial says why)."""
+        """Whether a candidate that goes to rung 1 without rung 0 can still fit (if not, its trial says why)."""
         if candidate == self.default:
             return True
         existing = self._existing("search", 0, candidate)

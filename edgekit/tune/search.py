@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from typing import Callable, Optional
 
 from edgekit import console
@@ -21,6 +22,8 @@ from edgekit.tune.rung0 import Rung0
 from edgekit.tune.space import Candidate, SearchSpace
 from edgekit.tune.trials import Stopped, Trial, TrialStatus, TuneStore
 
+SKIPPED_DEFAULT = "skipped: the default build's folder, trained in full already"
+SKIPPED_ALL_KEPT = "skipped: every build folder left would be trained in full (rung 0 had nothing to choose)"
 # Test hook: the process kills itself (SIGKILL) after writing this many new trials, as a crash would.
 KILL_AFTER_TRIALS = "EDGEKIT_TUNE_KILL_AFTER_TRIALS"
 
@@ -62,25 +65,29 @@ class Search(Rung0):
             self._measure_baseline()
             if self.probe is not None:
                 self.probe.run([candidate for candidate in self.space.candidates()
-                                if self._early_miss(candidate, probed=False) is None])
+                                if self._early_miss(candidate, probed=False) is None], self._default_files())
             groups = self._build_groups()
+            others = [group for group in groups if not self._is_default_folder(group[0])]
+            # Rung 0 only chooses among build folders: when every folder left would be kept, it is skipped.
+            skip_rung0 = self._every_folder_kept(others)
+            if not skip_rung0:
+                rung0 = [trial for group in others for trial in self._rung0(group)]
+                # Eliminated ones too: a resumed run ranks the same rung 0 as the run it continues (not those
+                # eliminated before building: they were never measured).
+                ranked = [trial for trial in rung0 if trial.status in (TrialStatus.MEASURED, TrialStatus.ELIMINATED)
+                          and not trial.extra.get("early") and not trial.extra.get("deferred")]
             # The default build's folder is trained in full already: its candidates go straight to rung 1.
             direct = [candidate for group in groups if self._is_default_folder(group[0]) for candidate in group
                       if self._passes_before_training(candidate)]
-            rung0 = [trial for group in groups if not self._is_default_folder(group[0])
-                     for trial in self._rung0(group)]
-            # Eliminated ones too: a resumed run ranks the same rung 0 as the run it continues (not those
-            # eliminated before building: they were never measured).
-            ranked = [trial for trial in rung0 if trial.status in (TrialStatus.MEASURED, TrialStatus.ELIMINATED)
-                      and not trial.extra.get("early") and not trial.extra.get("deferred")]
             for candidate in direct:
-                self._rung1(candidate, parent=None)
-            survivors = self._promote(ranked)
+                self._rung1(candidate, parent=None, skipped=SKIPPED_DEFAULT)
+            survivors = [(candidate, None) for group in others for candidate in group
+                         if self._passes_before_training(candidate)] if skip_rung0 else self._promote(ranked)
             for candidate, _ in survivors:  # a kept folder exports what its survivors need, once for all of them
                 needed = self._full_exports.setdefault(candidate.build_key, [])
                 needed.append(candidate.quantization)
             for candidate, parent in survivors:
-                self._rung1(candidate, parent=parent)
+                self._rung1(candidate, parent=parent, skipped=SKIPPED_ALL_KEPT if skip_rung0 else None)
         except Stop as stop:
             console.info(f"tune: stopped by the {'time budget' if stop.reason is Stopped.BUDGET else 'trial limit'}; "
                          f"choosing from the {sum(t.status != TrialStatus.PENDING for t in self.trials.values())} "
@@ -154,14 +161,14 @@ class Search(Rung0):
         return candidate.build_key == self.default.build_key and self.baseline is not None \
             and self.baseline.status == TrialStatus.MEASURED
 
-    def _rung1(self, candidate: Candidate, parent: Optional[Trial]) -> None:
-        """`candidate` trained in full (from rung-0 trial `parent`; None: a candidate of the default build's own
-        folder, which is trained in full already) and timed in A/B rounds against the best."""
+    def _rung1(self, candidate: Candidate, parent: Optional[Trial], skipped: Optional[str] = None) -> None:
+        """`candidate` trained in full (from rung-0 trial `parent`, or without one: `skipped` says why) and timed
+        in A/B rounds against the best."""
         trial, done = self._trial("search", 1, candidate, self.full_epochs)
         if not done:
             trial.extra["parent"] = parent.id if parent is not None else None
-            if parent is None:
-                trial.extra["rung0"] = "skipped: the default build's folder, trained in full already"
+            if skipped is not None:
+                trial.extra["rung0"] = skipped
             if self._is_default_build(candidate):
                 self._same_as_baseline(trial)
             else:
@@ -182,6 +189,12 @@ class Search(Rung0):
             self._finish(trial)
         if trial.extra.get("became_best"):
             self.best = trial
+
+    def _default_files(self) -> dict[str, Path]:
+        """The default build's files by quantization (its structure, trained: the probe times them instead of
+        exporting the structure untrained); none when this run took the default build from an earlier one."""
+        built = self._builds.get((Variant.of(self.default, self.full_epochs, short=False), tuple(self.quantizations)))
+        return {name: artifact.path for name, artifact in built.artifacts.items()} if built is not None else {}
 
     def _is_default_build(self, candidate: Candidate) -> bool:
         """The candidate is the default build (same artifact, same threads), measured, and still the best (or

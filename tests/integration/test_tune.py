@@ -102,7 +102,8 @@ def test_the_run_chooses_a_fitting_candidate_and_writes_tune_folder(tuned):
     # rung 0 took its latencies from the probe (the same structures, untrained, timed before any training)
     probe = json.loads((tune_dir / "probe.json").read_text())
     assert sorted(probe["facts"]) == ["0.5/-/float16/1", "0.5/-/int8/1"]
-    assert all(t["latency_from"].startswith("the probe (probe/w0.5/") for t in trials.values()
+    assert probe["facts"]["0.5/-/int8/1"]["file"] == trials["t0000"]["artifact"]  # the default build's own file
+    assert all(t["latency_from"].startswith("the probe (w0.5-float32-e2/dense/export/") for t in trials.values()
                if t["rung"] == 0 and not t.get("deferred"))
     for trial in trials.values():
         if trial.get("deferred"):  # not exported: nothing of it was measured

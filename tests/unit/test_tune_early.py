@@ -181,7 +181,7 @@ def test_the_trial_limit_holds_inside_a_build_folder(tmp_path):
     assert search.run() is Stopped.TRIALS
     recorded = TuneStore(tmp_path).read_trials()
     # the default build and one rung-0 trial; eliminated before building (free) are not counted
-    assert sorted(key for key, trial in recorded.items() if not trial.extra.get("early")) == ["t0000", "t0003"]
+    assert sorted(key for key, trial in recorded.items() if not trial.extra.get("early")) == ["t0000", "t0001"]
     assert [len(models) for models in timer.quick_calls] == [1]
 
 
@@ -206,7 +206,7 @@ def test_quick_profiles_share_one_process_per_thread_count(tmp_path, monkeypatch
 
 # ------------------------------------------------------------------------------------------------ warm start
 def test_survivors_of_another_training_continue_from_their_rung0_weights(tmp_path):
-    search, builder, _ = _search(tmp_path, threads=(1,), warm_start=True, keep_fraction=1.0)
+    search, builder, _ = _search(tmp_path, threads=(1,), warm_start=True, keep_fraction=0.5)
     search.run()
     full = {(v.width, v.sparsity): v for v in builder.calls if not v.short and v.epochs == 12}
     narrow = [v for (width, _), v in full.items() if width == 0.5]
@@ -274,7 +274,7 @@ def test_the_train_stage_starts_from_the_given_weights_and_keys_them(tmp_path):
 class FakeProbe:
     """edgekit.tune.probe.Probe with its export replaced: files of SIZES; the timer gives width 1.0 3 ms."""
 
-    def __new__(cls, builder, timer, path):
+    def __new__(cls, builder, timer, path, default_structure=None):
         from edgekit.tune.probe import Probe
 
         class Fake(Probe):
@@ -287,7 +287,7 @@ class FakeProbe:
                     made[quantization] = path
                 return made
 
-        return Fake(builder, timer, path)
+        return Fake(builder, timer, path, default_structure=default_structure)
 
 
 class SlowWideTimer(CountingTimer):
@@ -299,7 +299,7 @@ class SlowWideTimer(CountingTimer):
 def test_the_probe_rules_out_structures_before_training_and_times_rung0(tmp_path):
     from edgekit.tune.probe import Probe
 
-    space = SearchSpace([0.5, 1.0], [None], [0.0, 0.5], ["float32", "int8"], ["float32"], [1, 2])
+    space = SearchSpace([0.5, 1.0], [None], [0.0, 0.5, 0.75], ["float32", "int8"], ["float32"], [1, 2])
     builder, timer = CountingBuilder(tmp_path / "builds"), SlowWideTimer()
     probe = FakeProbe(builder, timer, tmp_path / "probe.json")
     search = Search(settings=TuneConfig(), constraints=Constraints(max_latency_ms=1.0), space=space,
@@ -309,16 +309,16 @@ def test_the_probe_rules_out_structures_before_training_and_times_rung0(tmp_path
     assert search.run() is Stopped.DONE
     # one profiler call for the probe (every structure, quantization and threads); rung 0 takes its latencies
     assert [len(models) for models in timer.quick_calls] == [8]
-    assert {(v.width, v.sparsity, v.short) for v in builder.calls} <= {(0.5, 0.0, False), (0.5, 0.5, True),
-                                                                       (0.5, 0.5, False)}
+    assert {(v.width, v.short) for v in builder.calls} == {(0.5, False), (0.5, True)}
     wide = [t for t in search.trials.values() if t.candidate.width == 1.0]
-    assert len(wide) == 8 and all(t.status is TrialStatus.ELIMINATED and t.extra["early"] for t in wide)
+    assert len(wide) == 12 and all(t.status is TrialStatus.ELIMINATED and t.extra["early"] for t in wide)
     assert all(t.reason.startswith("before training: median 3.000 ms (p90 3.000) > 1.25 x 1 ms, measured on the "
                                    "target") for t in wide)
-    rung0 = [t for t in search.trials.values() if t.rung == 0 and not t.extra.get("early")]
+    rung0 = [t for t in search.trials.values() if t.rung == 0 and not t.extra.get("early")
+             and not t.extra.get("deferred")]
     assert rung0 and all(t.extra["latency_from"].startswith("the probe (probe/w0.5/") and t.p90 == 0.5
                          for t in rung0)
-    assert sorted(t.bytes for t in rung0) == [80_000, 80_000]  # the built float32 files (int8 waits for rung 1)
+    assert [t.bytes for t in rung0] == [80_000] * 4  # the built float32 files (int8 waits for rung 1)
     # a killed run's probe is read back, not measured again
     again = Probe(builder, timer, tmp_path / "probe.json")
     again.load()
@@ -339,3 +339,34 @@ def test_a_survivor_that_cannot_win_is_profiled_once_alone(tmp_path):
     assert all(t.extra["ab"]["rounds"] == 2 for t in contenders)
     # one round, no opponent, for each that cannot win; the settings' rounds for the others
     assert sorted(timer.rounds) == sorted([2] * (1 + len(contenders)) + [1] * len(alone))
+
+
+def test_the_probe_times_the_default_builds_own_files_for_its_structure(tmp_path):
+    from edgekit.tune.probe import Structure
+
+    space = SearchSpace([0.5, 1.0], [None], [0.0], ["float32", "int8"], ["float32"], [1])
+    builder, timer = CountingBuilder(tmp_path / "builds"), SlowWideTimer()
+    probe = FakeProbe(builder, timer, tmp_path / "probe.json", default_structure=Structure(0.5, None))
+    search = Search(settings=TuneConfig(), constraints=Constraints(max_latency_ms=1.0), space=space,
+                    default=_candidate(width=0.5), builder=builder, timer=timer, store=TuneStore(tmp_path),
+                    trials={}, full_epochs=12, limits=Limits(None, None, 0.0), on_trial=lambda: None, probe=probe,
+                    sizes_scale=True)
+    search.run()
+    files = {key: fact.file for key, fact in probe.facts.items()}
+    assert files["0.5/-/int8/1"] == "w0.5-float32-e12/dense/int8.tflite"  # the default build's, not exported again
+    assert files["1/-/int8/1"] == "probe/w1/int8.tflite"
+    assert not (builder.root / "probe" / "w0.5").exists()
+
+
+def test_rung0_is_skipped_when_every_folder_left_would_be_kept(tmp_path):
+    from edgekit.tune.search import SKIPPED_ALL_KEPT
+
+    space = SearchSpace([1.0], [None], [0.0, 0.5], ["int8"], ["float32"], [1])
+    builder, timer = CountingBuilder(tmp_path / "builds"), CountingTimer()
+    search = Search(settings=TuneConfig(), constraints=Constraints(), space=space, default=_candidate(),
+                    builder=builder, timer=timer, store=TuneStore(tmp_path), trials={}, full_epochs=12,
+                    limits=Limits(None, None, 0.0), on_trial=lambda: None, sizes_scale=True)
+    assert search.run() is Stopped.DONE
+    assert not [v for v in builder.calls if v.short]  # one other folder: nothing for rung 0 to choose
+    (pruned,) = [t for t in search.trials.values() if t.candidate.sparsity == 0.5]
+    assert pruned.rung == 1 and pruned.extra["rung0"] == SKIPPED_ALL_KEPT and pruned.extra["parent"] is None
