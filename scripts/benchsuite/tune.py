@@ -12,8 +12,8 @@ For each model (the digits CNN; mobilenet_v2 on a generated folder of 32×32 ima
   at most 10 % above it: two profiles minutes apart on a shared machine differ by that much).
 
 The default space is small (8 digits candidates in 4 build folders, 4 MobileNetV2 candidates in 2), so the part
-stays near half an hour on a loaded 2-core machine. Settings (`--set KEY=VALUE`): `tune.space=wide` (96 and 108
-candidates), `tune.models=digits` (one model), `tune.target=T tune.device=ADDRESS [tune.ssh_config=FILE]`
+stays near half an hour on a loaded 2-core machine. Settings (`--set KEY=VALUE`): `tune.space=mid` (12 digits
+candidates in 6 folders, 8 MobileNetV2 candidates in 4), `tune.space=wide` (96 and 108 candidates), `tune.models=digits` (one model), `tune.target=T tune.device=ADDRESS [tune.ssh_config=FILE]`
 (profile both runs on a device, e.g. the lab's aarch64 board: reported, not judged, its CPU is emulated),
 `tune.max_latency_ms=X` (the latency limit of every model, for a device of another speed).
 `--quick`: digits only, 2 candidates, 2 epochs (checks the part works).
@@ -49,6 +49,8 @@ class Case:
 def digits_config(space: str, quick: bool) -> dict[str, Any]:
     spaces = {"small": {"width": [0.5, 1.0], "sparsity": [0, 0.5], "quantization": ["float32", "int8"],
                         "precision": ["float32"], "threads": [1]},
+              "mid": {"width": [0.5, 1.0], "sparsity": [0, 0.5, "2:4"], "quantization": ["float32", "int8"],
+                      "precision": ["float32"], "threads": [1]},
               "wide": {"width": [0.25, 0.5, 1.0], "sparsity": [0, 0.5, 0.75, "2:4"],
                        "quantization": ["float32", "float16", "dynamic", "int8"], "precision": ["float32"],
                        "threads": [1, 2]},
@@ -71,6 +73,8 @@ def digits_config(space: str, quick: bool) -> dict[str, Any]:
 def mobilenet_config(space: str) -> dict[str, Any]:
     spaces = {"small": {"width": [0.35], "input_size": [IMAGE_SIZE], "sparsity": [0, 0.5],
                         "quantization": ["float32", "int8"], "precision": ["float32"], "threads": [1]},
+              "mid": {"width": [0.35, 0.5], "input_size": [IMAGE_SIZE], "sparsity": [0, 0.5],
+                      "quantization": ["float32", "int8"], "precision": ["float32"], "threads": [1]},
               "wide": {"width": [0.35, 0.5, 0.75], "input_size": [32, 48], "sparsity": [0, 0.5, "2:4"],
                        "quantization": ["float32", "dynamic", "int8"], "precision": ["float32"], "threads": [1, 2]}}
     return {"name": "mobilenet-images",
@@ -91,8 +95,8 @@ def mobilenet_config(space: str) -> dict[str, Any]:
 def cases(context: BenchContext) -> list[Case]:
     options = context_options(context)
     space = options.get("tune.space", "small")
-    if space not in ("small", "wide"):
-        raise SystemExit(f"--set tune.space={space}: the spaces are small and wide")
+    if space not in ("small", "mid", "wide"):
+        raise SystemExit(f"--set tune.space={space}: the spaces are small, mid and wide")
     known = {"digits": Case("digits CNN", digits_config(space, context.quick)),
              "mobilenet_v2": Case("mobilenet_v2 (images)", mobilenet_config(space), images=True)}
     names = options.get("tune.models", "digits" if context.quick else "digits,mobilenet_v2").split(",")

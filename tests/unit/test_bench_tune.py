@@ -15,7 +15,8 @@ from benchsuite.main import main as bench_main  # noqa: E402
 from edgekit.config.loader import load_config  # noqa: E402
 
 
-@pytest.mark.parametrize("space, quick, candidates", [("small", False, 8), ("wide", False, 96), ("small", True, 2)])
+@pytest.mark.parametrize("space, quick, candidates", [("small", False, 8), ("mid", False, 12), ("wide", False, 96),
+                                                     ("small", True, 2)])
 def test_the_digits_configs_are_valid_and_their_spaces_have_the_sizes_the_readme_gives(tmp_path, space, quick,
                                                                                          candidates):
     config = load_config(support.write_config(tmp_path, tune.digits_config(space, quick))).config
@@ -27,7 +28,7 @@ def test_the_digits_configs_are_valid_and_their_spaces_have_the_sizes_the_readme
     assert config.tune.max_bytes == 100_000 and config.tune.max_accuracy_drop == 0.03
 
 
-@pytest.mark.parametrize("space, candidates", [("small", 4), ("wide", 108)])
+@pytest.mark.parametrize("space, candidates", [("small", 4), ("mid", 8), ("wide", 108)])
 def test_the_mobilenet_configs_are_valid(tmp_path, space, candidates):
     (tmp_path / "images").mkdir()
     config = load_config(support.write_config(tmp_path, tune.mobilenet_config(space))).config
@@ -39,7 +40,7 @@ def test_the_mobilenet_configs_are_valid(tmp_path, space, candidates):
 
 def test_part_settings_are_checked(tmp_path):
     context = BenchContext(root=ROOT, scratch=tmp_path, options={"tune.space": "huge"})
-    with pytest.raises(SystemExit, match="--set tune.space=huge: the spaces are small and wide"):
+    with pytest.raises(SystemExit, match="--set tune.space=huge: the spaces are small, mid and wide"):
         tune.cases(context)
     context = BenchContext(root=ROOT, scratch=tmp_path, options={"tune.models": "digits,resnet"})
     with pytest.raises(SystemExit, match="unknown model 'resnet'; the models are digits, mobilenet_v2"):
