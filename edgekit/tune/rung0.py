@@ -123,7 +123,7 @@ class Rung0:
         return trials
 
     def _size_facts(self) -> list[SizeFact]:
-        """Every file size the builds so far measured (each build folder exports every quantization)."""
+        """Every file size the builds so far exported (the default build's: every quantization of the space)."""
         return [fact for trial in self.trials.values() if trial.extra.get("file_bytes")
                 for fact in size_facts(trial.id, trial.candidate, self._qat_sizes(trial))]
 
