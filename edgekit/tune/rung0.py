@@ -19,6 +19,7 @@ from edgekit.tune.trials import Trial, TrialStatus
 # Rung 0's latency is a short profile (the probe's, or of a briefly trained model): a candidate is dropped there
 # only when it is this far past the latency limit (bytes do not depend on training: over the limit is out).
 RUNG0_LATENCY_MARGIN = LATENCY_MARGIN
+SKIPPED_ALL_KEPT = "skipped: every build folder left would be trained in full (rung 0 had nothing to choose)"
 
 
 class Rung0:
@@ -35,6 +36,19 @@ class Rung0:
         if miss is None and probed:
             miss = self.probe.latency_miss(candidate, self.constraints.max_latency_ms)
         return miss
+
+    def _halve(self, groups: list[list[Candidate]]) -> tuple[list[tuple[Candidate, Optional[Trial]]], Optional[str]]:
+        """Rung 0 and the halving over these build folders: the survivors (each with its folder's rung-0 trial)
+        and, when rung 0 had nothing to choose and was skipped, why (the survivors then have no rung-0 trial)."""
+        if self._every_folder_kept(groups):
+            return [(candidate, None) for group in groups for candidate in group
+                    if self._passes_before_training(candidate)], SKIPPED_ALL_KEPT
+        rung0 = [trial for group in groups for trial in self._rung0(group)]
+        # Eliminated ones too: a resumed run ranks the same rung 0 as the run it continues (not those eliminated
+        # before building, nor those not exported: they were never measured).
+        ranked = [trial for trial in rung0 if trial.status in (TrialStatus.MEASURED, TrialStatus.ELIMINATED)
+                  and not trial.extra.get("early") and not trial.extra.get("deferred")]
+        return self._promote(ranked), None
 
     def _every_folder_kept(self, groups: list[list[Candidate]]) -> bool:
         """Whether the halving would keep every one of these build folders that has a candidate left (then

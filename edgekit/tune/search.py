@@ -23,7 +23,6 @@ from edgekit.tune.space import Candidate, SearchSpace
 from edgekit.tune.trials import Stopped, Trial, TrialStatus, TuneStore
 
 SKIPPED_DEFAULT = "skipped: the default build's folder, trained in full already"
-SKIPPED_ALL_KEPT = "skipped: every build folder left would be trained in full (rung 0 had nothing to choose)"
 # Test hook: the process kills itself (SIGKILL) after writing this many new trials, as a crash would.
 KILL_AFTER_TRIALS = "EDGEKIT_TUNE_KILL_AFTER_TRIALS"
 
@@ -67,27 +66,16 @@ class Search(Rung0):
                 self.probe.run([candidate for candidate in self.space.candidates()
                                 if self._early_miss(candidate, probed=False) is None], self._default_files())
             groups = self._build_groups()
-            others = [group for group in groups if not self._is_default_folder(group[0])]
-            # Rung 0 only chooses among build folders: when every folder left would be kept, it is skipped.
-            skip_rung0 = self._every_folder_kept(others)
-            if not skip_rung0:
-                rung0 = [trial for group in others for trial in self._rung0(group)]
-                # Eliminated ones too: a resumed run ranks the same rung 0 as the run it continues (not those
-                # eliminated before building: they were never measured).
-                ranked = [trial for trial in rung0 if trial.status in (TrialStatus.MEASURED, TrialStatus.ELIMINATED)
-                          and not trial.extra.get("early") and not trial.extra.get("deferred")]
+            survivors, skipped = self._halve([group for group in groups if not self._is_default_folder(group[0])])
             # The default build's folder is trained in full already: its candidates go straight to rung 1.
             direct = [candidate for group in groups if self._is_default_folder(group[0]) for candidate in group
                       if self._passes_before_training(candidate)]
             for candidate in direct:
                 self._rung1(candidate, parent=None, skipped=SKIPPED_DEFAULT)
-            survivors = [(candidate, None) for group in others for candidate in group
-                         if self._passes_before_training(candidate)] if skip_rung0 else self._promote(ranked)
             for candidate, _ in survivors:  # a kept folder exports what its survivors need, once for all of them
-                needed = self._full_exports.setdefault(candidate.build_key, [])
-                needed.append(candidate.quantization)
+                self._full_exports.setdefault(candidate.build_key, []).append(candidate.quantization)
             for candidate, parent in survivors:
-                self._rung1(candidate, parent=parent, skipped=SKIPPED_ALL_KEPT if skip_rung0 else None)
+                self._rung1(candidate, parent=parent, skipped=skipped)
         except Stop as stop:
             console.info(f"tune: stopped by the {'time budget' if stop.reason is Stopped.BUDGET else 'trial limit'}; "
                          f"choosing from the {sum(t.status != TrialStatus.PENDING for t in self.trials.values())} "

@@ -359,7 +359,7 @@ def test_the_probe_times_the_default_builds_own_files_for_its_structure(tmp_path
 
 
 def test_rung0_is_skipped_when_every_folder_left_would_be_kept(tmp_path):
-    from edgekit.tune.search import SKIPPED_ALL_KEPT
+    from edgekit.tune.rung0 import SKIPPED_ALL_KEPT
 
     space = SearchSpace([1.0], [None], [0.0, 0.5], ["int8"], ["float32"], [1])
     builder, timer = CountingBuilder(tmp_path / "builds"), CountingTimer()
