@@ -145,16 +145,15 @@ class Probe:
                 todo.setdefault(structure, set()).add((quantization, candidate.threads))
         files: list[tuple[str, Timed, int, str]] = []
         for structure, wanted in todo.items():
-            missing = [(q, t) for q, t in sorted(wanted, key=lambda pair: (PROBED_QUANTIZATIONS.index(pair[0]),
-                                                                           pair[1]))
-                       if fact_key(structure, q, t) not in self.facts]
+            missing = sorted((pair for pair in wanted if fact_key(structure, *pair) not in self.facts),
+                             key=lambda pair: (PROBED_QUANTIZATIONS.index(pair[0]), pair[1]))
             if not missing:
                 continue
-            wanted = sorted({q for q, _ in missing}, key=PROBED_QUANTIZATIONS.index)
+            quantizations = list(dict.fromkeys(q for q, _ in missing))  # in PROBED_QUANTIZATIONS order
             given = {q: path for q, path in (default_files or {}).items()
-                     if structure == self.default_structure and q in wanted}
+                     if structure == self.default_structure and q in quantizations}
             try:
-                made = {**given, **self._export(structure, [q for q in wanted if q not in given])}
+                made = {**given, **self._export(structure, [q for q in quantizations if q not in given])}
             except EdgekitError as error:
                 self.failed[structure.folder()] = str(error)
                 console.warn(f"tune: the probe of {structure.folder()} failed ({error}); its candidates are "

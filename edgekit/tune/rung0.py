@@ -16,9 +16,6 @@ from edgekit.tune.probe import INT8_BYTES_MARGIN, LATENCY_MARGIN
 from edgekit.tune.space import MIXED_INT8, Candidate
 from edgekit.tune.trials import Trial, TrialStatus
 
-# Rung 0's latency is a short profile (the probe's, or of a briefly trained model): a candidate is dropped there
-# only when it is this far past the latency limit (bytes do not depend on training: over the limit is out).
-RUNG0_LATENCY_MARGIN = LATENCY_MARGIN
 SKIPPED_ALL_KEPT = "skipped: every build folder left would be trained in full (rung 0 had nothing to choose)"
 
 
@@ -163,10 +160,10 @@ class Rung0:
         build folders (a folder is built in full once for all its candidates, so folders are what is kept);
         the others marked eliminated with the reason."""
         hopeful = []
-        for trial in measured:
+        for trial in measured:  # its latency is a short profile: out only past the margin
             misses = [miss for miss in trial.misses if (
                 miss.constraint == "max_bytes" and miss.measured > miss.limit * self._rung0_bytes_margin(trial)) or (
-                miss.constraint == "max_latency_ms" and miss.measured > miss.limit * RUNG0_LATENCY_MARGIN)]
+                miss.constraint == "max_latency_ms" and miss.measured > miss.limit * LATENCY_MARGIN)]
             if misses:
                 self._eliminate(trial, "rung 0: " + "; ".join(miss.describe() for miss in misses))
             else:
