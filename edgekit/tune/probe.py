@@ -37,7 +37,6 @@ from edgekit.tune.early import EarlyMiss, SizeFact
 from edgekit.tune.measure import Timed, Timer, Timing
 from edgekit.tune.space import MIXED_INT8, Candidate
 
-PROBE_NAME = "probe.json"
 PROBE_FOLDER = "probe"
 # A probe latency is a short profile: a structure is out only this far past the limit (as at rung 0).
 LATENCY_MARGIN = 1.25

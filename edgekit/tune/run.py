@@ -23,12 +23,12 @@ from edgekit.pipeline.lock import BuildLock
 from edgekit.tune import outcome
 from edgekit.tune.builds import VariantBuilder
 from edgekit.tune.constraints import Constraints
-from edgekit.tune.measure import Timer
-from edgekit.tune.probe import PROBE_NAME, Probe, Structure
 from edgekit.tune.limits import Limits
+from edgekit.tune.measure import Timer
+from edgekit.tune.probe import Probe, Structure
 from edgekit.tune.search import Search
 from edgekit.tune.space import build_space, default_candidate
-from edgekit.tune.trials import SCHEMA_VERSION, Stopped, Trial, TuneStore, now_iso
+from edgekit.tune.trials import PROBE_NAME, SCHEMA_VERSION, Stopped, Trial, TuneStore, now_iso
 
 TUNE_FOLDER = "tune"
 # Keys of TuneConfig that the command line can set (None: take the tune: section's value).

@@ -17,6 +17,7 @@ from edgekit.tune.space import Candidate
 SCHEMA_VERSION = 1
 STATE_NAME = "state.json"
 TRIALS_FOLDER = "trials"
+PROBE_NAME = "probe.json"  # the structure probe's measurements (edgekit.tune.probe)
 
 
 class TrialStatus(str, Enum):
@@ -129,7 +130,7 @@ class TuneStore:
         """Forget the trials of a run with other arguments (the stage cache under builds/ is kept)."""
         for path in self.trials_dir.glob("t*.json"):
             path.unlink(missing_ok=True)
-        for name in (STATE_NAME, "edgekit.yaml", "probe.json"):
+        for name in (STATE_NAME, "edgekit.yaml", PROBE_NAME):
             (self.tune_dir / name).unlink(missing_ok=True)
 
 
