@@ -224,12 +224,21 @@ def sshd_config(listen: str, host_key: str, authorized_keys: str, pid_file: str,
         # The lab's files live in a checkout whose folders may be group-writable.
         "StrictModes no",
         # OpenSSH 9's scp speaks sftp; edgekit itself copies with `cat` over ssh.
-        f"Subsystem sftp {sftp}", "AcceptEnv LANG LC_*",
-        # The x86 boards share this machine's root home: a ~/.bashrc that runs `pyenv rehash` (as root's does on
-        # the project's machines) waited 60 s on the lock a killed session left behind, and every ssh command to
-        # the board timed out. Try the lock once instead.
-        "SetEnv PYENV_REHASH_TIMEOUT=0", "",
+        f"Subsystem sftp {sftp}", "AcceptEnv LANG LC_*", "",
     ])
+
+
+def board_namespace_setup() -> str:
+    """Shell commands, run in an x86 board's private mount namespace before its sshd starts.
+
+    The x86 boards share this machine's root home, and bash sources ~/.bashrc for every ssh command. Root's on
+    the project's machines runs `pyenv rehash`, which printed a lock warning on stderr when another session held
+    the lock (and waited 60 s on a lock a killed session left behind): commands' stderr was not their own, and
+    CI failed on it. A real board's root has its own home; here /dev/null is bound over ~/.bashrc, in the
+    board's namespace only.
+    """
+    bashrc = shlex.quote(str(Path.home() / ".bashrc"))
+    return f"if [ -f {bashrc} ]; then mount --bind /dev/null {bashrc}; fi"
 
 
 def write_client_files() -> None:
@@ -269,7 +278,10 @@ def start_board() -> None:
     config.write_text(sshd_config(device_address("board"), str(folder / "host_key"),
                                   str(STATE / "keys" / "authorized_keys"), str(folder / "sshd.pid"), "internal-sftp"))
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege-separation folder
-    sh("ip", "netns", "exec", netns("board"), "/usr/sbin/sshd", "-f", str(config), "-E", str(folder / "sshd.log"))
+    inner = (f"{board_namespace_setup()} && "
+             f"exec /usr/sbin/sshd -f {shlex.quote(str(config))} -E {shlex.quote(str(folder / 'sshd.log'))}")
+    sh("ip", "netns", "exec", netns("board"), "unshare", "--mount", "--propagation", "private", "--fork",
+       "sh", "-c", inner)
     wait_for_port("board")
 
 
@@ -288,7 +300,7 @@ def start_board2() -> None:
         root, hold = shlex.quote(str(ROOT)), f"/run/edgekit-lab-{LAB_ID}-hold"
         private_tmp = (f"mkdir -p {hold} && mount --bind {root} {hold} && {private_tmp} && mkdir -p {root} && "
                        f"mount --bind {hold} {root} && umount {hold} && rmdir {hold}")
-    inner = (f"{private_tmp} && "
+    inner = (f"{private_tmp} && {board_namespace_setup()} && "
              f"exec /usr/sbin/sshd -f {shlex.quote(str(config))} -E {shlex.quote(str(folder / 'sshd.log'))}")
     sh("ip", "netns", "exec", netns("board2"), "unshare", "--mount", "--propagation", "private", "--fork",
        "sh", "-c", inner)
