@@ -10,6 +10,7 @@ because their keys match (it checks every file's sha256, so a seeded copy is nev
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ from edgekit.config.tune import TWO_FOUR
 from edgekit.errors import ConfigError
 from edgekit.pipeline.cache import STATE_FOLDER, StageCache
 from edgekit.pipeline.context import BuildContext
+from edgekit.tune.masked import MaskedPruning, Ranked
 from edgekit.tune.space import MIXED_INT8, Candidate
 
 BUILDS_FOLDER = "builds"
@@ -87,6 +89,20 @@ class VariantBuild:
     cache_keys: dict[str, str]
     missing: dict[str, str] = field(default_factory=dict)  # quantization -> why it has no artifact
     dense_model: Optional[Path] = None  # the train stage's model file (a warm start continues from it)
+
+
+@dataclass
+class RankedVariant:
+    """A short (rung 0) variant scored in memory (edgekit.tune.masked): its training group's train stage, and
+    its sparsity pruned and scored without a build folder, an export or a file of its own."""
+
+    config: dict[str, Any]
+    ranked: Ranked
+    train_seconds: float
+    stage_seconds: dict[str, float]
+    cached: list[str]
+    cache_keys: dict[str, str]
+    dense_model: Path
 
 
 def variant_config(base: dict[str, Any], config: EdgekitConfig, variant: Variant,
@@ -154,6 +170,9 @@ class VariantBuilder:
         self.connection = connection
         self._tools: Optional[dict[str, Optional[str]]] = None
         self._built: dict[tuple[Variant, tuple[str, ...]], VariantBuild] = {}
+        # The training group rung 0 is pruning in memory: its dense variant and pruner (one at a time)
+        self._ranker: Optional[tuple[Variant, MaskedPruning]] = None
+        self._ranked: dict[Variant, RankedVariant] = {}
 
     def build(self, variant: Variant, quantizations: list[str]) -> VariantBuild:
         """Build (or take from the cache) `variant`, exporting `quantizations`.
@@ -180,6 +199,47 @@ class VariantBuilder:
         run_declared_stages(ctx, skip=skip)
         ctx.cache.finish()
         return self._result(ctx, data, quantizations)
+
+    def rank(self, variant: Variant) -> RankedVariant:
+        """Score a short variant in memory: its training group's dense model (the data and train stages of the
+        group's dense folder, from the cache when built before), pruned as the variant says and evaluated.
+
+        Raises:
+            EdgekitError: the training failed, or the model cannot be pruned (a Keras 3 model taken as given).
+        """
+        if variant in self._ranked:  # another thread count of the same folder
+            return self._ranked[variant]
+        dense = dataclasses.replace(variant, sparsity=0)
+        if self._ranker is None or self._ranker[0] != dense:
+            self._ranker = None  # the previous group's model is let go before the next is trained
+            self._ranker = (dense, MaskedPruning(self._train_only(dense)))
+        pruner = self._ranker[1]
+        data = variant_config(self.base, self.loaded.config, variant, ["float32"])
+        prune = validated(data, self.loaded.path).config.prune
+        ranked = pruner.score(prune if prune.enabled else None, prune.epochs)
+        ctx = pruner.ctx
+        train = ctx.results.train
+        stage_seconds = {name: round(result.seconds, 3) for name, result in ctx.results.items()}
+        stage_seconds.update({"prune (in memory)": ranked.prune_seconds, "evaluate (in memory)": ranked.evaluate_seconds})
+        self._ranked[variant] = RankedVariant(
+            config=data, ranked=ranked, train_seconds=round(train.seconds, 3), stage_seconds=stage_seconds,
+            cached=[name for name, result in ctx.results.items() if result.cached],
+            cache_keys={name: result.key for name, result in ctx.results.items()},
+            dense_model=train.path(train.output.file))
+        return self._ranked[variant]
+
+    def _train_only(self, variant: Variant) -> BuildContext:
+        """The data and train stages of `variant` (a dense one) in its build folder."""
+        from edgekit.pipeline.runner import run_declared_stages
+        from edgekit.pipeline.stages import ORDER
+
+        build_dir = self.root / variant.folder()
+        self._seed(build_dir)
+        ctx = self._context(variant_config(self.base, self.loaded.config, variant, ["float32"]), build_dir, None)
+        console.info(f"tune: training {variant.folder().parent} ({variant.epochs} epochs) for rung 0")
+        run_declared_stages(ctx, skip={spec.name for spec in ORDER if spec.name not in ("data", "train")})
+        ctx.cache.finish()
+        return ctx
 
     def data_context(self, structure, build_dir: Path) -> BuildContext:
         """A context for `structure` (width, input size) whose data stage has run (the probe builds its untrained

@@ -8,6 +8,7 @@ import math
 from typing import Optional
 
 from edgekit import console
+from edgekit.errors import EdgekitError
 from edgekit.tune.builds import Variant
 from edgekit.tune.early import EarlyMiss, SizeFact, bytes_miss, early_trial, size_facts
 from edgekit.tune.limits import Stop
@@ -73,8 +74,9 @@ class Rung0:
         return True
 
     def _rung0(self, candidates: list[Candidate]) -> list[Trial]:
-        """Rung 0 of one build folder's candidates: one short build; their latency is the probe's (the same
-        structure), or one quick profile per thread count where the probe has none."""
+        """Rung 0 of one build folder's candidates: scored in memory when it is short (the float model of the
+        training group pruned as the folder says, edgekit.tune.masked), with the probe's size and latency of
+        their structure; or the folder's full build when rung 0 trains every epoch."""
         trials, todo, stop, live = [], [], None, []
         for candidate in candidates:
             existing = self._existing("search", 0, candidate)
@@ -89,8 +91,9 @@ class Rung0:
                 continue
             live.append(candidate)
         short = self.rung0_epochs < self.full_epochs
-        # A short rung 0 ranks the folder's training, by its least compressed file that can fit: the folder's
-        # other quantizations are made (all of them) when the folder is trained in full.
+        # A short rung 0 ranks the folder's training (by its float model: the same for every quantization); its
+        # trials are the least compressed quantization that can fit, with the probe's size and latency. The
+        # folder's other quantizations are made (all of them) when the folder is trained in full.
         ranked_by = min((c.quantization for c in live), key=self.quantizations.index) if live and short else None
         for candidate in live:
             existing = self._existing("search", 0, candidate)
@@ -106,12 +109,53 @@ class Rung0:
                 break
             todo.append(trial)
             trials.append(trial)
-        # When rung 0 already trains every epoch, it is the full build (all quantizations), which rung 1 reuses;
-        # a short one exports only the quantization it ranks by.
+        # A short rung 0 is scored in memory (edgekit.tune.masked); when rung 0 already trains every epoch, it is
+        # the full build (all quantizations), which rung 1 reuses.
         variant = Variant.of(candidates[0], self.rung0_epochs, short=short)
-        needed = tuple(q for q in self.quantizations if any(t.candidate.quantization == q for t in todo)) \
-            if variant.short else None
-        built = {trial.id: self._build(trial, variant, needed) for trial in todo}  # built once (self._builds)
+        for trial in todo:
+            if variant.short:
+                self._rank_in_memory(trial, variant)
+        if not variant.short:
+            self._measure_full_rung0(todo, variant)
+        for trial in todo:
+            self._finish(trial)
+        if stop is not None:
+            raise stop
+        return trials
+
+    def _rank_in_memory(self, trial: Trial, variant: Variant) -> None:
+        """Rung 0 of a folder, short: its accuracy is its float model's, pruned in memory; its size and latency
+        are the probe's for the candidate's structure (none when the probe has no file of it)."""
+        try:
+            ranked = self.builder.rank(variant)
+        except EdgekitError as error:
+            trial.status, trial.reason = TrialStatus.FAILED, f"rung 0 failed: {error}"
+            console.warn(f"tune: {trial.id} {trial.candidate.label()}: {trial.reason}")
+            return
+        fact = self.probe.fact(trial.candidate) if self.probe is not None else None
+        trial.status = TrialStatus.MEASURED
+        trial.accuracy = ranked.ranked.accuracy
+        trial.bytes = fact.bytes if fact is not None else None
+        trial.latency_ms = fact.timing().latency() if fact is not None else None
+        trial.train_seconds = round(ranked.train_seconds + ranked.ranked.prune_seconds, 3)
+        trial.cache_keys, trial.config = ranked.cache_keys, ranked.config
+        trial.extra.update({
+            "ranked_in_memory": {"accuracy_of": "the float model (Keras), pruned in memory; no file was made",
+                                 "kernel_sparsity": ranked.ranked.sparsity},
+            "dense_model": str(ranked.dense_model.relative_to(self.builder.root)),
+            "stage_seconds": ranked.stage_seconds, "cached_stages": ranked.cached, "device": None,
+            "latency_from": f"the probe ({fact.file})" if fact is not None else None})
+        trial.misses = self.constraints.check(trial.measured, self.reference_accuracy)
+        trial.fits = not trial.misses
+        size = f"{trial.bytes:,} bytes" if trial.bytes is not None else "size not probed"
+        latency = f"p90 {trial.p90:.3f} ms" if trial.p90 is not None else "latency not probed"
+        console.info(f"tune: {trial.id} rung 0 {trial.candidate.label()}: float accuracy {trial.accuracy:.4f} "
+                     f"(in memory), {latency}, {size}")
+
+    def _measure_full_rung0(self, todo: list[Trial], variant: Variant) -> None:
+        """Rung 0 of a folder that trains every epoch: the folder's full build (rung 1 reuses it), timed by the
+        probe or, where the probe has no file of the structure, by one quick profile."""
+        built = {trial.id: self._build(trial, variant) for trial in todo}  # built once (self._builds)
         timed = [trial for trial in todo if built[trial.id] is not None]
         probed = {trial.id: self.probe.fact(trial.candidate) if self.probe else None for trial in timed}
         unprobed = [trial for trial in timed if probed[trial.id] is None]
@@ -127,11 +171,6 @@ class Rung0:
                 trial.extra["device"] = None
             console.info(f"tune: {trial.id} rung 0 {trial.candidate.label()}: accuracy {trial.accuracy:.4f}, "
                          f"p90 {trial.p90:.3f} ms, {trial.bytes:,} bytes")
-        for trial in todo:
-            self._finish(trial)
-        if stop is not None:
-            raise stop
-        return trials
 
     def _size_facts(self) -> list[SizeFact]:
         """Every file size the builds so far exported (the default build's: every quantization of the space)."""

@@ -85,8 +85,8 @@ def test_the_run_chooses_a_fitting_candidate_and_writes_tune_folder(tuned):
             assert trial["ab"]["against"] in trials and trial["ab"]["rounds"] == 2, trial
             assert trial["ab"]["p90_ms"] == trial["latency_ms"]["p90"]
     # the default build; its own folder's 2 candidates straight to rung 1; 2 sparse folders at rung 0, each
-    # ranked by its float16 file (the least compressed); the better one's 2 candidates in full (a quarter of the
-    # folders, at least one), the other's int8 recorded as not exported
+    # ranked by its float model pruned in memory (the trial: float16, the least compressed); the better one's 2
+    # candidates in full (a quarter of the folders, at least one), the other's int8 recorded as not exported
     assert [t["rung"] for t in trials.values()].count(0) == 3
     assert [t["rung"] for t in trials.values()].count(1) == 5
     direct = [t for t in trials.values() if t.get("rung0")]
@@ -122,9 +122,13 @@ def test_candidates_share_training_through_the_stage_cache(tuned):
     trials = _trials(tune_dir).values()
     rung0 = {trial["candidate"]["sparsity"]: trial for trial in trials if trial["rung"] == 0
              and not trial.get("deferred")}
-    # the pruned candidates branch from one short training: same key, reused by the second folder
+    # the pruned candidates branch from one short training (same key, same model), pruned in memory: no prune
+    # stage, export or file of their own
     assert rung0[0.5]["cache_keys"]["train"] == rung0[0.75]["cache_keys"]["train"]
-    assert "train" in rung0[0.75]["cached_stages"] and "prune" in rung0[0.75]["cache_keys"]
+    assert rung0[0.5]["dense_model"] == rung0[0.75]["dense_model"] == "w0.5-float32-e1s/dense/train/digits-tune-dense.keras"
+    for sparsity, trial in rung0.items():
+        assert "prune" not in trial["cache_keys"] and trial["stage_seconds"]["prune (in memory)"] > 0
+        assert trial["ranked_in_memory"]["kernel_sparsity"] == pytest.approx(sparsity, abs=0.02)
     # one training per (width, epochs): every fully trained trial has the default build's training
     full = [trial for trial in trials if trial["rung"] == 1]
     assert len({trial["cache_keys"]["train"] for trial in full}) == 1

@@ -65,13 +65,31 @@ def test_bounds_only_where_safe_wider_inputs_and_less_compressed_files():
 
 # ------------------------------------------------------------------------------------------------ the search
 class CountingBuilder:
-    """Builds nothing: records each build and hands back files of SIZES with an accuracy from the knobs."""
+    """Builds nothing: records each build and hands back files of SIZES with an accuracy from the knobs; rung 0's
+    in-memory scores (rank) come from the same knobs, without the int8 penalty (a float model's)."""
 
     def __init__(self, root: Path):
         self.root = root
         self.loaded = None
         self.calls = []
         self.exported = []
+        self.ranked = {}
+
+    def rank(self, variant):
+        from edgekit.tune.builds import RankedVariant
+        from edgekit.tune.masked import Ranked
+
+        if variant not in self.ranked:
+            self.calls.append(variant)
+            group = type(variant)(variant.width, variant.input_size, 0, variant.precision, variant.epochs, True)
+            dense = self.root / group.folder() / "train" / "m-dense.keras"
+            dense.parent.mkdir(parents=True, exist_ok=True)
+            dense.write_bytes(b"weights")
+            accuracy = 0.5 + 0.3 * variant.width + 0.01 * variant.epochs - 0.1 * float(variant.sparsity)
+            self.ranked[variant] = RankedVariant(
+                config={}, ranked=Ranked(round(accuracy, 4), float(variant.sparsity), 0.5, 0.1), train_seconds=1.0,
+                stage_seconds={"train": 2.0}, cached=[], cache_keys={"train": "k"}, dense_model=dense)
+        return self.ranked[variant]
 
     def build(self, variant, quantizations):
         self.calls.append(variant)
@@ -123,15 +141,19 @@ def test_rung0_builds_each_folder_once_and_skips_what_the_default_build_already_
     rung0_builds = [(v.width, v.sparsity) for v in builder.calls if v.short]
     # not one per quantization or threads; none for the default build's own folder (w1 dense: trained in full)
     assert rung0_builds == [(0.5, 0.0), (0.5, 0.5), (1.0, 0.5)]
-    # rung 0 exports the least compressed file that can fit (width 1.0: int8, its float32 is out); full builds
-    # export the whole space
-    assert [(w, s, q) for w, s, short, q in builder.exported if short] == [
-        (0.5, 0.0, ("float32",)), (0.5, 0.5, ("float32",)), (1.0, 0.5, ("int8",))]
+    # rung 0 exports nothing (scored in memory); its trials are the least compressed quantization that can fit
+    # (width 1.0: int8, its float32 is out), one per thread count
+    assert not [exported for exported in builder.exported if exported[2]]
+    rung0 = [t for t in search.trials.values() if t.extra.get("ranked_in_memory")]
+    assert sorted((t.candidate.width, t.candidate.sparsity, t.candidate.quantization, t.candidate.threads)
+                  for t in rung0) == [(0.5, 0.0, "float32", 1), (0.5, 0.0, "float32", 2), (0.5, 0.5, "float32", 1),
+                                      (0.5, 0.5, "float32", 2), (1.0, 0.5, "int8", 1), (1.0, 0.5, "int8", 2)]
+    assert all(t.extra["ranked_in_memory"]["accuracy_of"].startswith("the float model") for t in rung0)
     # the default build exports the whole space; the kept folder (w1 sparse) only what its survivors need
     assert [(w, s, q) for w, s, short, q in builder.exported if not short] == [
         (1.0, 0.0, ("float32", "int8")), (1.0, 0.5, ("int8",))]
-    # one profiler call per build folder, with its ranked quantization at every thread count
-    assert [len(models) for models in timer.quick_calls] == [2, 2, 2]
+    # no probe here, so rung 0 has no latency: nothing is profiled before rung 1
+    assert timer.quick_calls == [] and all(t.p90 is None and t.bytes is None for t in rung0)
     # the folders not kept: their other quantization was neither exported nor timed, and says so
     unmeasured = [t for t in search.trials.values() if t.extra.get("deferred")]
     assert sorted((t.candidate.sparsity, t.candidate.quantization) for t in unmeasured) == [
@@ -182,7 +204,7 @@ def test_the_trial_limit_holds_inside_a_build_folder(tmp_path):
     recorded = TuneStore(tmp_path).read_trials()
     # the default build and one rung-0 trial; eliminated before building (free) are not counted
     assert sorted(key for key, trial in recorded.items() if not trial.extra.get("early")) == ["t0000", "t0001"]
-    assert [len(models) for models in timer.quick_calls] == [1]
+    assert timer.quick_calls == []
 
 
 # ------------------------------------------------------------------------------------------------ the timer
@@ -212,7 +234,8 @@ def test_survivors_of_another_training_continue_from_their_rung0_weights(tmp_pat
     narrow = [v for (width, _), v in full.items() if width == 0.5]
     assert narrow, "a width-0.5 candidate survives rung 0"
     for variant in narrow:  # width 0.5: not the default build's training, so it continues rung 0's
-        rung0 = builder.root / type(variant)(0.5, None, variant.sparsity, "float32", 3, True).folder()
+        # rung 0's training of the group: its dense folder's (rung 0 pruned it in memory)
+        rung0 = builder.root / type(variant)(0.5, None, 0, "float32", 3, True).folder()
         assert variant.initial_model == rung0 / "train" / "m-dense.keras" and variant.warm_epochs == 3
         assert variant.folder().parts[0] == "w0.5-float32-e12-from-e3"
     assert full[(1.0, 0.0)].initial_model is None  # the default build's training is shared, not continued
@@ -318,7 +341,8 @@ def test_the_probe_rules_out_structures_before_training_and_times_rung0(tmp_path
              and not t.extra.get("deferred")]
     assert rung0 and all(t.extra["latency_from"].startswith("the probe (probe/w0.5/") and t.p90 == 0.5
                          for t in rung0)
-    assert [t.bytes for t in rung0] == [80_000] * 4  # the built float32 files (int8 waits for rung 1)
+    assert [t.bytes for t in rung0] == [80_000] * 4  # the probe's float32 files (int8 waits for rung 1)
+    assert all(t.extra["ranked_in_memory"] for t in rung0)
     # a killed run's probe is read back, not measured again
     again = Probe(builder, timer, tmp_path / "probe.json")
     again.load()

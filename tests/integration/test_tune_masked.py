@@ -1,0 +1,87 @@
+"""Rung 0's in-memory pruning on the models people bring: a Keras 3 file with BatchNormalization (rebuilt in
+tf_keras), scored against what the prune stage (tfmot) makes of the same training; a Keras 3 model edgekit can
+only take as given is refused, not pruned."""
+
+import textwrap
+
+import pytest
+
+from edgekit.adapters import ConnectionOptions
+from edgekit.config.loader import load_config
+from edgekit.config.target import load_target
+from edgekit.config.yamlsource import load_yaml
+from edgekit.errors import EdgekitError
+from edgekit.models.keras3 import keras3
+from edgekit.tune.builds import Variant, VariantBuilder
+from tests.integration.helpers import write_config
+from tests.integration.test_keras3_build import _digits_cnn_with_batchnorm
+
+pytestmark = pytest.mark.slow
+
+
+def _builder(config):
+    loaded = load_config(config)
+    return VariantBuilder(config.parent / "tune", loaded, load_yaml(config).data, load_target("host"),
+                          ConnectionOptions())
+
+
+def test_a_keras3_batchnorm_file_is_pruned_in_memory_like_the_prune_stage(tmp_path):
+    _digits_cnn_with_batchnorm(keras3()).save(tmp_path / "k3cnn.keras")
+    builder = _builder(write_config(tmp_path, """
+        name: k3cnn
+        data: {source: digits, seed: 0}
+        model: {file: k3cnn.keras}
+        train: {epochs: 4, batch_size: 64, learning_rate: 0.005}
+        prune: {enabled: false, epochs: 1}
+        qat: {enabled: false}
+        export: {formats: [tflite], quantization: [float32], representative_samples: 50}
+        evaluate: {max_accuracy_drop: 1.0}
+    """))
+    dense, half, two_four = (builder.rank(Variant(None, None, sparsity, "float32", 2, short=True))
+                             for sparsity in (0, 0.5, "2:4"))
+    # one training for the group: the same train stage, model and seconds behind all three
+    assert dense.dense_model == half.dense_model == two_four.dense_model
+    assert dense.cache_keys["train"] == half.cache_keys["train"] and "prune" not in half.cache_keys
+    assert dense.ranked.sparsity == 0.0 and dense.ranked.prune_seconds < half.ranked.prune_seconds
+    assert half.ranked.sparsity == pytest.approx(0.5, abs=0.01)
+    # 2:4 on Conv2D and Dense; the first conv has one input channel, so its 72 weights stay (0.49 overall)
+    assert 0.45 < two_four.ranked.sparsity <= 0.5
+    for ranked in (dense, half, two_four):
+        assert ranked.ranked.accuracy > 0.5  # digits: 10 classes, chance 0.1
+    # the prune stage (tfmot's wrappers, one epoch) on the same training: the in-memory score is a faithful proxy
+    staged = builder.build(Variant(None, None, 0.5, "float32", 2, short=True), ["float32"])
+    assert "train" in staged.cached and staged.cache_keys["train"] == half.cache_keys["train"]
+    assert abs(staged.artifacts["float32"].accuracy - half.ranked.accuracy) < 0.1
+
+
+def test_a_model_taken_as_given_is_not_pruned(tmp_path):
+    (tmp_path / "k3gain.py").write_text(textwrap.dedent("""
+        import keras
+
+
+        @keras.saving.register_keras_serializable(package="k3gain")
+        class Gain(keras.layers.Layer):
+            def call(self, x):
+                return x * 1.5
+
+
+        def build(input_shape, num_classes):
+            keras.utils.set_random_seed(0)
+            inputs = keras.Input(input_shape)
+            x = keras.layers.Conv2D(4, 3, activation="relu")(Gain(name="gain")(inputs))
+            x = keras.layers.GlobalAveragePooling2D()(x)
+            return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+    """))
+    builder = _builder(write_config(tmp_path, """
+        name: k3conv
+        data: {source: digits, seed: 0}
+        model: {factory: "k3gain:build"}
+        train: {epochs: 2}
+        prune: {enabled: false}
+        qat: {enabled: false}
+        export: {formats: [tflite], quantization: [float32], representative_samples: 50}
+    """))
+    dense = builder.rank(Variant(None, None, 0, "float32", 1, short=True))
+    assert dense.ranked.sparsity == 0.0 and 0.0 <= dense.ranked.accuracy <= 1.0
+    with pytest.raises(EdgekitError, match="a Keras 3 model taken as given: it cannot be pruned"):
+        builder.rank(Variant(None, None, 0.5, "float32", 1, short=True))
