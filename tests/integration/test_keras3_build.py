@@ -11,6 +11,26 @@ from tests.integration.helpers import artifact, build, write_config
 pytestmark = pytest.mark.slow
 
 
+# A factory module whose model has a custom layer edgekit cannot rebuild in tf_keras (taken as given).
+UNTRANSLATABLE_FACTORY = textwrap.dedent("""
+        import keras
+
+
+        @keras.saving.register_keras_serializable(package="k3custom")
+        class Gain(keras.layers.Layer):
+            def call(self, x):
+                return x * 1.5
+
+
+        def build(input_shape, num_classes):
+            keras.utils.set_random_seed(0)
+            inputs = keras.Input(input_shape)
+            x = keras.layers.Conv2D(4, 3, activation="relu")(Gain(name="gain")(inputs))
+            x = keras.layers.GlobalAveragePooling2D()(x)
+            return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+""")
+
+
 def _digits_cnn_with_batchnorm(k3):
     inputs = k3.Input((8, 8, 1))
     x = k3.layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv")(inputs)
@@ -66,23 +86,7 @@ def test_keras3_model_with_an_unregistered_custom_layer_exits_2_naming_it(tmp_pa
 
 
 def test_untranslatable_keras3_model_is_exported_through_the_converters_when_prune_and_qat_are_off(tmp_path):
-    (tmp_path / "k3custom.py").write_text(textwrap.dedent("""
-        import keras
-
-
-        @keras.saving.register_keras_serializable(package="k3custom")
-        class Gain(keras.layers.Layer):
-            def call(self, x):
-                return x * 1.5
-
-
-        def build(input_shape, num_classes):
-            keras.utils.set_random_seed(0)
-            inputs = keras.Input(input_shape)
-            x = keras.layers.Conv2D(4, 3, activation="relu")(Gain(name="gain")(inputs))
-            x = keras.layers.GlobalAveragePooling2D()(x)
-            return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
-    """))
+    (tmp_path / "k3custom.py").write_text(UNTRANSLATABLE_FACTORY)
     config = write_config(tmp_path, """
         name: k3conv
         data: {source: digits, seed: 0}

@@ -29,9 +29,22 @@ evaluate: {max_accuracy_drop: 1.0, min_agreement: 0.0}
 
 
 def start_build(config: Path) -> subprocess.Popen:
+    # faulthandler: a build that does not end after the signal is made to print every thread's stack (SIGABRT)
     return subprocess.Popen([sys.executable, "-m", "edgekit.cli", "build", "--config", str(config)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"})
+
+
+def ended(process: subprocess.Popen, timeout: float) -> str:
+    """The process's output once it has ended; past `timeout`, a failure showing where every thread was."""
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        return output
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        output, _ = process.communicate(timeout=30)
+        tail = "\n".join(output.splitlines()[-60:])
+        raise AssertionError(f"the build did not end within {timeout:g} s of the signal; its stacks:\n{tail}")
 
 
 def wait_for(condition, timeout=240.0, what=""):
@@ -55,7 +68,8 @@ def test_killed_during_qat_then_resumed(tmp_path, kill_signal):
     try:
         wait_for(lambda: in_qat(build_dir), what="the QAT stage to start")
         process.send_signal(kill_signal)
-        output, _ = process.communicate(timeout=60)
+        # 60 s was once not enough for SIGINT in a CI run on 2 loaded cores (no stack was kept then)
+        output = ended(process, timeout=120)
     finally:
         process.kill()
     if kill_signal == signal.SIGINT:

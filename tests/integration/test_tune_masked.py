@@ -2,8 +2,6 @@
 tf_keras), scored against what the prune stage (tfmot) makes of the same training; a Keras 3 model edgekit can
 only take as given is refused, not pruned."""
 
-import textwrap
-
 import pytest
 
 from edgekit.adapters import ConnectionOptions
@@ -14,7 +12,7 @@ from edgekit.errors import EdgekitError
 from edgekit.models.keras3 import keras3
 from edgekit.tune.builds import Variant, VariantBuilder
 from tests.integration.helpers import write_config
-from tests.integration.test_keras3_build import _digits_cnn_with_batchnorm
+from tests.integration.test_keras3_build import UNTRANSLATABLE_FACTORY, _digits_cnn_with_batchnorm
 
 pytestmark = pytest.mark.slow
 
@@ -55,27 +53,11 @@ def test_a_keras3_batchnorm_file_is_pruned_in_memory_like_the_prune_stage(tmp_pa
 
 
 def test_a_model_taken_as_given_is_not_pruned(tmp_path):
-    (tmp_path / "k3gain.py").write_text(textwrap.dedent("""
-        import keras
-
-
-        @keras.saving.register_keras_serializable(package="k3gain")
-        class Gain(keras.layers.Layer):
-            def call(self, x):
-                return x * 1.5
-
-
-        def build(input_shape, num_classes):
-            keras.utils.set_random_seed(0)
-            inputs = keras.Input(input_shape)
-            x = keras.layers.Conv2D(4, 3, activation="relu")(Gain(name="gain")(inputs))
-            x = keras.layers.GlobalAveragePooling2D()(x)
-            return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
-    """))
+    (tmp_path / "k3custom.py").write_text(UNTRANSLATABLE_FACTORY)
     builder = _builder(write_config(tmp_path, """
         name: k3conv
         data: {source: digits, seed: 0}
-        model: {factory: "k3gain:build"}
+        model: {factory: "k3custom:build"}
         train: {epochs: 2}
         prune: {enabled: false}
         qat: {enabled: false}
