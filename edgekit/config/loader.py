@@ -125,6 +125,7 @@ profile:
 #   trials: null                 # stop after this many trials with the best so far
 #   rung0_epochs: null           # short training every candidate gets first (null: train.epochs / 4)
 #   keep_fraction: 0.25          # share of rung 0's build folders (the most accurate) trained in full
+#   keep_within_se: 2.0          # ... and every folder rung 0 cannot tell from the best (standard errors)
 #   ab_rounds: 2                 # ABBA timing rounds of each survivor against the current best
 #   profile_runs: 50             # timed runs per profile
 #   accuracy_tolerance: 0.005    # accuracies this close tie; the faster one wins

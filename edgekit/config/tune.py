@@ -89,6 +89,10 @@ class TuneConfig(StrictModel):
     # ... and this fraction of rung 0's build folders (ranked by their most accurate candidate that can still
     # fit) is trained in full, at least one.
     keep_fraction: float = Field(0.25, gt=0, le=1)
+    # ... and so is every folder whose rung-0 accuracy is within this many standard errors of the best folder's
+    # (binomial, on the test split): a rung 0 too short to tell folders apart rules none of them out. 0: only
+    # keep_fraction.
+    keep_within_se: float = Field(2.0, ge=0, le=10)
     # Survivor and current best are timed in this many ABBA rounds (alternating processes) before one wins.
     ab_rounds: int = Field(2, ge=1, le=20)
     # Timed runs per profile of a survivor (rung 0 takes a quarter of them).

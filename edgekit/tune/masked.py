@@ -42,6 +42,7 @@ class Ranked:
     sparsity: float
     prune_seconds: float
     evaluate_seconds: float
+    test_samples: int
 
 
 def magnitude_mask(weights: np.ndarray, sparsity: float) -> np.ndarray:
@@ -115,7 +116,8 @@ class MaskedPruning:
         scores, _ = score_all({"keras": lambda: keras_runner(model)}, self.data, self.task)
         sparsity = measure_sparsity(model, names)["overall"] if names else 0.0
         return Ranked(accuracy=scores["keras"]["accuracy"], sparsity=round(sparsity, 4),
-                      prune_seconds=round(pruned - started, 3), evaluate_seconds=round(time.perf_counter() - pruned, 3))
+                      prune_seconds=round(pruned - started, 3), evaluate_seconds=round(time.perf_counter() - pruned, 3),
+                      test_samples=self.data.size("test"))
 
     def _trainable(self):
         if self._model is None:

@@ -141,7 +141,8 @@ class Rung0:
         trial.cache_keys, trial.config = ranked.cache_keys, ranked.config
         trial.extra.update({
             "ranked_in_memory": {"accuracy_of": "the float model (Keras), pruned in memory; no file was made",
-                                 "kernel_sparsity": ranked.ranked.sparsity},
+                                 "kernel_sparsity": ranked.ranked.sparsity,
+                                 "test_samples": ranked.ranked.test_samples},
             "dense_model": str(ranked.dense_model.relative_to(self.builder.root)),
             "stage_seconds": ranked.stage_seconds, "cached_stages": ranked.cached, "device": None,
             "latency_from": f"the probe ({fact.file})" if fact is not None else None})
@@ -196,8 +197,9 @@ class Rung0:
 
     def _promote(self, measured: list[Trial]) -> list[tuple[Candidate, Trial]]:
         """Rung 0's survivors, most accurate first: every hopeful candidate of the best `keep_fraction` of the
-        build folders (a folder is built in full once for all its candidates, so folders are what is kept);
-        the others marked eliminated with the reason."""
+        build folders (a folder is built in full once for all its candidates, so folders are what is kept), and
+        of every folder within `keep_within_se` standard errors of the best; the others marked eliminated with
+        the reason."""
         hopeful = []
         for trial in measured:  # its latency is a short profile: out only past the margin
             misses = [miss for miss in trial.misses if (
@@ -210,17 +212,33 @@ class Rung0:
         hopeful.sort(key=lambda trial: (-(trial.accuracy or 0.0), trial.p90 or math.inf, trial.bytes or 0))
         folders = list(dict.fromkeys(trial.candidate.build_key for trial in hopeful))  # best trial's order
         keep = max(1, math.ceil(len(folders) * self.settings.keep_fraction)) if folders else 0
-        kept = set(folders[:keep])
+        best_of = {key: next(trial for trial in hopeful if trial.candidate.build_key == key) for key in folders}
+        # Beyond the top share, a folder rung 0 cannot tell from the best (its short training too noisy, or too
+        # close) goes on too: halving must not rule out on noise.
+        band = {key: self._gap(best_of[key], hopeful[0]) for key in folders[keep:]}
+        kept = set(folders[:keep]) | {key for key, gap in band.items() if gap is not None and gap[0] <= gap[1]}
         for trial in hopeful:
-            rank = folders.index(trial.candidate.build_key) + 1
-            if trial.candidate.build_key in kept:
-                if trial.status != TrialStatus.MEASURED:
+            key = trial.candidate.build_key
+            rank = folders.index(key) + 1
+            gap = band.get(key)
+            if key in kept:
+                why = None if gap is None else (
+                    f"ranked {rank} of {len(folders)}, past the top {keep}, but {gap[0]:.4f} below the best "
+                    f"folder's {hopeful[0].accuracy:.4f} ({hopeful[0].id}), within {self.settings.keep_within_se:g} "
+                    f"standard errors ({gap[1]:.4f}): rung 0 cannot tell them apart")
+                if trial.status != TrialStatus.MEASURED or trial.extra.get("kept_within_se") != why:
                     trial.status, trial.reason = TrialStatus.MEASURED, None
+                    trial.extra.pop("kept_within_se", None)
+                    if why is not None:
+                        trial.extra["kept_within_se"] = why
                     self.store.write_trial(trial)
             else:
+                within = "" if gap is None else (
+                    f", and those within {self.settings.keep_within_se:g} standard errors of the best "
+                    f"({gap[1]:.4f}; this one is {gap[0]:.4f} below {hopeful[0].id})")
                 self._eliminate(trial, f"rung 0: accuracy {trial.accuracy:.4f}; its build folder ranked {rank} of "
                                        f"{len(folders)} by its best candidate's accuracy; the top {keep} were "
-                                       f"trained in full")
+                                       f"trained in full{within}")
         survivors = [(trial.candidate, trial) for trial in hopeful if trial.candidate.build_key in kept]
         for key, deferred in self._deferred.items():
             parent = next((trial for trial in hopeful if trial.candidate.build_key == key), None)
@@ -230,6 +248,17 @@ class Rung0:
                 else:
                     self._eliminate_unmeasured(candidate, parent, folders, keep)
         return survivors
+
+    def _gap(self, trial: Trial, best: Trial) -> Optional[tuple[float, float]]:
+        """(how far `trial`'s rung-0 accuracy is below `best`'s, keep_within_se standard errors of that
+        difference): binomial errors of two accuracies on the test split, taken as independent (they share the
+        split, so this errs towards keeping). None when the band is off or a trial's sample count is unknown."""
+        z = self.settings.keep_within_se
+        counts = [(t.extra.get("ranked_in_memory") or {}).get("test_samples") for t in (trial, best)]
+        if not z or not all(counts) or trial.accuracy is None or best.accuracy is None:
+            return None
+        variance = sum(p * (1 - p) / n for p, n in zip((trial.accuracy, best.accuracy), counts))
+        return round(best.accuracy - trial.accuracy, 6), round(z * math.sqrt(variance), 6)
 
     def _eliminate_unmeasured(self, candidate: Candidate, ranked: Optional[Trial], folders: list, keep: int) -> None:
         """A quantization of a folder rung 0 did not keep, recorded as eliminated (its folder was ranked by

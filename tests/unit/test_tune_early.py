@@ -74,6 +74,7 @@ class CountingBuilder:
         self.calls = []
         self.exported = []
         self.ranked = {}
+        self.test_samples = 400  # rung 0's test split: its standard errors
 
     def rank(self, variant):
         from edgekit.tune.builds import RankedVariant
@@ -87,7 +88,7 @@ class CountingBuilder:
             dense.write_bytes(b"weights")
             accuracy = 0.5 + 0.3 * variant.width + 0.01 * variant.epochs - 0.1 * float(variant.sparsity)
             self.ranked[variant] = RankedVariant(
-                config={}, ranked=Ranked(round(accuracy, 4), float(variant.sparsity), 0.5, 0.1), train_seconds=1.0,
+                config={}, ranked=Ranked(round(accuracy, 4), float(variant.sparsity), 0.5, 0.1, self.test_samples), train_seconds=1.0,
                 stage_seconds={"train": 2.0}, cached=[], cache_keys={"train": "k"}, dense_model=dense)
         return self.ranked[variant]
 
@@ -125,10 +126,12 @@ class CountingTimer:
         return Timing(samples_ms=[1.0] * 5, peak_memory_mb=10.0), Timing(samples_ms=[1.0] * 5) if theirs else None
 
 
-def _search(tmp_path, *, max_trials=None, threads=(1, 2), full_epochs=12, warm_start=False, keep_fraction=0.25):
+def _search(tmp_path, *, max_trials=None, threads=(1, 2), full_epochs=12, warm_start=False, keep_fraction=0.25,
+            keep_within_se=2.0):
     space = SearchSpace([0.5, 1.0], [None], [0.0, 0.5], ["float32", "int8"], ["float32"], list(threads))
     builder, timer = CountingBuilder(tmp_path / "builds"), CountingTimer()
-    search = Search(settings=TuneConfig(warm_start=warm_start, keep_fraction=keep_fraction),
+    search = Search(settings=TuneConfig(warm_start=warm_start, keep_fraction=keep_fraction,
+                                        keep_within_se=keep_within_se),
                     constraints=Constraints(max_bytes=100_000), space=space,
                     default=_candidate(), builder=builder, timer=timer, store=TuneStore(tmp_path), trials={},
                     full_epochs=full_epochs, limits=Limits(None, max_trials, 0.0), on_trial=lambda: None, sizes_scale=True)
@@ -173,6 +176,30 @@ def test_rung0_builds_each_folder_once_and_skips_what_the_default_build_already_
         assert trial.reason.startswith("before building: file size 300,000 bytes > 100,000 bytes, exactly as")
     reread = TuneStore(tmp_path).read_trials()
     assert all(reread[t.id].extra["early"] for t in early)
+
+
+@pytest.mark.parametrize("test_samples, keep_within_se, kept", [
+    (400, 2.0, [(1.0, 0.5)]),  # 0.78 against 0.68 and 0.63: 0.10 apart, two standard errors are 0.06
+    (20, 2.0, [(0.5, 0.0), (0.5, 0.5), (1.0, 0.5)]),  # 20 test samples: two standard errors are 0.28
+    (20, 0.0, [(1.0, 0.5)]),  # the band off: the top quarter alone
+])
+def test_rung0_keeps_every_folder_it_cannot_tell_from_the_best(tmp_path, test_samples, keep_within_se, kept):
+    search, builder, _ = _search(tmp_path, threads=(1,), keep_within_se=keep_within_se)
+    builder.test_samples = test_samples
+    search.run()
+    full = sorted({(v.width, v.sparsity) for v in builder.calls if not v.short} - {(1.0, 0.0)})
+    assert full == kept
+    rung0 = {(t.candidate.width, t.candidate.sparsity): t for t in search.trials.values()
+             if t.extra.get("ranked_in_memory")}
+    for key, trial in rung0.items():
+        if key == (1.0, 0.5):
+            assert "kept_within_se" not in trial.extra  # the best folder: kept as the top quarter
+        elif key in kept:
+            assert trial.extra["kept_within_se"].startswith("ranked ") and "rung 0 cannot tell them apart" in \
+                trial.extra["kept_within_se"]
+        else:
+            assert trial.status is TrialStatus.ELIMINATED and "the top 1 were trained in full" in trial.reason
+            assert ("standard errors" in trial.reason) is bool(keep_within_se)
 
 
 def test_the_default_candidates_rung1_is_the_default_build_itself(tmp_path):
