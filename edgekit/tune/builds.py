@@ -220,7 +220,8 @@ class VariantBuilder:
         ctx = pruner.ctx
         train = ctx.results.train
         stage_seconds = {name: round(result.seconds, 3) for name, result in ctx.results.items()}
-        stage_seconds.update({"prune (in memory)": ranked.prune_seconds, "evaluate (in memory)": ranked.evaluate_seconds})
+        stage_seconds.update({"prune (in memory)": ranked.prune_seconds,
+                              "evaluate (in memory)": ranked.evaluate_seconds})
         self._ranked[variant] = RankedVariant(
             config=data, ranked=ranked, train_seconds=round(train.seconds, 3), stage_seconds=stage_seconds,
             cached=[name for name, result in ctx.results.items() if result.cached],

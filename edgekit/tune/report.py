@@ -211,9 +211,9 @@ def _trials(run: TuneRun) -> str:
             table = table.replace(plain, plain.replace("<tr>", f"<tr class=\"{css}\">", 1), 1)
     return ("<h2 id=\"trials\">Trials</h2>\n" + table +
             "<p class=\"note\">rung: the successive-halving round (0: the shortest training; when shorter than "
-            "the full one, a rung-0 accuracy is its float model's, pruned in memory, and its size and latency are the structure probe's untrained "
-            "file's); fits: meets every constraint, else which one it misses and by how much. Red: the chosen "
-            "trial; blue: the default build.</p>")
+            "the full one, a rung-0 accuracy is its float model's, pruned in memory, and its size and latency are "
+            "the structure probe's untrained file's); fits: meets every constraint, else which one it misses and "
+            "by how much. Red: the chosen trial; blue: the default build.</p>")
 
 
 def _facts(run: TuneRun) -> str:

@@ -112,10 +112,10 @@ class Rung0:
         # A short rung 0 is scored in memory (edgekit.tune.masked); when rung 0 already trains every epoch, it is
         # the full build (all quantizations), which rung 1 reuses.
         variant = Variant.of(candidates[0], self.rung0_epochs, short=short)
-        for trial in todo:
-            if variant.short:
+        if variant.short:
+            for trial in todo:
                 self._rank_in_memory(trial, variant)
-        if not variant.short:
+        else:
             self._measure_full_rung0(todo, variant)
         for trial in todo:
             self._finish(trial)
