@@ -99,14 +99,15 @@ def test_host_profile_of_onnx_names_onnxruntime_and_records_memory(onnx_model):
     assert memory["source"] == "proc_status"
 
 
-def test_host_profile_without_onnxruntime_on_the_device_is_runtime_missing(onnx_model):
-    # The venv's base interpreter: a Python without onnxruntime, as a board may be.
-    base = getattr(sys, "_base_executable", None)
-    if not base or subprocess.run([base, "-c", "import onnxruntime"], capture_output=True).returncode == 0:
-        pytest.skip("no Python without onnxruntime here")
+def test_host_profile_without_onnxruntime_on_the_device_is_runtime_missing(onnx_model, tmp_path):
+    # A fresh virtual environment without packages: a Python without onnxruntime, as a board may be.
+    subprocess.run([getattr(sys, "_base_executable", None) or sys.executable, "-m", "venv", "--without-pip",
+                    str(tmp_path / "bare")], check=True)
+    bare = str(tmp_path / "bare" / "bin" / "python")
+    assert subprocess.run([bare, "-c", "import onnxruntime"], capture_output=True).returncode != 0
     with pytest.raises(RuntimeMissing, match=r"localhost: onnxruntime is not importable here .* -m pip install "
                                              r"onnxruntime"):
-        profile_models([onnx_model], "host", ConnectionOptions(remote_python=base), QUICK)
+        profile_models([onnx_model], "host", ConnectionOptions(remote_python=bare), QUICK)
 
 
 def test_a_file_named_onnx_that_is_not_onnx_is_refused_before_anything_runs(tmp_path):
