@@ -13,6 +13,7 @@ import click
 from edgekit import __version__, console
 from edgekit.cli_options import connection_options, pool_options, quiet_option
 from edgekit.cli_regress import baseline, regress
+from edgekit.base import interrupts
 from edgekit.errors import EdgekitError
 
 
@@ -34,6 +35,7 @@ class EdgekitGroup(click.Group):
 @click.version_option(__version__, prog_name="edgekit")
 def main():
     """Train, compress, export, check and profile Keras models for phones and boards."""
+    interrupts.install()
 
 
 @main.command()

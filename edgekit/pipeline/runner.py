@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from edgekit import console, fsutil
+from edgekit.base import interrupts
 from edgekit.base.version import __version__
 from edgekit.fsutil import sha256_bytes, write_text
 from edgekit.adapters import ConnectionOptions
@@ -134,6 +135,7 @@ def _run_stages(ctx: BuildContext, order: tuple[StageSpec, ...]) -> None:
     scope are dropped, so the later stages load plain copies.
     """
     for index, spec in enumerate(order):
+        interrupts.check()  # a Ctrl-C that a finalizer swallowed (edgekit.base.interrupts)
         if spec.enabled(ctx):
             _run_stage(ctx, spec)
         elif spec.skipped is not None:

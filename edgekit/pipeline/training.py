@@ -7,6 +7,7 @@ from typing import Optional
 import numpy as np
 
 from edgekit import console
+from edgekit.base import interrupts
 from edgekit._tf import keras
 from edgekit.config.schema import Task
 from edgekit.data.base import Splits
@@ -59,6 +60,9 @@ def epoch_progress_callback(progress, label: str):
     """
 
     class EpochProgress(keras().callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            interrupts.check()  # a Ctrl-C that a finalizer swallowed (edgekit.base.interrupts)
+
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             metric, short = ("mae", "MAE") if "mae" in logs else ("accuracy", "acc")
