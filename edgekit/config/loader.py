@@ -123,7 +123,7 @@ profile:
 #   max_accuracy_drop: null      # ... or largest drop from the default build's float model (not both)
 #   budget_minutes: null         # stop with the best so far; re-running the same command continues
 #   trials: null                 # stop after this many trials with the best so far
-#   rung0_epochs: null           # short training every candidate gets first (null: train.epochs / 4)
+#   rung0_epochs: null           # rung 0's training (null: by cost, all epochs or train.epochs / 4)
 #   keep_fraction: 0.25          # share of rung 0's build folders (the most accurate) trained in full
 #   keep_within_se: 2.0          # ... and every folder rung 0 cannot tell from the best (standard errors)
 #   ab_rounds: 2                 # ABBA timing rounds of each survivor against the current best

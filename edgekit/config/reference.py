@@ -102,8 +102,11 @@ KEY_HELP: dict[str, str] = {
                               "not with min_accuracy.",
     "tune.budget_minutes": "Stop after this long (summed over resumed runs) with the best so far.",
     "tune.trials": "Stop after this many trials with the best so far.",
-    "tune.rung0_epochs": "Epochs of the short training every candidate gets first (successive halving); null: a "
-                         "quarter of train.epochs, at least 1.",
+    "tune.rung0_epochs": "Epochs of the training rung 0 ranks each width × input size × precision by (successive "
+                         "halving); null: chosen by cost, all of train.epochs where a quarter of them would cost at "
+                         "least 1 - keep_fraction of the full training (measured on the default build's epochs: "
+                         "the kept folders then reuse that training), else a quarter, at least 1. The default "
+                         "build's own width, size and precision are always ranked on its full training.",
     "tune.keep_fraction": "Fraction of rung 0's build folders (ranked by their most accurate candidate that can "
                           "still fit) that is trained in full, at least one; every candidate of a kept folder goes on.",
     "tune.keep_within_se": "Also train in full every rung-0 build folder whose accuracy is within this many standard "

@@ -56,6 +56,7 @@ class TrainOutput(KerasOutput):
     batchnorm_momentum: Optional[float] = None
     batchnorm_reestimated_on: int = 0
     warm_start: Optional[str] = None  # the model file edgekit tune's warm start began from (None: from scratch)
+    epoch_seconds: list[float] = []  # each epoch's wall time in fit (empty: taken as given, or an older record)
 
     @property
     def via_converter(self) -> bool:

@@ -53,6 +53,29 @@ def steps_per_epoch(samples: int, batch_size: int) -> int:
     return int(np.ceil(samples / batch_size))
 
 
+def epoch_timer_callback():
+    """A Keras callback whose `seconds` lists each epoch's wall time (the first one includes tracing).
+
+    edgekit tune reads the train stage's list to tell what a shorter training would cost
+    (edgekit.tune.search.rung0_epochs_by_cost).
+    """
+    import time
+
+    class EpochTimer(keras().callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+            self._began = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._began = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(round(time.perf_counter() - self._began, 3))
+
+    return EpochTimer()
+
+
 def epoch_progress_callback(progress, label: str):
     """A Keras callback that advances `progress` after each epoch and shows the latest accuracies.
 

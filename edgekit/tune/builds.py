@@ -89,6 +89,7 @@ class VariantBuild:
     cache_keys: dict[str, str]
     missing: dict[str, str] = field(default_factory=dict)  # quantization -> why it has no artifact
     dense_model: Optional[Path] = None  # the train stage's model file (a warm start continues from it)
+    epoch_seconds: list[float] = field(default_factory=list)  # the train stage's, each epoch's wall time
 
 
 @dataclass
@@ -300,7 +301,8 @@ class VariantBuilder:
             stage_seconds={name: round(result.seconds, 3) for name, result in results.items()},
             cached=[name for name, result in results.items() if result.cached],
             cache_keys={name: result.key for name, result in results.items()}, missing=missing,
-            dense_model=dense_model)
+            dense_model=dense_model,
+            epoch_seconds=list(results.train.output.epoch_seconds) if "train" in results else [])
 
     def _seed(self, build_dir: Path) -> None:
         """Hand a new folder the data and train records of a sibling with the same training (hard links)."""

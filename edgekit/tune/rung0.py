@@ -12,12 +12,37 @@ from edgekit.errors import EdgekitError
 from edgekit.tune.builds import Variant
 from edgekit.tune.early import EarlyMiss, SizeFact, bytes_miss, early_trial, size_facts
 from edgekit.tune.limits import Stop
-from edgekit.tune.measure import Timed
 from edgekit.tune.probe import INT8_BYTES_MARGIN, LATENCY_MARGIN
 from edgekit.tune.space import MIXED_INT8, Candidate
 from edgekit.tune.trials import Trial, TrialStatus
 
 SKIPPED_ALL_KEPT = "skipped: every build folder left would be trained in full (rung 0 had nothing to choose)"
+
+
+def rung0_epochs_by_cost(full_epochs: int, short_epochs: int, train_seconds: Optional[float],
+                         epoch_seconds: list[float], keep_fraction: float) -> tuple[int, str]:
+    """Rung 0's epochs for a training group, chosen by what trainings cost (measured on the default build's),
+    and why.
+
+    A short rung 0 of G training groups costs G short trainings, and each of the S groups it keeps is then trained
+    in full again; a rung 0 of every epoch costs G full trainings, and the kept folders' builds take theirs from
+    the cache. So the full one is the cheaper when short / full >= 1 - S / G, taken as 1 - keep_fraction (at
+    least that share is kept): a training whose set-up (the model built, the step traced, the file saved) costs
+    more than its epochs. And it ranks the folders by the training they will have.
+    """
+    if short_epochs >= full_epochs:
+        return full_epochs, "every epoch"
+    if not train_seconds or len(epoch_seconds) != full_epochs:
+        return short_epochs, "a quarter (the default build's training has no epoch times)"
+    # The set-up and the first epochs are what a short training costs too; the later epochs are what it saves.
+    short = max(0.0, train_seconds - sum(epoch_seconds[short_epochs:]))
+    share = short / train_seconds
+    measured = (f"{short_epochs} epochs would cost {short:.1f} s of the full training's {train_seconds:.1f} s "
+                f"({share:.0%}, estimated from the default build's epoch times)")
+    if share >= 1 - keep_fraction:
+        return full_epochs, (f"{measured}, at least 1 - tune.keep_fraction: every epoch, which the kept folders' "
+                             f"builds reuse, costs less")
+    return short_epochs, f"{measured}, below 1 - tune.keep_fraction: a quarter"
 
 
 class Rung0:
@@ -74,9 +99,9 @@ class Rung0:
         return True
 
     def _rung0(self, candidates: list[Candidate]) -> list[Trial]:
-        """Rung 0 of one build folder's candidates: scored in memory when it is short (the float model of the
-        training group pruned as the folder says, edgekit.tune.masked), with the probe's size and latency of
-        their structure; or the folder's full build when rung 0 trains every epoch."""
+        """Rung 0 of one build folder's candidates, scored in memory: the float model of the training group
+        (trained for _rung0_epochs) pruned as the folder says (edgekit.tune.masked), with the probe's size and
+        latency of their structure."""
         trials, todo, stop, live = [], [], None, []
         for candidate in candidates:
             existing = self._existing("search", 0, candidate)
@@ -90,38 +115,68 @@ class Rung0:
                 trials.append(self._eliminate_early(existing, candidate, early))
                 continue
             live.append(candidate)
-        short = self.rung0_epochs < self.full_epochs
-        # A short rung 0 ranks the folder's training (by its float model: the same for every quantization); its
-        # trials are the least compressed quantization that can fit, with the probe's size and latency. The
-        # folder's other quantizations are made (all of them) when the folder is trained in full.
-        ranked_by = min((c.quantization for c in live), key=self.quantizations.index) if live and short else None
+        epochs = self._rung0_epochs(candidates[0])
+        # Rung 0 ranks the folder's training (by its float model: the same for every quantization); its trials
+        # are the least compressed quantization that can fit, with the probe's size and latency. The folder's
+        # other quantizations are made (all of them) when the folder is trained in full.
+        ranked_by = min((c.quantization for c in live), key=self.quantizations.index) if live else None
         for candidate in live:
             existing = self._existing("search", 0, candidate)
             if existing is not None and existing.status != TrialStatus.PENDING:
                 continue
-            if ranked_by is not None and candidate.quantization != ranked_by:
+            if candidate.quantization != ranked_by:
                 self._deferred.setdefault(candidate.build_key, []).append(candidate)
                 continue
             try:
-                trial, _ = self._trial("search", 0, candidate, self.rung0_epochs, started=len(todo))
-            except Stop as reached:  # the ones begun are measured first: their build is shared
+                trial, _ = self._trial("search", 0, candidate, epochs, started=len(todo))
+            except Stop as reached:  # the ones begun are measured first: their training is shared
                 stop = reached
                 break
             todo.append(trial)
             trials.append(trial)
-        # A short rung 0 is scored in memory (edgekit.tune.masked); when rung 0 already trains every epoch, it is
-        # the full build (all quantizations), which rung 1 reuses.
-        variant = Variant.of(candidates[0], self.rung0_epochs, short=short)
-        if variant.short:
-            for trial in todo:
-                self._rank_in_memory(trial, variant)
-        else:
-            self._measure_full_rung0(todo, variant)
+        # Scored in memory (edgekit.tune.masked); a rung 0 of every epoch trains in the folder's full build
+        # folder, so a kept folder's full build takes that training from the cache.
+        variant = Variant.of(candidates[0], epochs, short=epochs < self.full_epochs)
+        for trial in todo:
+            self._rank_in_memory(trial, variant)
+            trial.extra["rung0_epochs"] = self._rung0_length_why(candidates[0], epochs)
         for trial in todo:
             self._finish(trial)
         if stop is not None:
             raise stop
         return trials
+
+    def _rung0_epochs(self, candidate: Candidate) -> int:
+        """How long the rung-0 training of `candidate`'s training group (width, input size, precision) is: every
+        epoch for the default build's group (that training is done) and where a short one would cost nearly as
+        much (rung0_epochs_by_cost); otherwise `rung0_epochs`."""
+        if self._shares_default_training(candidate):
+            return self.full_epochs
+        if self.settings.rung0_epochs is not None or self.settings.warm_start:
+            return self.rung0_epochs
+        return self._rung0_by_cost()[0]
+
+    def _rung0_length_why(self, candidate: Candidate, epochs: int) -> str:
+        if self._shares_default_training(candidate):
+            return f"{epochs} of {self.full_epochs}: the default build's training, done already"
+        if self.settings.rung0_epochs is not None:
+            return f"{epochs} of {self.full_epochs}: tune.rung0_epochs"
+        if self.settings.warm_start:
+            return f"{epochs} of {self.full_epochs}: a quarter (tune.warm_start continues the survivors from it)"
+        return f"{epochs} of {self.full_epochs}: {self._rung0_by_cost()[1]}"
+
+    def _shares_default_training(self, candidate: Candidate) -> bool:
+        baseline, default = self.baseline, self.default
+        return baseline is not None and baseline.status == TrialStatus.MEASURED and (
+            candidate.width, candidate.input_size, candidate.precision) == (
+            default.width, default.input_size, default.precision)
+
+    def _rung0_by_cost(self) -> tuple[int, str]:
+        baseline = self.baseline
+        extra = baseline.extra if baseline is not None else {}
+        return rung0_epochs_by_cost(self.full_epochs, self.rung0_epochs,
+                                    (extra.get("stage_seconds") or {}).get("train"),
+                                    extra.get("train_epoch_seconds") or [], self.settings.keep_fraction)
 
     def _rank_in_memory(self, trial: Trial, variant: Variant) -> None:
         """Rung 0 of a folder, short: its accuracy is its float model's, pruned in memory; its size and latency
@@ -152,26 +207,6 @@ class Rung0:
         latency = f"p90 {trial.p90:.3f} ms" if trial.p90 is not None else "latency not probed"
         console.info(f"tune: {trial.id} rung 0 {trial.candidate.label()}: float accuracy {trial.accuracy:.4f} "
                      f"(in memory), {latency}, {size}")
-
-    def _measure_full_rung0(self, todo: list[Trial], variant: Variant) -> None:
-        """Rung 0 of a folder that trains every epoch: the folder's full build (rung 1 reuses it), timed by the
-        probe or, where the probe has no file of the structure, by one quick profile."""
-        built = {trial.id: self._build(trial, variant) for trial in todo}  # built once (self._builds)
-        timed = [trial for trial in todo if built[trial.id] is not None]
-        probed = {trial.id: self.probe.fact(trial.candidate) if self.probe else None for trial in timed}
-        unprobed = [trial for trial in timed if probed[trial.id] is None]
-        quick = dict(zip([trial.id for trial in unprobed], self.timer.quick_many(
-            [Timed(built[trial.id].artifacts[trial.candidate.quantization].path, trial.candidate.threads)
-             for trial in unprobed]))) if unprobed else {}
-        for trial in timed:
-            fact = probed[trial.id]
-            timing = quick[trial.id] if fact is None else fact.timing()
-            self._record(trial, built[trial.id], timing)
-            if fact is not None:
-                trial.extra["latency_from"] = f"the probe ({fact.file})"
-                trial.extra["device"] = None
-            console.info(f"tune: {trial.id} rung 0 {trial.candidate.label()}: accuracy {trial.accuracy:.4f}, "
-                         f"p90 {trial.p90:.3f} ms, {trial.bytes:,} bytes")
 
     def _size_facts(self) -> list[SizeFact]:
         """Every file size the builds so far exported (the default build's: every quantization of the space)."""
@@ -279,9 +314,10 @@ class Rung0:
         self.new_trials += 1
 
     def _rung0_bytes_margin(self, trial: Trial) -> float:
-        """1, or INT8_BYTES_MARGIN for an int8 file of a short rung 0 without the QAT the full build has."""
-        short = trial.epochs < self.full_epochs and self.builder_qat
-        return INT8_BYTES_MARGIN if short and trial.candidate.quantization in ("int8", MIXED_INT8) else 1.0
+        """1, or INT8_BYTES_MARGIN for an int8 size of rung 0 (the probe's: post-training, without the QAT the
+        full build has)."""
+        return INT8_BYTES_MARGIN if self.builder_qat and trial.candidate.quantization in ("int8", MIXED_INT8) \
+            else 1.0
 
     def _eliminate(self, trial: Trial, reason: str) -> None:
         if trial.status != TrialStatus.ELIMINATED or trial.reason != reason:

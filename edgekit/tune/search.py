@@ -38,6 +38,7 @@ class Search(Rung0):
         self.builder, self.timer, self.store, self.limits = builder, timer, store, limits
         self.trials = trials
         self.full_epochs = full_epochs
+        # A short rung 0's length; each training group's is chosen by _rung0_epochs (rung0.py)
         self.rung0_epochs = min(settings.rung0_epochs or max(1, full_epochs // 4), full_epochs)
         self.quantizations = list(dict.fromkeys([*space.quantization, default.quantization]))
         self.on_trial = on_trial
@@ -129,6 +130,7 @@ class Search(Rung0):
             built = self._build(trial, Variant.of(self.default, self.full_epochs, short=False))
             if built is not None:
                 trial.extra["float_accuracy"] = built.float_accuracy
+                trial.extra["train_epoch_seconds"] = built.epoch_seconds  # what rung 0's length is chosen by
                 # Before it is judged: --max-accuracy-drop applies to the default build too.
                 self.reference_accuracy = built.float_accuracy
                 self._time_full(trial, built, against=None)
@@ -161,11 +163,10 @@ class Search(Rung0):
                 self._same_as_baseline(trial)
             else:
                 rung0_model = parent.extra.get("dense_model") if self.settings.warm_start and parent else None
-                variant = full_variant(candidate, self.default, self.full_epochs, self.rung0_epochs,
+                variant = full_variant(candidate, self.default, self.full_epochs,
+                                       parent.epochs if parent is not None else self.full_epochs,
                                        self.builder.root / rung0_model if rung0_model else None)
-                # (a rung 0 that trained every epoch was this build already, with every quantization)
-                needed = self._full_exports.get(candidate.build_key) if self.rung0_epochs < self.full_epochs \
-                    else None
+                needed = self._full_exports.get(candidate.build_key)
                 built = self._build(trial, variant, tuple(q for q in self.quantizations if q in needed)
                                     if needed else None)
                 if built is not None:

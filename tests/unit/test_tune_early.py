@@ -71,10 +71,13 @@ class CountingBuilder:
     def __init__(self, root: Path):
         self.root = root
         self.loaded = None
-        self.calls = []
+        self.calls = []  # rank's and build's variants, in order
+        self.ranks = []  # rank's alone (rung 0, scored in memory)
+        self.built = []  # build's alone
         self.exported = []
         self.ranked = {}
         self.test_samples = 400  # rung 0's test split: its standard errors
+        self.epoch_seconds = []  # the train stage's epoch times (none: rung 0 cannot choose its length by cost)
 
     def rank(self, variant):
         from edgekit.tune.builds import RankedVariant
@@ -82,7 +85,9 @@ class CountingBuilder:
 
         if variant not in self.ranked:
             self.calls.append(variant)
-            group = type(variant)(variant.width, variant.input_size, 0, variant.precision, variant.epochs, True)
+            self.ranks.append(variant)
+            group = type(variant)(variant.width, variant.input_size, 0, variant.precision, variant.epochs,
+                                  variant.short)
             dense = self.root / group.folder() / "train" / "m-dense.keras"
             dense.parent.mkdir(parents=True, exist_ok=True)
             dense.write_bytes(b"weights")
@@ -94,6 +99,7 @@ class CountingBuilder:
 
     def build(self, variant, quantizations):
         self.calls.append(variant)
+        self.built.append(variant)
         self.exported.append((variant.width, variant.sparsity, variant.short, tuple(quantizations)))
         folder = self.root / variant.folder()
         folder.mkdir(parents=True, exist_ok=True)
@@ -109,7 +115,7 @@ class CountingBuilder:
         dense.write_bytes(b"weights")
         return VariantBuild(build_dir=folder, config={}, artifacts=artifacts, float_accuracy=None,
                             train_seconds=1.0, stage_seconds={"train": 2.0}, cached=[], cache_keys={"train": "k"},
-                            dense_model=dense)
+                            dense_model=dense, epoch_seconds=list(self.epoch_seconds))
 
 
 class CountingTimer:
@@ -141,9 +147,13 @@ def _search(tmp_path, *, max_trials=None, threads=(1, 2), full_epochs=12, warm_s
 def test_rung0_builds_each_folder_once_and_skips_what_the_default_build_already_rules_out(tmp_path):
     search, builder, timer = _search(tmp_path)
     assert search.run() is Stopped.DONE
-    rung0_builds = [(v.width, v.sparsity) for v in builder.calls if v.short]
-    # not one per quantization or threads; none for the default build's own folder (w1 dense: trained in full)
-    assert rung0_builds == [(0.5, 0.0), (0.5, 0.5), (1.0, 0.5)]
+    rung0_builds = [(v.width, v.sparsity, v.epochs) for v in builder.ranks]
+    # not one per quantization or threads; none for the default build's own folder (w1 dense: trained in full);
+    # width 1.0 is ranked on the default build's full training (done already), width 0.5 on a quarter (the
+    # default build's training has no epoch times here to choose by)
+    assert rung0_builds == [(0.5, 0.0, 3), (0.5, 0.5, 3), (1.0, 0.5, 12)]
+    assert [t.extra["rung0_epochs"] for t in search.trials.values() if t.extra.get("ranked_in_memory")][-1] == \
+        "12 of 12: the default build's training, done already"
     # rung 0 exports nothing (scored in memory); its trials are the least compressed quantization that can fit
     # (width 1.0: int8, its float32 is out), one per thread count
     assert not [exported for exported in builder.exported if exported[2]]
@@ -187,7 +197,7 @@ def test_rung0_keeps_every_folder_it_cannot_tell_from_the_best(tmp_path, test_sa
     search, builder, _ = _search(tmp_path, threads=(1,), keep_within_se=keep_within_se)
     builder.test_samples = test_samples
     search.run()
-    full = sorted({(v.width, v.sparsity) for v in builder.calls if not v.short} - {(1.0, 0.0)})
+    full = sorted({(width, sparsity) for width, sparsity, *_ in builder.exported} - {(1.0, 0.0)})
     assert full == kept
     rung0 = {(t.candidate.width, t.candidate.sparsity): t for t in search.trials.values()
              if t.extra.get("ranked_in_memory")}
@@ -213,16 +223,57 @@ def test_the_default_candidates_rung1_is_the_default_build_itself(tmp_path):
     assert trial.extra["same_as"] == baseline.id and trial.latency_ms == baseline.latency_ms
     assert trial.accuracy == baseline.accuracy and trial.extra["became_best"] is False
     assert search.best is baseline
-    full_default = [v for v in builder.calls if not v.short and v.width == 1.0 and v.sparsity == 0.0]
+    full_default = [v for v in builder.exported if v[:2] == (1.0, 0.0)]
     assert len(full_default) == 1  # built once, for the default build
     assert all(mine.path != Path(search.builder.root / baseline.extra["artifact"]) for mine, _ in timer.ab_calls[1:])
 
 
-def test_a_rung0_that_trains_every_epoch_is_the_full_build_and_is_reused(tmp_path):
+def test_a_rung0_that_trains_every_epoch_ranks_in_memory_on_the_full_builds_training(tmp_path):
     search, builder, _ = _search(tmp_path, full_epochs=1, threads=(1,))
     search.run()
-    assert {q for *_, q in builder.exported} == {("float32", "int8")}  # every quantization: rung 1 reuses it
-    assert len(builder.calls) == len(set(builder.calls)) == 4  # each folder once, the default's included
+    # rung 0 scores in memory (no export) on the training its folders' full builds take from the cache
+    assert [(v.width, v.sparsity, v.epochs, v.short) for v in builder.ranks] == [
+        (0.5, 0.0, 1, False), (0.5, 0.5, 1, False), (1.0, 0.5, 1, False)]
+    assert [(w, s, q) for w, s, _, q in builder.exported] == [(1.0, 0.0, ("float32", "int8")), (1.0, 0.5, ("int8",))]
+    kept = next(v for v in builder.calls if (v.width, v.sparsity) == (1.0, 0.5))
+    assert kept.folder().parent == builder.ranks[2].folder().parent
+
+
+def test_rung0_length_by_cost_every_epoch_when_the_set_up_dominates():
+    from edgekit.tune.rung0 import rung0_epochs_by_cost
+
+    # MobileNetV2 here: set-up and tracing dominate (1 epoch 29 s of a 4-epoch 36 s training)
+    epochs, why = rung0_epochs_by_cost(4, 1, 36.0, [27.0, 2.3, 2.3, 2.4], 0.25)
+    assert epochs == 4 and why.startswith("1 epochs would cost 29.0 s of the full training's 36.0 s (81%")
+    # the epochs dominate: a quarter
+    epochs, why = rung0_epochs_by_cost(12, 3, 13.0, [2.0] + [1.0] * 11, 0.25)
+    assert epochs == 3 and "4.0 s of the full training's 13.0 s (31%" in why and why.endswith("a quarter")
+    # the break-even is 1 - keep_fraction: keeping half the folders, 50 % is enough
+    assert rung0_epochs_by_cost(12, 3, 13.0, [5.0] + [0.5] * 11, 0.5)[0] == 12
+    assert rung0_epochs_by_cost(12, 3, 13.0, [5.0] + [0.5] * 11, 0.25)[0] == 3
+    # no epoch times (an older record, a model taken as given): a quarter, saying why
+    assert rung0_epochs_by_cost(12, 3, 13.0, [], 0.25) == (
+        3, "a quarter (the default build's training has no epoch times)")
+    assert rung0_epochs_by_cost(12, 12, 13.0, [1.0] * 12, 0.25) == (12, "every epoch")
+
+
+@pytest.mark.parametrize("epoch_seconds, narrow_epochs", [([1.8] + [0.02] * 11, 12), ([0.2] + [0.15] * 11, 3)])
+def test_rung0_trains_other_groups_in_full_when_a_short_training_costs_nearly_as_much(
+        tmp_path, epoch_seconds, narrow_epochs):
+    search, builder, _ = _search(tmp_path, threads=(1,), keep_within_se=10.0)  # every folder kept
+    builder.epoch_seconds = epoch_seconds  # the default build's training: 2.0 s in all
+    search.run()
+    assert search.baseline.extra["train_epoch_seconds"] == epoch_seconds
+    assert [(v.width, v.epochs) for v in builder.ranks] == [(0.5, narrow_epochs), (0.5, narrow_epochs), (1.0, 12)]
+    narrow = [t for t in search.trials.values() if t.extra.get("ranked_in_memory") and t.candidate.width == 0.5]
+    assert narrow and all(t.epochs == narrow_epochs for t in narrow)
+    assert all(("every epoch, which the kept folders' builds reuse" in t.extra["rung0_epochs"])
+               is (narrow_epochs == 12) for t in narrow)
+    # every folder kept: a width-0.5 full build shares its training folder with rung 0 only when rung 0 was full
+    built = [v for v in builder.built if v.width == 0.5]
+    assert len(built) == 2 and all(v.epochs == 12 for v in built)
+    shared = {v.folder().parent for v in built} == {v.folder().parent for v in builder.ranks if v.width == 0.5}
+    assert shared is (narrow_epochs == 12)
 
 
 def test_the_trial_limit_holds_inside_a_build_folder(tmp_path):
@@ -359,7 +410,8 @@ def test_the_probe_rules_out_structures_before_training_and_times_rung0(tmp_path
     assert search.run() is Stopped.DONE
     # one profiler call for the probe (every structure, quantization and threads); rung 0 takes its latencies
     assert [len(models) for models in timer.quick_calls] == [8]
-    assert {(v.width, v.short) for v in builder.calls} == {(0.5, False), (0.5, True)}
+    # width 0.5 is the default build's training: rung 0 ranks on it (every epoch), none is trained short
+    assert {(v.width, v.short) for v in builder.calls} == {(0.5, False)}
     wide = [t for t in search.trials.values() if t.candidate.width == 1.0]
     assert len(wide) == 12 and all(t.status is TrialStatus.ELIMINATED and t.extra["early"] for t in wide)
     assert all(t.reason.startswith("before training: median 3.000 ms (p90 3.000) > 1.25 x 1 ms, measured on the "

@@ -24,7 +24,7 @@ def train_stage(ctx: BuildContext) -> StageResult:
     from edgekit.pipeline.intake import check_samples, converter_allowed, take_as_given
     from edgekit.pipeline.precision import choose_precision, make_optimizer, with_policy
     from edgekit.pipeline.prune import measure_sparsity
-    from edgekit.pipeline.training import compile_classifier, fit
+    from edgekit.pipeline.training import compile_classifier, epoch_timer_callback, fit
 
     config = ctx.config
     file_name = f"{config.name}-dense.keras"
@@ -54,8 +54,9 @@ def train_stage(ctx: BuildContext) -> StageResult:
         training_model = model if precision.policy == "float32" else with_policy(model, precision.policy)
         compile_classifier(training_model, make_optimizer(config.train.learning_rate, precision.policy),
                            from_logits=from_logits, task=task)
+        timer = epoch_timer_callback()
         history = fit(training_model, data, epochs=config.train.epochs, batch_size=config.train.batch_size,
-                      label="train", seed=ctx.seed)
+                      label="train", seed=ctx.seed, callbacks=[timer])
         # Exported and fine-tuned in float32: the mixed policy only speeds up training.
         dense = training_model if precision.policy == "float32" else with_policy(training_model, "float32")
         reestimated = reestimate_batchnorm(ctx, dense, data, "train")
@@ -66,6 +67,7 @@ def train_stage(ctx: BuildContext) -> StageResult:
                 "parameters": int(dense.count_params()), "from_logits": from_logits, "model_name": dense.name,
                 "task": task.value, "file": file_name, "model_source": intake.record,
                 "batchnorm_momentum": momentum, "batchnorm_reestimated_on": reestimated,
+                "epoch_seconds": timer.seconds,
                 **({"warm_start": warm_start} if warm_start else {})}
 
     result = run_declared(ctx, TRAIN, distributed(ctx, produce))
