@@ -130,7 +130,7 @@ def _against_baseline(chosen: Trial, baseline: Optional[Trial]) -> str:
 def _closest(run: TuneRun) -> list[Trial]:
     """Measured trials ordered by how far they miss: the sum over their misses of how far past the limit each is,
     as a fraction of the limit (as `edgekit tune` orders them in its message)."""
-    # Eliminated trials were measured too (after a short training): where every trial stopped at rung 0, they are
+    # Eliminated trials were ranked too (rung 0): where every trial stopped at rung 0, they are
     # all there is to show.
     measured = [trial for trial in run.trials if trial.status in (TrialStatus.MEASURED, TrialStatus.ELIMINATED)]
 
@@ -156,7 +156,8 @@ def _plots(run: TuneRun) -> str:
     parts = [html_figure("plot-tune-latency", latency,
                      "Each measured trial's test accuracy against its p90 latency on the device; point area is "
                      "proportional to the model file's bytes, colour is its quantization, a hollow point misses a "
-                     "constraint, a faint one was trained briefly (an early rung). Black rings: the Pareto front "
+                     "constraint, a faint one is rung 0's ranking (its float model pruned in memory, often after a "
+                     "shorter training; the probe's size and latency), not a build. Black rings: the Pareto front "
                      "(accuracy, p90 latency, bytes); the dashed step joins the front's points that stay optimal in "
                      "this plane. Red lines: the budget.")]
     size = trials_svg(run, Axis(lambda trial: None if trial.bytes is None else float(trial.bytes),
@@ -191,7 +192,7 @@ def _variants(run: TuneRun) -> str:
     if not rows:
         return title + "<p class=\"note\">No trial was measured yet.</p>"
     note = ("<p class=\"note\">One row per kind of model (sparsity × quantization × training precision): its most "
-            "accurate fully trained trial (an early rung's, briefly trained, where successive halving eliminated "
+            "accurate fully trained trial (rung 0's ranking where successive halving eliminated "
             "every trial of that kind), over every width, input size and thread count tried. Train seconds: what its training "
             "stages (train, prune, QAT) took when they ran, so a training that trials share through the stage cache "
             "is counted in each of them: the cost of building that variant alone.</p>")

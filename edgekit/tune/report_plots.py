@@ -36,7 +36,7 @@ def trials_svg(run: TuneRun, axis: Axis, *, area_by_bytes: bool) -> Optional[str
     floor = run.min_accuracy
     front_ids = {trial.id for trial in run.front}
     chosen, baseline = run.chosen, run.baseline
-    # Trials below the highest rung were trained briefly (successive halving's first round): drawn faint.
+    # Trials below the highest rung are rung 0's rankings (successive halving's first round): drawn faint.
     top_rung = max(trial.rung for trial in points)
     with plot_style():
         figure, axes = new_figure(7.5, 4.4)
@@ -106,5 +106,5 @@ def _legend(points: Sequence[Trial], short: bool) -> list:
                 Line2D([], [], linestyle="--", color=LIMIT_COLOUR, label="budget")]
     if short:
         handles.append(Line2D([], [], marker="o", linestyle="", markersize=7, color="#555", alpha=0.25,
-                              label="short training (early rung)"))
+                              label="rung 0 (ranking, not a build)"))
     return handles
