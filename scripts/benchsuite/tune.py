@@ -81,9 +81,12 @@ def mobilenet_config(space: str) -> dict[str, Any]:
             "data": {"source": "images", "path": "images", "image_size": [IMAGE_SIZE, IMAGE_SIZE],
                      "val_fraction": 0.1, "test_fraction": 0.2, "seed": 0},
             "model": {"builtin": "mobilenet_v2", "width": 0.35},
-            "train": {"epochs": 4, "batch_size": 32, "learning_rate": 0.003, "precision": "float32"},
+            # 12 epochs: 4 left MobileNetV2 from scratch near chance (test accuracy 0.15-0.43, 80 test images),
+            # where no search can rank anything; 12 reach 0.78 float. Post-training int8 (0.74): one QAT epoch
+            # of 9 steps took it to 0.33.
+            "train": {"epochs": 12, "batch_size": 32, "learning_rate": 0.003, "precision": "float32"},
             "prune": {"enabled": False, "target_sparsity": 0.5, "epochs": 1},
-            "qat": {"enabled": True, "epochs": 1},
+            "qat": {"enabled": False, "epochs": 1},
             "export": {"formats": ["tflite"], "quantization": ["float32", "int8"], "representative_samples": 50},
             "evaluate": {"max_accuracy_drop": 0.1},
             "profile": {"runs": 10, "warmup": 2, "min_seconds": 0.1},
