@@ -111,7 +111,9 @@ KEY_HELP: dict[str, str] = {
                           "still fit) that is trained in full, at least one; every candidate of a kept folder goes on.",
     "tune.keep_within_se": "Also train in full every rung-0 build folder whose accuracy is within this many standard "
                             "errors of the best folder's (binomial, on the test split), so that a rung 0 too short "
-                            "to tell folders apart rules none of them out; 0: keep_fraction alone.",
+                            "to tell folders apart rules none of them out; where both trained every epoch, the "
+                            "band is instead the default build's largest accuracy loss to quantization plus "
+                            "accuracy_tolerance; 0: keep_fraction alone.",
     "tune.ab_rounds": "ABBA rounds a fully trained candidate is timed in against the current best.",
     "tune.profile_runs": "Timed runs per profile of a fully trained candidate (rung 0 takes a quarter).",
     "tune.warm_start": "Continue a survivor's full training from its rung-0 weights instead of from scratch (cheaper; "

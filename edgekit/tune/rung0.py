@@ -179,8 +179,8 @@ class Rung0:
                                     extra.get("train_epoch_seconds") or [], self.settings.keep_fraction)
 
     def _rank_in_memory(self, trial: Trial, variant: Variant) -> None:
-        """Rung 0 of a folder, short: its accuracy is its float model's, pruned in memory; its size and latency
-        are the probe's for the candidate's structure (none when the probe has no file of it)."""
+        """Rung 0 of a folder: its accuracy is its float model's, pruned in memory; its size and latency are the
+        probe's for the candidate's structure (none when the probe has no file of it)."""
         try:
             ranked = self.builder.rank(variant)
         except EdgekitError as error:
@@ -233,8 +233,7 @@ class Rung0:
     def _promote(self, measured: list[Trial]) -> list[tuple[Candidate, Trial]]:
         """Rung 0's survivors, most accurate first: every hopeful candidate of the best `keep_fraction` of the
         build folders (a folder is built in full once for all its candidates, so folders are what is kept), and
-        of every folder within `keep_within_se` standard errors of the best; the others marked eliminated with
-        the reason."""
+        of every folder rung 0 cannot tell from the best (_gap); the others marked eliminated with the reason."""
         hopeful = []
         for trial in measured:  # its latency is a short profile: out only past the margin
             misses = [miss for miss in trial.misses if (
@@ -248,8 +247,8 @@ class Rung0:
         folders = list(dict.fromkeys(trial.candidate.build_key for trial in hopeful))  # best trial's order
         keep = max(1, math.ceil(len(folders) * self.settings.keep_fraction)) if folders else 0
         best_of = {key: next(trial for trial in hopeful if trial.candidate.build_key == key) for key in folders}
-        # Beyond the top share, a folder rung 0 cannot tell from the best (its short training too noisy, or too
-        # close) goes on too: halving must not rule out on noise.
+        # Beyond the top share, a folder rung 0 cannot tell from the best (its short training too noisy, its test
+        # split too small, or quantization able to reorder them) goes on too: halving must not rule out on noise.
         band = {key: self._gap(best_of[key], hopeful[0]) for key in folders[keep:]}
         kept = set(folders[:keep]) | {key for key, gap in band.items() if gap is not None and gap[0] <= gap[1]}
         for trial in hopeful:
@@ -259,8 +258,8 @@ class Rung0:
             if key in kept:
                 why = None if gap is None else (
                     f"ranked {rank} of {len(folders)}, past the top {keep}, but {gap[0]:.4f} below the best "
-                    f"folder's {hopeful[0].accuracy:.4f} ({hopeful[0].id}), within {self.settings.keep_within_se:g} "
-                    f"standard errors ({gap[1]:.4f}): rung 0 cannot tell them apart")
+                    f"folder's {hopeful[0].accuracy:.4f} ({hopeful[0].id}), {gap[2]} ({gap[1]:.4f}): rung 0 "
+                    f"cannot tell them apart")
                 if trial.status != TrialStatus.MEASURED or trial.extra.get("kept_within_se") != why:
                     trial.status, trial.reason = TrialStatus.MEASURED, None
                     trial.extra.pop("kept_within_se", None)
@@ -269,8 +268,8 @@ class Rung0:
                     self.store.write_trial(trial)
             else:
                 within = "" if gap is None else (
-                    f", and those within {self.settings.keep_within_se:g} standard errors of the best "
-                    f"({gap[1]:.4f}; this one is {gap[0]:.4f} below {hopeful[0].id})")
+                    f", and those {gap[2]} of the best ({gap[1]:.4f}; this one is {gap[0]:.4f} below "
+                    f"{hopeful[0].id})")
                 self._eliminate(trial, f"rung 0: accuracy {trial.accuracy:.4f}; its build folder ranked {rank} of "
                                        f"{len(folders)} by its best candidate's accuracy; the top {keep} were "
                                        f"trained in full{within}")
@@ -284,16 +283,41 @@ class Rung0:
                     self._eliminate_unmeasured(candidate, parent, folders, keep)
         return survivors
 
-    def _gap(self, trial: Trial, best: Trial) -> Optional[tuple[float, float]]:
-        """(how far `trial`'s rung-0 accuracy is below `best`'s, keep_within_se standard errors of that
-        difference): binomial errors of two accuracies on the test split, taken as independent (they share the
-        split, so this errs towards keeping). None when the band is off or a trial's sample count is unknown."""
+    def _gap(self, trial: Trial, best: Trial) -> Optional[tuple[float, float, str]]:
+        """(how far `trial`'s rung-0 accuracy is below `best`'s, how far rung 0 cannot tell apart, what that band
+        is); None when the band is off (keep_within_se 0) or unknown.
+
+        Both trained every epoch: rung 0 scored the float models the full builds will export (a pruned one
+        pruned in memory), on the same test split the full builds are judged on, so what can still reorder them
+        is quantization: the band is the default build's largest accuracy loss from its float model to one of
+        its files, plus accuracy_tolerance. Otherwise (a shorter training): keep_within_se binomial standard
+        errors of the difference of the two accuracies on the test split, taken as independent (they share the
+        split, so this errs towards keeping).
+        """
         z = self.settings.keep_within_se
+        if not z or trial.accuracy is None or best.accuracy is None:
+            return None
+        gap = round(best.accuracy - trial.accuracy, 6)
+        loss = self._quantization_loss()
+        if loss is not None and min(trial.epochs, best.epochs) >= self.full_epochs:
+            return gap, round(loss + self.settings.accuracy_tolerance, 6), (
+                f"within the default build's largest accuracy loss to quantization ({loss:.4f}) plus "
+                f"tune.accuracy_tolerance (both trained every epoch)")
         counts = [(t.extra.get("ranked_in_memory") or {}).get("test_samples") for t in (trial, best)]
-        if not z or not all(counts) or trial.accuracy is None or best.accuracy is None:
+        if not all(counts):
             return None
         variance = sum(p * (1 - p) / n for p, n in zip((trial.accuracy, best.accuracy), counts))
-        return round(best.accuracy - trial.accuracy, 6), round(z * math.sqrt(variance), 6)
+        return gap, round(z * math.sqrt(variance), 6), f"within {z:g} standard errors"
+
+    def _quantization_loss(self) -> Optional[float]:
+        """The default build's largest accuracy loss from its float model to one of its files (0 when none lost
+        any); None when it was not measured (a run that began before this was recorded)."""
+        extra = self.baseline.extra if self.baseline is not None else {}
+        reference, files = extra.get("float_accuracy"), extra.get("artifact_accuracy")
+        scores = [score for score in (files or {}).values() if score is not None]
+        if reference is None or not scores:
+            return None
+        return round(max(0.0, reference - min(scores)), 6)
 
     def _eliminate_unmeasured(self, candidate: Candidate, ranked: Optional[Trial], folders: list, keep: int) -> None:
         """A quantization of a folder rung 0 did not keep, recorded as eliminated (its folder was ranked by

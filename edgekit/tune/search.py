@@ -131,6 +131,8 @@ class Search(Rung0):
             if built is not None:
                 trial.extra["float_accuracy"] = built.float_accuracy
                 trial.extra["train_epoch_seconds"] = built.epoch_seconds  # what rung 0's length is chosen by
+                # what quantization cost its accuracy (the band of a rung 0 that trained every epoch, rung0.py)
+                trial.extra["artifact_accuracy"] = {name: made.accuracy for name, made in built.artifacts.items()}
                 # Before it is judged: --max-accuracy-drop applies to the default build too.
                 self.reference_accuracy = built.float_accuracy
                 self._time_full(trial, built, against=None)

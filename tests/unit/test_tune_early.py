@@ -78,6 +78,7 @@ class CountingBuilder:
         self.ranked = {}
         self.test_samples = 400  # rung 0's test split: its standard errors
         self.epoch_seconds = []  # the train stage's epoch times (none: rung 0 cannot choose its length by cost)
+        self.float_accuracy = None  # the dense float model's (none: the quantization loss is unknown)
 
     def rank(self, variant):
         from edgekit.tune.builds import RankedVariant
@@ -113,7 +114,7 @@ class CountingBuilder:
         dense = folder / "train" / "m-dense.keras"
         dense.parent.mkdir(exist_ok=True)
         dense.write_bytes(b"weights")
-        return VariantBuild(build_dir=folder, config={}, artifacts=artifacts, float_accuracy=None,
+        return VariantBuild(build_dir=folder, config={}, artifacts=artifacts, float_accuracy=self.float_accuracy,
                             train_seconds=1.0, stage_seconds={"train": 2.0}, cached=[], cache_keys={"train": "k"},
                             dense_model=dense, epoch_seconds=list(self.epoch_seconds))
 
@@ -274,6 +275,29 @@ def test_rung0_trains_other_groups_in_full_when_a_short_training_costs_nearly_as
     assert len(built) == 2 and all(v.epochs == 12 for v in built)
     shared = {v.folder().parent for v in built} == {v.folder().parent for v in builder.ranks if v.width == 0.5}
     assert shared is (narrow_epochs == 12)
+
+
+@pytest.mark.parametrize("float_accuracy, kept", [
+    (0.92, [(1.0, 0.5)]),  # the default build lost 0.02 to int8 (0.92 -> 0.90): the band is 0.025
+    (1.0, [(0.5, 0.0), (1.0, 0.5)]),  # it lost 0.10: width 0.5 dense (0.77, 0.10 below 0.87) is kept too
+])
+def test_a_rung0_of_every_epoch_keeps_what_quantization_could_reorder(tmp_path, float_accuracy, kept):
+    search, builder, _ = _search(tmp_path, threads=(1,))
+    builder.epoch_seconds = [1.8] + [0.02] * 11  # a short training would cost nearly the full one: every epoch
+    builder.float_accuracy = float_accuracy
+    builder.test_samples = 20  # two standard errors would be 0.28 and keep every folder
+    search.run()
+    assert {v.epochs for v in builder.ranks} == {12}
+    assert sorted({(width, sparsity) for width, sparsity, *_ in builder.exported} - {(1.0, 0.0)}) == kept
+    loss = f"{float_accuracy - 0.90:.4f}"
+    rung0 = {(t.candidate.width, t.candidate.sparsity): t for t in search.trials.values()
+             if t.extra.get("ranked_in_memory")}
+    for key, trial in rung0.items():
+        if key == (1.0, 0.5):
+            continue
+        text = trial.extra.get("kept_within_se") if key in kept else trial.reason
+        assert f"within the default build's largest accuracy loss to quantization ({loss}) plus " \
+               f"tune.accuracy_tolerance" in text, text
 
 
 def test_the_trial_limit_holds_inside_a_build_folder(tmp_path):
