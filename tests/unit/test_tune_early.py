@@ -3,6 +3,7 @@
 candidate's rung 1 taken from the default build. The search runs with a builder and a timer that only count."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -285,6 +286,8 @@ def test_a_rung0_of_every_epoch_keeps_what_quantization_could_reorder(tmp_path, 
     search, builder, _ = _search(tmp_path, threads=(1,))
     builder.epoch_seconds = [1.8] + [0.02] * 11  # a short training would cost nearly the full one: every epoch
     builder.float_accuracy = float_accuracy
+    # with a float accuracy, each full build's gate is recorded against the user's evaluate.max_accuracy_drop
+    builder.loaded = SimpleNamespace(config=SimpleNamespace(evaluate=SimpleNamespace(max_accuracy_drop=0.1)))
     builder.test_samples = 20  # two standard errors would be 0.28 and keep every folder
     search.run()
     assert {v.epochs for v in builder.ranks} == {12}
