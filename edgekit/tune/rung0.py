@@ -115,7 +115,7 @@ class Rung0:
                 trials.append(self._eliminate_early(existing, candidate, early))
                 continue
             live.append(candidate)
-        epochs = self._rung0_epochs(candidates[0])
+        epochs, why = self._rung0_length(candidates[0])
         # Rung 0 ranks the folder's training (by its float model: the same for every quantization); its trials
         # are the least compressed quantization that can fit, with the probe's size and latency. The folder's
         # other quantizations are made (all of them) when the folder is trained in full.
@@ -139,44 +139,34 @@ class Rung0:
         variant = Variant.of(candidates[0], epochs, short=epochs < self.full_epochs)
         for trial in todo:
             self._rank_in_memory(trial, variant)
-            trial.extra["rung0_epochs"] = self._rung0_length_why(candidates[0], epochs)
+            trial.extra["rung0_epochs"] = f"{epochs} of {self.full_epochs}: {why}"
         for trial in todo:
             self._finish(trial)
         if stop is not None:
             raise stop
         return trials
 
-    def _rung0_epochs(self, candidate: Candidate) -> int:
-        """How long the rung-0 training of `candidate`'s training group (width, input size, precision) is: every
-        epoch for the default build's group (that training is done) and where a short one would cost nearly as
-        much (rung0_epochs_by_cost); otherwise `rung0_epochs`."""
+    def _rung0_length(self, candidate: Candidate) -> tuple[int, str]:
+        """How many epochs the rung-0 training of `candidate`'s training group (width, input size, precision)
+        has, and why: every epoch for the default build's group (that training is done) and where a short one
+        would cost nearly as much (rung0_epochs_by_cost); otherwise `rung0_epochs`."""
         if self._shares_default_training(candidate):
-            return self.full_epochs
-        if self.settings.rung0_epochs is not None or self.settings.warm_start:
-            return self.rung0_epochs
-        return self._rung0_by_cost()[0]
-
-    def _rung0_length_why(self, candidate: Candidate, epochs: int) -> str:
-        if self._shares_default_training(candidate):
-            return f"{epochs} of {self.full_epochs}: the default build's training, done already"
+            return self.full_epochs, "the default build's training, done already"
         if self.settings.rung0_epochs is not None:
-            return f"{epochs} of {self.full_epochs}: tune.rung0_epochs"
+            return self.rung0_epochs, "tune.rung0_epochs"
         if self.settings.warm_start:
-            return f"{epochs} of {self.full_epochs}: a quarter (tune.warm_start continues the survivors from it)"
-        return f"{epochs} of {self.full_epochs}: {self._rung0_by_cost()[1]}"
+            return self.rung0_epochs, "a quarter (tune.warm_start continues the survivors from it)"
+        baseline = self.baseline
+        extra = baseline.extra if baseline is not None else {}
+        return rung0_epochs_by_cost(self.full_epochs, self.rung0_epochs,
+                                    (extra.get("stage_seconds") or {}).get("train"),
+                                    extra.get("train_epoch_seconds") or [], self.settings.keep_fraction)
 
     def _shares_default_training(self, candidate: Candidate) -> bool:
         baseline, default = self.baseline, self.default
         return baseline is not None and baseline.status == TrialStatus.MEASURED and (
             candidate.width, candidate.input_size, candidate.precision) == (
             default.width, default.input_size, default.precision)
-
-    def _rung0_by_cost(self) -> tuple[int, str]:
-        baseline = self.baseline
-        extra = baseline.extra if baseline is not None else {}
-        return rung0_epochs_by_cost(self.full_epochs, self.rung0_epochs,
-                                    (extra.get("stage_seconds") or {}).get("train"),
-                                    extra.get("train_epoch_seconds") or [], self.settings.keep_fraction)
 
     def _rank_in_memory(self, trial: Trial, variant: Variant) -> None:
         """Rung 0 of a folder: its accuracy is its float model's, pruned in memory; its size and latency are the
