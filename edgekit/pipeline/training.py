@@ -57,7 +57,7 @@ def epoch_timer_callback():
     """A Keras callback whose `seconds` lists each epoch's wall time (the first one includes tracing).
 
     edgekit tune reads the train stage's list to tell what a shorter training would cost
-    (edgekit.tune.search.rung0_epochs_by_cost).
+    (edgekit.tune.rung0.rung0_epochs_by_cost).
     """
     import time
 

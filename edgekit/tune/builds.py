@@ -139,8 +139,7 @@ def full_variant(candidate: Candidate, default: Candidate, full_epochs: int, run
                  rung0_model: Optional[Path]) -> Variant:
     """A survivor's full build: continued from its rung-0 training when that was short and its width, input size
     and precision differ from the default build's (whose full training every such candidate shares already)."""
-    shares_default = (candidate.width, candidate.input_size, candidate.precision) == (
-        default.width, default.input_size, default.precision)
+    shares_default = candidate.training_key == default.training_key
     if shares_default or rung0_epochs >= full_epochs or rung0_model is None or not rung0_model.is_file():
         return Variant.of(candidate, full_epochs, short=False)
     return Variant(candidate.width, candidate.input_size, candidate.sparsity, candidate.precision, full_epochs,

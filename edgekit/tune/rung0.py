@@ -164,9 +164,8 @@ class Rung0:
 
     def _shares_default_training(self, candidate: Candidate) -> bool:
         baseline, default = self.baseline, self.default
-        return baseline is not None and baseline.status == TrialStatus.MEASURED and (
-            candidate.width, candidate.input_size, candidate.precision) == (
-            default.width, default.input_size, default.precision)
+        return baseline is not None and baseline.status == TrialStatus.MEASURED and \
+            candidate.training_key == default.training_key
 
     def _rank_in_memory(self, trial: Trial, variant: Variant) -> None:
         """Rung 0 of a folder: its accuracy is its float model's, pruned in memory; its size and latency are the

@@ -52,6 +52,12 @@ class Candidate:
         the threads (a profile-time knob)."""
         return (self.width, self.input_size, self.sparsity, self.precision)
 
+    @property
+    def training_key(self) -> tuple:
+        """What needs its own training: the build folders of one width, input size and precision share one (their
+        sparsities prune from it)."""
+        return (self.width, self.input_size, self.precision)
+
     def label(self) -> str:
         parts = [f"w{self.width:g}" if self.width is not None else None,
                  f"{self.input_size}px" if self.input_size is not None else None,
