@@ -86,6 +86,25 @@ class Exporter:
         return {"name": FORMATS[fmt].artifact_name(quantization), "format": fmt.value,
                 "quantization": quantization.value, "file": file_name, **exported.details}
 
+    def converter_source(self, which: str):
+        """The TFLite converter's source for the float model ("float") or the QAT model ("qat"), saved once for
+        every quantization made from it (edgekit.export.tflite.ConverterSource); `close()` deletes them."""
+        from edgekit.export.tflite import ConverterSource
+
+        key = f"tflite-source:{which}"
+        if key not in self.memo:
+            self.memo[key] = ConverterSource(self.qat_model if which == "qat" else self.float_model)
+        return self.memo[key]
+
+    def close(self) -> None:
+        """Delete what converters saved for later calls (the TFLite converter's sources)."""
+        from edgekit.export.tflite import ConverterSource
+
+        for key, value in list(self.memo.items()):
+            if isinstance(value, ConverterSource):
+                value.close()
+                del self.memo[key]
+
     def file_name(self, fmt: Format, quantization: Quantization) -> str:
         """The file name of an artifact in the export folder: `digits-cnn-int8_edgetpu.tflite`."""
         return FORMATS[fmt].file_name(self.project, quantization)

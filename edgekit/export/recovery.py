@@ -72,13 +72,23 @@ def _snr(value) -> str:
 
 
 class MixedBuilder:
-    """Builds the candidates of one Keras model; calibrates once (the converter's slowest step)."""
+    """Builds the candidates of one Keras model; calibrates once (the converter's slowest step). A context manager:
+    leaving it deletes the model's saved copy."""
 
     def __init__(self, model, representative: np.ndarray):
+        from edgekit.export.tflite import ConverterSource
+
         self.model = model
+        self.source = ConverterSource(model)  # saved once for the calibration and the 16x8 conversion
         self.representative = representative
         self._debugger = None
         self._calibration_error: ExportError | None = None
+
+    def __enter__(self) -> "MixedBuilder":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.source.close()
 
     def build(self, plan: CandidatePlan) -> bytes:
         """The .tflite bytes of `plan`.
@@ -115,7 +125,7 @@ class MixedBuilder:
             from edgekit.config.schema import Quantization
             from edgekit.export.tflite import make_converter
 
-            converter = make_converter(self.model, Quantization.INT8, self.representative)
+            converter = make_converter(self.source, Quantization.INT8, self.representative)
             samples = self.representative[:1]
             with captured_stderr() as log:
                 try:
@@ -132,7 +142,7 @@ class MixedBuilder:
         from edgekit.config.schema import Quantization
         from edgekit.export.tflite import make_converter, run_converter
 
-        converter = make_converter(self.model, Quantization.INT8, self.representative)
+        converter = make_converter(self.source, Quantization.INT8, self.representative)
         converter.target_spec.supported_ops = [
             tf().lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         # Float input and output (quantized inside the model): targets take float32, int8 or uint8 interfaces,

@@ -176,7 +176,7 @@ def recover(ctx: BuildContext, work: Path, artifact: ExportedArtifact, report, t
     reference, _ = classify(keras_runner(load_keras(ctx, "train", "dense")), data, "test")
     candidates: list[dict[str, Any]] = []
     chosen = None
-    with tempfile.TemporaryDirectory(prefix="edgekit-recovery-") as folder:
+    with tempfile.TemporaryDirectory(prefix="edgekit-recovery-") as folder, builder:
         paths: dict[str, Path] = {}
         for plan in plan_candidates(report):
             record: dict[str, Any] = {"name": plan.name, "method": plan.method.value, "float_ops": plan.float_ops,

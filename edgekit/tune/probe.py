@@ -208,7 +208,7 @@ class Probe:
         if not quantizations:
             return {}
         from edgekit.config.formats import Quantization
-        from edgekit.export.tflite import convert_tflite
+        from edgekit.export.tflite import ConverterSource, convert_tflite
         from edgekit.models.loading import IntakePath
         from edgekit.models.task import build_task_model
         from edgekit.pipeline.intake import check_samples
@@ -224,8 +224,9 @@ class Probe:
         representative = data.representative_samples(config.export.representative_samples, ctx.seed)
         folder = ctx.build_dir / "export"
         made = {}
-        for quantization in quantizations:
-            path = folder / f"{structure.folder()}-untrained-{quantization}.tflite"
-            fsutil.write_bytes(path, convert_tflite(intake.model, Quantization(quantization), representative))
-            made[quantization] = path
+        with ConverterSource(intake.model) as source:  # saved once for every quantization
+            for quantization in quantizations:
+                path = folder / f"{structure.folder()}-untrained-{quantization}.tflite"
+                fsutil.write_bytes(path, convert_tflite(source, Quantization(quantization), representative))
+                made[quantization] = path
         return made

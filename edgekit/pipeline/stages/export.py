@@ -33,10 +33,13 @@ def export_stage(ctx: BuildContext) -> StageResult:
                             task=build_task(ctx), project=config.name)
         combinations = export_combinations(ctx, warn=True)
         artifacts = []
-        with console.steps("export", len(combinations)) as progress:
-            for fmt, quantization in combinations:
-                artifacts.append(exporter.write(work, fmt, quantization))
-                progress.advance(description=f"export: {fmt.value}-{quantization.value}")
+        try:
+            with console.steps("export", len(combinations)) as progress:
+                for fmt, quantization in combinations:
+                    artifacts.append(exporter.write(work, fmt, quantization))
+                    progress.advance(description=f"export: {fmt.value}-{quantization.value}")
+        finally:
+            exporter.close()
         return {"artifacts": artifacts, "representative_samples": int(len(representative))}
 
     return run_declared(ctx, EXPORT, produce)
