@@ -106,18 +106,24 @@ def convert_tflite(model, quantization: Quantization, representative: np.ndarray
     """
     if isinstance(model, ConverterSource):
         return run_converter(make_converter(model, quantization, representative), quantization.value)
-    with ConverterSource(model) as source:
+    with ConverterSource(model) as source:  # deleted as soon as the file is made
         return run_converter(make_converter(source, quantization, representative), quantization.value)
 
 
-def make_converter(source: ConverterSource, quantization: Quantization, representative: np.ndarray | None = None):
+def make_converter(source, quantization: Quantization, representative: np.ndarray | None = None):
     """The TFLiteConverter edgekit exports `quantization` with (also given to QuantizationDebugger and to the
     int8 recovery, so they calibrate and quantize exactly as the export does).
+
+    Args:
+        source: a ConverterSource, or a Keras model (saved for this converter alone: the converter holds the
+            copy, deleted when the converter is).
 
     Raises:
         ExportError: int8 without representative samples.
     """
+    source = source if isinstance(source, ConverterSource) else ConverterSource(source)
     converter = source.converter()
+    converter._edgekit_source = source  # the saved copy must outlive the converter's convert()
     if quantization is Quantization.FLOAT16:
         converter.optimizations = [tf().lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf().float16]

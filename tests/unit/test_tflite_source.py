@@ -155,3 +155,17 @@ def test_keras3_model_is_left_to_from_keras_model():
     samples = np.ones((1, 5), np.float32)
     outputs, _ = _run(model_bytes, [samples])
     np.testing.assert_allclose(outputs, np.asarray(model(samples)), atol=1e-5)
+
+
+def test_converter_made_from_a_model_keeps_its_saved_copy_until_it_is_gone():
+    import gc
+
+    model = _two_inputs()
+    converter = make_converter(model, Quantization.FLOAT32)
+    gc.collect()  # nothing but the converter holds the source
+    saved = Path(converter._edgekit_source._saved.name)
+    assert saved.is_dir()
+    assert run_converter(converter, "float32")[4:8] == b"TFL3"
+    del converter
+    gc.collect()
+    assert not saved.exists()
