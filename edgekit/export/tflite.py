@@ -124,6 +124,16 @@ def make_converter(source, quantization: Quantization, representative: np.ndarra
     source = source if isinstance(source, ConverterSource) else ConverterSource(source)
     converter = source.converter()
     converter._edgekit_source = source  # the saved copy must outlive the converter's convert()
+    return configure_converter(converter, quantization, representative)
+
+
+def configure_converter(converter, quantization: Quantization, representative: np.ndarray | None = None):
+    """Set `converter`'s options for `quantization` (any TFLiteConverter: the benchmark gives it
+    `from_keras_model`'s, to compare the two ways); returns it.
+
+    Raises:
+        ExportError: int8 without representative samples.
+    """
     if quantization is Quantization.FLOAT16:
         converter.optimizations = [tf().lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf().float16]

@@ -21,6 +21,7 @@ PARTS = {
     "pipeline": "benchsuite.pipeline",
     "rebuild": "benchsuite.rebuild",
     "artifacts": "benchsuite.artifacts",
+    "conversion": "benchsuite.conversion",
     "profiler": "benchsuite.profiler",
     "training": "benchsuite.training",
     "regress": "benchsuite.regress",

@@ -10,7 +10,8 @@ import pytest
 
 from edgekit._tf import keras, tf
 from edgekit.config.schema import Quantization
-from edgekit.export.tflite import ConverterSource, convert_tflite, make_converter, run_converter
+from edgekit.export.tflite import (ConverterSource, configure_converter, convert_tflite, make_converter,
+                                   run_converter)
 
 QUANTIZATIONS = [Quantization.FLOAT32, Quantization.FLOAT16, Quantization.DYNAMIC, Quantization.INT8]
 
@@ -74,21 +75,11 @@ def batchnorm_files():
         assert source.lean_error is None and saved.is_dir()
     assert not saved.exists()  # leaving the source deletes its copy
     reference = {}
-    for quantization in QUANTIZATIONS:
-        converter = make_converter(ConverterSource(model), quantization, representative)
-        converter = _as_from_keras_model(model, converter)
+    for quantization in QUANTIZATIONS:  # edgekit's converter before the lean source
+        converter = configure_converter(tf().lite.TFLiteConverter.from_keras_model(model), quantization,
+                                        representative)
         reference[quantization] = run_converter(converter, quantization.value)
     return model, lean, reference
-
-
-def _as_from_keras_model(model, configured):
-    """A `from_keras_model` converter with the options of `configured` (edgekit's before the lean source)."""
-    converter = tf().lite.TFLiteConverter.from_keras_model(model)
-    for option in ("optimizations", "representative_dataset", "inference_input_type", "inference_output_type"):
-        setattr(converter, option, getattr(configured, option))
-    converter.target_spec.supported_ops = configured.target_spec.supported_ops
-    converter.target_spec.supported_types = configured.target_spec.supported_types
-    return converter
 
 
 @pytest.mark.parametrize("quantization", QUANTIZATIONS, ids=lambda q: q.value)
