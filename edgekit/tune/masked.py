@@ -5,7 +5,9 @@ prune stage would wrap the model in tfmot's pruning layers, compile and trace it
 and evaluate stages would convert and run a file, for every sparsity of every width: on MobileNetV2 that was
 40 s of set-up and 25 s of conversion for one epoch of pruning on 320 images. Here one compiled copy of the
 training group's dense model is fine-tuned under magnitude masks, once per sparsity (its weights and optimizer
-reset in between, so the traced training step is reused), and scored on the test split in Keras.
+reset in between, so the traced training step is reused; when the group was trained in this process, that
+copy is the train stage's own compiled model, whose step is traced already), and scored on the test split in
+Keras.
 
 The masks follow tfmot's algorithm: per layer, the same layers the prune stage prunes (its `exclude` too), the
 smallest-magnitude weights zeroed on the same schedule (edgekit.pipeline.prune.pruning_steps: PolynomialDecay
@@ -115,6 +117,8 @@ class MaskedPruning:
         pruned = time.perf_counter()
         scores, _ = score_all({"keras": lambda: keras_runner(model)}, self.data, self.task)
         sparsity = measure_sparsity(model, names)["overall"] if names else 0.0
+        if model is self.dense and names:
+            self.dense.set_weights(self.weights)  # the trained model as it was, for the dense score and others
         return Ranked(accuracy=scores["keras"]["accuracy"], sparsity=round(sparsity, 4),
                       prune_seconds=round(pruned - started, 3), evaluate_seconds=round(time.perf_counter() - pruned, 3),
                       test_samples=self.data.size("test"))
@@ -129,10 +133,26 @@ class MaskedPruning:
             train = self.ctx.results.train.output
             if train.via_converter:
                 raise EdgekitError("the model is a Keras 3 model taken as given: it cannot be pruned")
-            self._model = copy_model(self.dense)
-            compile_classifier(self._model, make_optimizer(self.ctx.config.train.learning_rate, "float32"),
-                               from_logits=train.from_logits, task=self.task)
+            if self.reuses_training_model:
+                # The train stage's own model, compiled as below: its traced training step is reused (tracing
+                # a MobileNetV2's step is most of a short fine-tune: 11 of the first epoch's 12 s, measured).
+                self._model = self.dense
+            else:
+                self._model = copy_model(self.dense)
+                compile_classifier(self._model, make_optimizer(self.ctx.config.train.learning_rate, "float32"),
+                                   from_logits=train.from_logits, task=self.task)
         return self._model
+
+    @property
+    def reuses_training_model(self) -> bool:
+        """Whether the dense model is the one the train stage just trained in this process (not read from the
+        cache), compiled as a copy would be here: float32 (make_optimizer's Adam at the training's learning
+        rate, compile_classifier's loss), no distribution strategy. Pruning then fine-tunes it in place, and
+        `score` puts its weights back after each sparsity."""
+        train = self.ctx.results.train
+        return (not train.cached and train.output.precision == "float32" and self.ctx.distribution.strategy is None
+                and getattr(self.dense, "optimizer", None) is not None
+                and getattr(self.dense, "train_function", None) is not None)
 
     def _reset(self) -> None:
         """The dense weights back, and a fresh optimizer state (as a new compile would give)."""

@@ -1,6 +1,7 @@
 """Rung 0's in-memory pruning on the models people bring: a Keras 3 file with BatchNormalization (rebuilt in
-tf_keras), scored against what the prune stage (tfmot) makes of the same training; a Keras 3 model edgekit can
-only take as given is refused, not pruned."""
+tf_keras), scored against what the prune stage (tfmot) makes of the same training, and pruned on the train
+stage's own compiled model when it was trained in this process (scored exactly as a fresh copy is); a Keras 3
+model edgekit can only take as given is refused, not pruned."""
 
 import pytest
 
@@ -67,3 +68,35 @@ def test_a_model_taken_as_given_is_not_pruned(tmp_path):
     assert dense.ranked.sparsity == 0.0 and 0.0 <= dense.ranked.accuracy <= 1.0
     with pytest.raises(EdgekitError, match="a Keras 3 model taken as given: it cannot be pruned"):
         builder.rank(Variant(None, None, 0.5, "float32", 1, short=True))
+
+
+def test_a_group_trained_here_is_pruned_on_its_own_compiled_model_as_a_copy_would_be(tmp_path):
+    import numpy as np
+
+    _digits_cnn_with_batchnorm(keras3()).save(tmp_path / "k3cnn.keras")  # BatchNorm, from a Keras 3 file
+    config = write_config(tmp_path, """
+        name: k3cnn
+        data: {source: digits, seed: 0}
+        model: {file: k3cnn.keras}
+        train: {epochs: 2, batch_size: 64, learning_rate: 0.005}
+        prune: {enabled: false, epochs: 1}
+        qat: {enabled: false}
+        export: {formats: [tflite], quantization: [float32], representative_samples: 50}
+    """)
+    here = _builder(config)
+    half = here.rank(Variant(None, None, 0.5, "float32", 2, short=True))
+    pruner = here._ranker[1]
+    trained = pruner.ctx.memo["dense"]
+    assert pruner.reuses_training_model and pruner._model is pruner.dense is trained
+    # its weights are put back: the dense score afterwards is the trained model's
+    for before, after in zip(pruner.weights, trained.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    dense_here = here.rank(Variant(None, None, 0, "float32", 2, short=True))
+    # the same group again in a new run: the training comes from the cache, so a copy is compiled
+    again = _builder(config)
+    half_again = again.rank(Variant(None, None, 0.5, "float32", 2, short=True))
+    assert "train" in half_again.cached and not again._ranker[1].reuses_training_model
+    assert again._ranker[1]._model is not again._ranker[1].dense
+    assert half_again.ranked.sparsity == half.ranked.sparsity
+    assert half_again.ranked.accuracy == half.ranked.accuracy  # the same steps from the same state
+    assert again.rank(Variant(None, None, 0, "float32", 2, short=True)).ranked.accuracy == dense_here.ranked.accuracy

@@ -104,3 +104,22 @@ def test_a_part_run_with_its_own_settings_is_kept_apart_from_the_default_run():
     assert result_key("tune", {"profiler.runs": "5"}) == "tune"  # another part's setting
     assert result_key("tune", {"tune.target": "rpi4", "tune.device": "lab-pi"}) == \
         "tune [tune.device=lab-pi, tune.target=rpi4]"
+
+
+def test_conversion_table_totals_include_edgekits_one_save():
+    from benchsuite import conversion
+
+    def spread(value):
+        return {"median": value, "min": value, "max": value, "n": 1}
+
+    seconds = {q: {"from_keras_model": spread(16.0), "edgekit": spread(4.0)} for q in conversion.QUANTIZATIONS}
+    agreement = {q: {"bytes": 100, "from_keras_model_bytes": 100 if q != "int8" else 104,
+                     "max_output_difference": 0.0} for q in conversion.QUANTIZATIONS}
+    results = {"repeats": 1, "models": {"m": {"seconds": seconds, "save_seconds": spread(4.0),
+                                               "agreement": agreement}}}
+    text = conversion.table(results, "load 0.1 → 0.2 on 2 cores: quiet")
+    rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| m |")}
+    assert "| 16.0 | 4.0 | 4.0× | 100 |" in rows["float32"]
+    assert "100 (vs 104)" in rows["int8"]  # a size difference is shown, not hidden
+    # four conversions of 16 s against one save of 4 s and four of 4 s
+    assert "| 64.0 | 20.0 | **3.2×** |" in rows["all four (edgekit: + its save, 4.0 s)"]
