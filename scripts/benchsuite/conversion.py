@@ -25,7 +25,7 @@ from benchsuite.common import BenchContext, PartResult, markdown_table
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 MODELS = {"mobilenet_v2 0.35, 48×48": (0.35, 48), "mobilenet_v2 1.0, 224×224": (1.0, 224)}
-REPEATS, QUICK_REPEATS = 3, 1
+REPEATS, QUICK_REPEATS = 2, 1
 CALIBRATION_SAMPLES = 50
 
 

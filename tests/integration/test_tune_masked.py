@@ -24,18 +24,23 @@ def _builder(config):
                           ConnectionOptions())
 
 
-def test_a_keras3_batchnorm_file_is_pruned_in_memory_like_the_prune_stage(tmp_path):
+def _keras3_batchnorm_config(tmp_path, epochs: int):
+    """A Keras 3 CNN with BatchNormalization saved as a .keras file, and an edgekit.yaml that trains it."""
     _digits_cnn_with_batchnorm(keras3()).save(tmp_path / "k3cnn.keras")
-    builder = _builder(write_config(tmp_path, """
+    return write_config(tmp_path, f"""
         name: k3cnn
-        data: {source: digits, seed: 0}
-        model: {file: k3cnn.keras}
-        train: {epochs: 4, batch_size: 64, learning_rate: 0.005}
-        prune: {enabled: false, epochs: 1}
-        qat: {enabled: false}
-        export: {formats: [tflite], quantization: [float32], representative_samples: 50}
-        evaluate: {max_accuracy_drop: 1.0}
-    """))
+        data: {{source: digits, seed: 0}}
+        model: {{file: k3cnn.keras}}
+        train: {{epochs: {epochs}, batch_size: 64, learning_rate: 0.005}}
+        prune: {{enabled: false, epochs: 1}}
+        qat: {{enabled: false}}
+        export: {{formats: [tflite], quantization: [float32], representative_samples: 50}}
+        evaluate: {{max_accuracy_drop: 1.0}}
+    """)
+
+
+def test_a_keras3_batchnorm_file_is_pruned_in_memory_like_the_prune_stage(tmp_path):
+    builder = _builder(_keras3_batchnorm_config(tmp_path, epochs=4))
     dense, half, two_four = (builder.rank(Variant(None, None, sparsity, "float32", 2, short=True))
                              for sparsity in (0, 0.5, "2:4"))
     # one training for the group: the same train stage, model and seconds behind all three
@@ -73,16 +78,7 @@ def test_a_model_taken_as_given_is_not_pruned(tmp_path):
 def test_a_group_trained_here_is_pruned_on_its_own_compiled_model_as_a_copy_would_be(tmp_path):
     import numpy as np
 
-    _digits_cnn_with_batchnorm(keras3()).save(tmp_path / "k3cnn.keras")  # BatchNorm, from a Keras 3 file
-    config = write_config(tmp_path, """
-        name: k3cnn
-        data: {source: digits, seed: 0}
-        model: {file: k3cnn.keras}
-        train: {epochs: 2, batch_size: 64, learning_rate: 0.005}
-        prune: {enabled: false, epochs: 1}
-        qat: {enabled: false}
-        export: {formats: [tflite], quantization: [float32], representative_samples: 50}
-    """)
+    config = _keras3_batchnorm_config(tmp_path, epochs=2)
     here = _builder(config)
     half = here.rank(Variant(None, None, 0.5, "float32", 2, short=True))
     pruner = here._ranker[1]
