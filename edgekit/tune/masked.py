@@ -2,8 +2,9 @@
 
 Rung 0 only ranks build folders (docs/tune.md, "How it searches"): which ones are worth training in full. The
 prune stage would wrap the model in tfmot's pruning layers, compile and trace it again, save it, and the export
-and evaluate stages would convert and run a file, for every sparsity of every width: on MobileNetV2 that was
-40 s of set-up and 25 s of conversion for one epoch of pruning on 320 images. Here one compiled copy of the
+and evaluate stages would convert and run a file, for every sparsity of every width: on the bench's MobileNetV2
+the prune stage takes 31-44 s for one epoch on 280 images (about 20 s of it tracing tfmot's wrapped step) and
+the export 10-16 s. Here one compiled copy of the
 training group's dense model is fine-tuned under magnitude masks, once per sparsity (its weights and optimizer
 reset in between, so the traced training step is reused; when the group was trained in this process, that
 copy is the train stage's own compiled model, whose step is traced already), and scored on the test split in
@@ -108,17 +109,19 @@ class MaskedPruning:
 
         started = time.perf_counter()
         model, names = self.dense, []
-        if prune is not None:
-            model = self._trainable()
-            self._reset()
-            names = prunable_layer_names(model, prune)
-            self._fine_tune(prune, names, epochs)
-            reestimate_batchnorm(self.ctx, model, self.data, "rung 0")
-        pruned = time.perf_counter()
-        scores, _ = score_all({"keras": lambda: keras_runner(model)}, self.data, self.task)
-        sparsity = measure_sparsity(model, names)["overall"] if names else 0.0
-        if model is self.dense and names:
-            self.dense.set_weights(self.weights)  # the trained model as it was, for the dense score and others
+        try:
+            if prune is not None:
+                model = self._trainable()
+                self._reset()
+                names = prunable_layer_names(model, prune)
+                self._fine_tune(prune, names, epochs)
+                reestimate_batchnorm(self.ctx, model, self.data, "rung 0")
+            pruned = time.perf_counter()
+            scores, _ = score_all({"keras": lambda: keras_runner(model)}, self.data, self.task)
+            sparsity = measure_sparsity(model, names)["overall"] if names else 0.0
+        finally:
+            if prune is not None and self._model is self.dense:  # pruned in place (reuses_training_model)
+                self.dense.set_weights(self.weights)  # the trained model as it was, for the dense score and others
         return Ranked(accuracy=scores["keras"]["accuracy"], sparsity=round(sparsity, 4),
                       prune_seconds=round(pruned - started, 3), evaluate_seconds=round(time.perf_counter() - pruned, 3),
                       test_samples=self.data.size("test"))
