@@ -40,6 +40,7 @@ from edgekit.errors import ExportError, InputFileError, ModelFileError
 # The graph side (reading, the isolated float model, matching ops) is in quant_graph.
 from edgekit.export.quant_graph import (_INTEGER_TYPES, _activation_inputs, _Graph, _is_integer, _read_graph,
                                         isolated_model, match_ops)
+from edgekit.export.runners import quantize
 
 # Samples per invoke when the graph allows a batch dimension (most Keras exports do).
 BATCH = 32
@@ -147,17 +148,6 @@ class _Interpreter:
         return self._dequantized[tensor]
 
 
-def _quantize_input(x: np.ndarray, detail: dict) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    if dtype.kind == "f":
-        return x.astype(dtype)
-    scale, zero_point = detail["quantization"]
-    if not scale:
-        raise ExportError(f"input tensor {detail['name']} is {dtype.name} but has no quantization scale")
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
-
-
 class _Sums:
     """Running sums of one op's error over every sample (float32 within a batch, float64 across batches)."""
 
@@ -254,7 +244,7 @@ def _run_pair(quantized: _Graph, reference: _Graph, runner_q: _Interpreter, runn
               model_input: int) -> None:
     """Invoke the quantized model on `chunk`, then the isolated float model on the quantized ops' inputs."""
     interpreter = runner_q.interpreter
-    interpreter.set_tensor(model_input, _quantize_input(chunk, runner_q.details[model_input]))
+    interpreter.set_tensor(model_input, quantize(chunk, runner_q.details[model_input]))
     runner_q.invoke()
     fed = set()
     for op_index, (twin_index, _) in pairs.items():
