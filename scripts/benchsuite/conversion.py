@@ -54,18 +54,13 @@ def _keras_way(model, quantization, representative) -> bytes:
 def _outputs(model_bytes: bytes, samples: np.ndarray) -> np.ndarray:
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=model_bytes)
-    runner = interpreter.get_signature_runner()
+    from edgekit.export.runners import dequantize, quantize
+
+    runner = Interpreter(model_content=model_bytes).get_signature_runner()
     (name, detail), = runner.get_input_details().items()
-    outputs = []
-    for sample in samples:
-        values = sample[np.newaxis]
-        if detail["dtype"] == np.int8:
-            scale, zero = detail["quantization"]
-            values = np.clip(np.round(values / scale + zero), -128, 127).astype(np.int8)
-        (output,) = runner(**{name: values}).values()
-        outputs.append(output.astype(np.float32))
-    return np.concatenate(outputs)
+    (output_name, output_detail), = runner.get_output_details().items()
+    return np.concatenate([dequantize(runner(**{name: quantize(sample[np.newaxis], detail)})[output_name],
+                                      output_detail) for sample in samples])
 
 
 def measure(width: float, size: int, repeats: int) -> dict[str, Any]:

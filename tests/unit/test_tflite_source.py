@@ -44,25 +44,17 @@ def _two_inputs():
 
 
 def _run(model_bytes: bytes, inputs: list[np.ndarray]) -> tuple[np.ndarray, dict]:
+    """The file's one output for `inputs` (given in its signature's input order), as float, and its signatures."""
     from ai_edge_litert.interpreter import Interpreter
+
+    from edgekit.export.runners import dequantize, quantize
 
     interpreter = Interpreter(model_content=model_bytes)
     runner = interpreter.get_signature_runner()
     details = runner.get_input_details()
-    feeds = {}
-    for name, values in zip(sorted(details), inputs):
-        detail = details[name]
-        if detail["dtype"] == np.int8:
-            scale, zero = detail["quantization"]
-            values = np.clip(np.round(values / scale + zero), -128, 127).astype(np.int8)
-        feeds[name] = values
-    outputs = runner(**feeds)
+    outputs = runner(**{name: quantize(values, details[name]) for name, values in zip(sorted(details), inputs)})
     (name, value), = outputs.items()
-    output_detail = runner.get_output_details()[name]
-    if output_detail["dtype"] == np.int8:
-        scale, zero = output_detail["quantization"]
-        value = (value.astype(np.float32) - zero) * scale
-    return value, interpreter.get_signature_list()
+    return dequantize(value, runner.get_output_details()[name]), interpreter.get_signature_list()
 
 
 @pytest.fixture(scope="module")
