@@ -172,6 +172,9 @@ class VariantBuilder:
         self._built: dict[tuple[Variant, tuple[str, ...]], VariantBuild] = {}
         # The training group rung 0 is pruning in memory: its dense variant and pruner (one at a time)
         self._ranker: Optional[tuple[Variant, MaskedPruning]] = None
+        # The last full build whose train stage ran in this process (its dense variant and context): rung 0 of
+        # that training group prunes the model it trained, whose training step is traced already
+        self._last_trained: Optional[tuple[Variant, BuildContext]] = None
         self._ranked: dict[Variant, RankedVariant] = {}
 
     def build(self, variant: Variant, quantizations: list[str]) -> VariantBuild:
@@ -198,6 +201,8 @@ class VariantBuilder:
         skip = {"profile"} | (set() if MIXED_INT8 in quantizations else {"diagnose"})
         run_declared_stages(ctx, skip=skip)
         ctx.cache.finish()
+        trained_here = "train" in ctx.results and not ctx.results.train.cached
+        self._last_trained = (dataclasses.replace(variant, sparsity=0), ctx) if trained_here else None
         return self._result(ctx, data, quantizations)
 
     def rank(self, variant: Variant) -> RankedVariant:
@@ -212,20 +217,25 @@ class VariantBuilder:
         dense = dataclasses.replace(variant, sparsity=0)
         if self._ranker is None or self._ranker[0] != dense:
             self._ranker = None  # the previous group's model is let go before the next is trained
-            self._ranker = (dense, MaskedPruning(self._train_only(dense)))
+            built, self._last_trained = self._last_trained, None
+            if built is not None and built[0] == dense:  # a full build trained it in this process
+                self._ranker = (dense, MaskedPruning(built[1], after_build=True))
+            else:
+                self._ranker = (dense, MaskedPruning(self._train_only(dense)))
         pruner = self._ranker[1]
         data = variant_config(self.base, self.loaded.config, variant, ["float32"])
         prune = validated(data, self.loaded.path).config.prune
         ranked = pruner.score(prune if prune.enabled else None, prune.epochs)
         ctx = pruner.ctx
         train = ctx.results.train
-        stage_seconds = {name: round(result.seconds, 3) for name, result in ctx.results.items()}
+        results = {name: result for name, result in ctx.results.items() if name in ("data", "train")}
+        stage_seconds = {name: round(result.seconds, 3) for name, result in results.items()}
         stage_seconds.update({"prune (in memory)": ranked.prune_seconds,
                               "evaluate (in memory)": ranked.evaluate_seconds})
         self._ranked[variant] = RankedVariant(
             config=data, ranked=ranked, train_seconds=round(train.seconds, 3), stage_seconds=stage_seconds,
-            cached=[name for name, result in ctx.results.items() if result.cached],
-            cache_keys={name: result.key for name, result in ctx.results.items()},
+            cached=[name for name, result in results.items() if result.cached],
+            cache_keys={name: result.key for name, result in results.items()},
             dense_model=train.path(train.output.file))
         return self._ranked[variant]
 

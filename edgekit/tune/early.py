@@ -11,7 +11,11 @@ is at least as large as one that already misses `--max-bytes` misses it too):
   model is only compared at the same width and input size, since edgekit cannot know what its width does;
 - float32 stores 4 bytes per weight, float16 2, dynamic and int8 1 (biases and quantization parameters come on
   top), so a file is at least as large as a more compressed export of the same model: float32 >= every other,
-  float16 >= dynamic and int8, int8-mixed >= int8 (it keeps some layers float).
+  float16 >= dynamic and int8, int8-mixed >= int8 (it keeps some layers float);
+- for the same reason, before anything is exported, a file is at least its model's kernel weights (convolution,
+  depthwise, dense, embedding) times those bytes: the converter stores every one of them (zeros included; BN
+  folds into the kernels without adding any, and dynamic range quantization keeps small kernels float32, larger).
+  Counted on the untrained model of the structure (edgekit.tune.probe), these facts are bounds, never exact.
 
 int8-mixed's own size depends on which layers int8 recovery keeps float (the training decides), so it is never
 an exact fact. Latency is never used before measuring: it is noisy, depends on threads and on kernels (an int8
@@ -38,15 +42,29 @@ AT_LEAST_AS_LARGE_AS = {
 }
 
 
+# The least bytes a TFLite file of each quantization stores per kernel weight (see the module's rules).
+BYTES_PER_WEIGHT = {"float32": 4, "float16": 2, "dynamic": 1, "int8": 1}
+
+
 @dataclass(frozen=True)
 class SizeFact:
-    """A file size one build measured: the export of `quantization` at `width` and `input_size`."""
+    """A file size one build measured: the export of `quantization` at `width` and `input_size`; or, with a
+    `basis`, a least size no file was measured for (the kernel weights' bytes; never exact)."""
 
     width: Optional[float]
     input_size: Optional[int]
     quantization: str
     bytes: int
-    trial: str  # the trial whose build folder exported it
+    trial: str  # the trial whose build folder exported it (or what counted the weights)
+    basis: Optional[str] = None  # why a fact that is not a file's size bounds one
+
+
+def weight_facts(width: Optional[float], input_size: Optional[int], weights: int, source: str) -> list[SizeFact]:
+    """A structure's least file size in each quantization: its `weights` kernel weights at BYTES_PER_WEIGHT."""
+    return [SizeFact(width, input_size, quantization, weights * size, source,
+                     basis=f"{weights:,} kernel weights at {size} byte{'s' if size > 1 else ''} each in {quantization} "
+                           f"(counted on {source}; the converter stores every one)")
+            for quantization, size in BYTES_PER_WEIGHT.items()]
 
 
 @dataclass(frozen=True)
@@ -79,7 +97,7 @@ def at_least_as_large(candidate: Candidate, fact: SizeFact, *, scales_with_knobs
 
 def is_exact(candidate: Candidate, fact: SizeFact) -> bool:
     """The fact is the candidate's own file size (same model and quantization; int8-mixed never is)."""
-    return (candidate.quantization == fact.quantization != MIXED_INT8 and candidate.width == fact.width
+    return (fact.basis is None and candidate.quantization == fact.quantization != MIXED_INT8 and candidate.width == fact.width
             and candidate.input_size == fact.input_size)
 
 
@@ -99,7 +117,12 @@ def bytes_miss(candidate: Candidate, facts: Iterable[SizeFact], max_bytes: Optio
     exact = [fact for fact in over if is_exact(candidate, fact)]
     fact = exact[0] if exact else max(over, key=lambda fact: fact.bytes)
     miss = Miss("max_bytes", max_bytes, fact.bytes)
-    if exact:
+    if fact.basis is not None:
+        whose = "the model's" if (candidate.width, candidate.input_size) == (fact.width, fact.input_size) else (
+            f"a model of width {_knob(fact.width)} and input size {_knob(fact.input_size)}, whose every weight this "
+            f"one has too:")
+        reason = f"before building: file size at least {fact.bytes:,} bytes > {max_bytes:,} bytes, {whose} {fact.basis}"
+    elif exact:
         reason = (f"before building: file size {fact.bytes:,} bytes > {max_bytes:,} bytes, exactly as the "
                   f"{fact.quantization} export of {fact.trial}'s build (same width and input size; the size does "
                   f"not depend on training, sparsity or precision)")

@@ -86,13 +86,22 @@ def polynomial_sparsity(target: float, step: int, begin: int, end: int) -> float
 class MaskedPruning:
     """A training group's dense model (from a finished train stage), pruned and scored per sparsity in memory."""
 
-    def __init__(self, ctx: BuildContext):
+    def __init__(self, ctx: BuildContext, *, after_build: bool = False):
+        """`ctx`: a context whose data and train stages have run. `after_build`: its later stages ran too (a full
+        build's context): prune and QAT wrap the model's own layers, so its weights are put back from the train
+        stage's file."""
         from edgekit.pipeline.stages.common import build_task, dataset, load_keras
 
         self.ctx = ctx
         self.data = dataset(ctx)
         self.task = build_task(ctx)
         self.dense = load_keras(ctx, "train", "dense")
+        if after_build and any(name in ctx.results for name in ("prune", "qat", "diagnose")):
+            from edgekit._tf import keras
+
+            train = ctx.results.train
+            self.dense.set_weights(keras().models.load_model(train.path(train.output.file), compile=False)
+                                   .get_weights())
         self.weights = self.dense.get_weights()
         self._model = None  # the compiled copy pruning fine-tunes, made on first use
 
@@ -165,7 +174,7 @@ class MaskedPruning:
 
     def _fine_tune(self, prune: PruneConfig, names: list[str], epochs: int) -> None:
         from edgekit.pipeline.prune import pruning_steps
-        from edgekit.pipeline.training import fit
+        from edgekit.pipeline.training import draws_random_numbers, fit
 
         kernels = [weight for layer in self._model.layers if layer.name in names for weight in layer.weights
                    if weight.name.split("/")[-1].split(":")[0] in KERNEL_NAMES]
@@ -173,7 +182,7 @@ class MaskedPruning:
         callback = _mask_callback(kernels, prune, steps)
         fit(self._model, self.data, epochs=epochs, batch_size=self.ctx.config.train.batch_size,
             label=f"rung 0 prune {prune.structure.value} {prune.target_sparsity:g}", seed=self.ctx.seed,
-            callbacks=[callback])
+            callbacks=[callback], clear_kernels=draws_random_numbers(self._model))
         console.info(f"  rung 0: {len(kernels)} kernels masked in memory")
 
 

@@ -8,6 +8,11 @@ exported in float32 either way) leave them as they are. So, before anything is t
 the representative samples, as the export stage does) and profiles every file at every thread count on the
 target, one profiler process per thread count (interleaved blocks, as `edgekit profile` does with several models).
 
+Before that, each structure's untrained model is built and its kernel weights counted (tune/probe.json,
+`weights`): a file stores at least one byte per weight (two in float16, four in float32), so a structure whose
+count already misses `--max-bytes` in every quantization left is not exported at all (edgekit.tune.early; the
+bench's MobileNetV2 at width 0.75 has 1.34 million, over its 1 MB limit even in int8).
+
 A candidate whose structure misses `--max-bytes` (its size is exact: the same model, the same converter) or whose
 median latency is past `--max-latency-ms` by more than the rung-0 margin (a short profile: its median, so that a
 spike cannot rule a structure out) is eliminated without being trained. The
@@ -33,7 +38,7 @@ from typing import Any, Optional
 from edgekit import console, fsutil
 from edgekit.errors import EdgekitError
 from edgekit.tune.constraints import Miss
-from edgekit.tune.early import EarlyMiss, SizeFact
+from edgekit.tune.early import EarlyMiss, SizeFact, weight_facts
 from edgekit.tune.measure import Timed, Timer, Timing
 from edgekit.tune.space import MIXED_INT8, Candidate
 
@@ -44,6 +49,21 @@ LATENCY_MARGIN = 1.25
 # bytes (2.9 %) for the digits CNN. Such a size bounds a QAT int8 file only divided by this.
 INT8_BYTES_MARGIN = 1.10
 PROBED_QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+# The weights a TFLite file stores one by one (at one byte or more each): convolution, depthwise, separable,
+# dense, recurrent and embedding kernels. Biases and BatchNormalization's (folded) are left out: a lower bound.
+KERNEL_WEIGHTS = ("kernel", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel", "embeddings")
+UNTRAINED = "the untrained model"
+
+
+def kernel_weights(model) -> int:
+    """How many kernel weights `model` has (each variable once, nested models included)."""
+    seen, count = set(), 0
+    for weight in model.weights:
+        if id(weight) in seen or weight.name.split("/")[-1].split(":")[0] not in KERNEL_WEIGHTS:
+            continue
+        seen.add(id(weight))
+        count += int(weight.shape.num_elements() or 0)
+    return count
 
 
 @dataclass(frozen=True)
@@ -97,10 +117,14 @@ class SummaryTiming(Timing):
         return {"p50": round(self.p50_ms, 4), "p90": round(self.p90_ms, 4)}
 
 
-def fact_key(structure: Structure, quantization: str, threads: int) -> str:
+def structure_key(structure: Structure) -> str:
     width = "-" if structure.width is None else f"{structure.width:g}"
     size = "-" if structure.input_size is None else str(structure.input_size)
-    return f"{width}/{size}/{quantization}/{threads}"
+    return f"{width}/{size}"
+
+
+def fact_key(structure: Structure, quantization: str, threads: int) -> str:
+    return f"{structure_key(structure)}/{quantization}/{threads}"
 
 
 @dataclass
@@ -115,6 +139,9 @@ class Probe:
     facts: dict[str, ProbeFact] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    weights: dict[str, int] = field(default_factory=dict)  # structure key -> kernel weights (kernel_weights)
+    # structure -> its untrained model and representative samples, from counting until it is exported
+    _untrained: dict[Structure, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
     def load(self) -> None:
         """The measurements a killed run of the same arguments took (its tune/ folder was kept for it)."""
@@ -126,6 +153,31 @@ class Probe:
         self.facts = facts
         self.failed = dict(data.get("failed", {}))
         self.seconds = float(data.get("seconds", 0.0))
+        self.weights = {key: int(count) for key, count in data.get("weights", {}).items()}
+
+    def count_weights(self, candidates: list[Candidate]) -> None:
+        """Build the untrained model of every structure of `candidates` (but the default build's) and count its
+        kernel weights: the least size of its files (weight_facts), known before anything is exported."""
+        started = time.monotonic()
+        for structure in dict.fromkeys(Structure.of(candidate) for candidate in candidates):
+            key = structure_key(structure)
+            if structure == self.default_structure or key in self.weights or structure.folder() in self.failed:
+                continue
+            try:
+                self.weights[key] = self._count(structure)
+            except EdgekitError as error:
+                self._fail(structure, error)
+        self.seconds = round(self.seconds + time.monotonic() - started, 3)
+        self._save()
+
+    def weight_facts(self) -> list[SizeFact]:
+        """The counted structures' least file sizes, as facts for edgekit.tune.early's bounds."""
+        facts = []
+        for key, count in self.weights.items():
+            width, size = key.split("/")
+            facts += weight_facts(None if width == "-" else float(width), None if size == "-" else int(size), count,
+                                  UNTRAINED)
+        return facts
 
     def run(self, candidates: list[Candidate], default_files: Optional[dict[str, Path]] = None) -> None:
         """Build, export and profile every structure of `candidates` not probed yet.
@@ -154,9 +206,7 @@ class Probe:
             try:
                 made = {**given, **self._export(structure, [q for q in quantizations if q not in given])}
             except EdgekitError as error:
-                self.failed[structure.folder()] = str(error)
-                console.warn(f"tune: the probe of {structure.folder()} failed ({error}); its candidates are "
-                             f"trained before they are judged")
+                self._fail(structure, error)
                 continue
             for quantization, thread_count in missing:
                 path = made[quantization]
@@ -168,9 +218,18 @@ class Probe:
             for (key, _, size, relative), timing in zip(files, timings):
                 self.facts[key] = ProbeFact(bytes=size, p50_ms=round(timing.p50, 6), p90_ms=round(timing.p90, 6),
                                             samples=len(timing.samples_ms), file=relative)
+        self._untrained.clear()  # the structures not exported (ruled out by their weights) are let go too
         self.seconds = round(self.seconds + time.monotonic() - started, 3)
+        self._save()
+
+    def _save(self) -> None:
         fsutil.write_json(self.path, {"facts": {key: vars(fact) for key, fact in self.facts.items()},
-                                      "failed": self.failed, "seconds": self.seconds})
+                                      "failed": self.failed, "seconds": self.seconds, "weights": self.weights})
+
+    def _fail(self, structure: Structure, error: EdgekitError) -> None:
+        self.failed[structure.folder()] = str(error)
+        console.warn(f"tune: the probe of {structure.folder()} failed ({error}); its candidates are trained "
+                     f"before they are judged")
 
     def fact(self, candidate: Candidate) -> Optional[ProbeFact]:
         """The probe's measurement of `candidate`'s structure, quantization and threads (None for int8-mixed,
@@ -209,24 +268,37 @@ class Probe:
             return {}
         from edgekit.config.formats import Quantization
         from edgekit.export.tflite import ConverterSource, convert_tflite
-        from edgekit.models.loading import IntakePath
-        from edgekit.models.task import build_task_model
-        from edgekit.pipeline.intake import check_samples
-        from edgekit.pipeline.stages.common import build_task, dataset
 
-        ctx = self.builder.data_context(structure, self.builder.root / PROBE_FOLDER / structure.folder())
-        data = dataset(ctx)
-        config = ctx.config
-        intake = build_task_model(config.model, ctx.loaded, data.input_shape, build_task(ctx), data.num_outputs,
-                                  config.task, check_samples=check_samples(data, ctx.seed), converter_allowed=False)
-        if intake.path is IntakePath.CONVERTER:
-            raise EdgekitError("the model is a Keras 3 model taken as given")
-        representative = data.representative_samples(config.export.representative_samples, ctx.seed)
-        folder = ctx.build_dir / "export"
+        model, representative = self._model(structure)
+        folder = self.builder.root / PROBE_FOLDER / structure.folder() / "export"
         made = {}
-        with ConverterSource(intake.model) as source:  # saved once for every quantization
+        with ConverterSource(model) as source:  # saved once for every quantization
             for quantization in quantizations:
                 path = folder / f"{structure.folder()}-untrained-{quantization}.tflite"
                 fsutil.write_bytes(path, convert_tflite(source, Quantization(quantization), representative))
                 made[quantization] = path
         return made
+
+    def _count(self, structure: Structure) -> int:
+        return kernel_weights(self._model(structure)[0])
+
+    def _model(self, structure: Structure) -> tuple[Any, Any]:
+        """The untrained model of `structure` and the representative samples its int8 export calibrates on
+        (built once, kept until the probe has exported)."""
+        if structure not in self._untrained:
+            from edgekit.models.loading import IntakePath
+            from edgekit.models.task import build_task_model
+            from edgekit.pipeline.intake import check_samples
+            from edgekit.pipeline.stages.common import build_task, dataset
+
+            ctx = self.builder.data_context(structure, self.builder.root / PROBE_FOLDER / structure.folder())
+            data = dataset(ctx)
+            config = ctx.config
+            intake = build_task_model(config.model, ctx.loaded, data.input_shape, build_task(ctx), data.num_outputs,
+                                      config.task, check_samples=check_samples(data, ctx.seed),
+                                      converter_allowed=False)
+            if intake.path is IntakePath.CONVERTER:
+                raise EdgekitError("the model is a Keras 3 model taken as given")
+            self._untrained[structure] = (
+                intake.model, data.representative_samples(config.export.representative_samples, ctx.seed))
+        return self._untrained[structure]

@@ -52,9 +52,11 @@ class Rung0:
 
     def _early_miss(self, candidate: Candidate, *, probed: bool = True) -> Optional[EarlyMiss]:
         """A miss `candidate` is sure to have before it is trained: by the sizes measured so far (the probe's
-        too, once `probed`), or by the probe's latency of its structure."""
+        too, once `probed`) and the least sizes of the structures' counted weights, or by the probe's latency of
+        its structure."""
         probed = probed and self.probe is not None
-        facts = self._size_facts() + (self.probe.size_facts() if probed else [])
+        facts = self._size_facts() + (self.probe.weight_facts() if self.probe is not None else []) + (
+            self.probe.size_facts() if probed else [])
         miss = bytes_miss(candidate, facts, self.constraints.max_bytes, scales_with_knobs=self.sizes_scale)
         if miss is None and probed:
             miss = self.probe.latency_miss(candidate, self.constraints.max_latency_ms)

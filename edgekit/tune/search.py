@@ -63,9 +63,9 @@ class Search(Rung0):
         """Search until done or stopped; returns why it ended (done, budget or trials)."""
         try:
             self._measure_baseline()
-            if self.probe is not None:
-                self.probe.run([candidate for candidate in self.space.candidates()
-                                if self._early_miss(candidate, probed=False) is None], self._default_files())
+            if self.probe is not None:  # the weights first: a structure they rule out is not exported
+                self.probe.count_weights(self._hopeful())
+                self.probe.run(self._hopeful(), self._default_files())
             groups = self._build_groups()
             survivors, skipped = self._halve([group for group in groups if not self._is_default_folder(group[0])])
             # The default build's folder is trained in full already: its candidates go straight to rung 1.
@@ -141,6 +141,10 @@ class Search(Rung0):
         self.reference_accuracy = trial.extra.get("float_accuracy")
         if trial.fits:
             self.best = trial
+
+    def _hopeful(self) -> list[Candidate]:
+        """The space's candidates no size measured or counted so far rules out (the probe's are not in yet)."""
+        return [candidate for candidate in self.space.candidates() if self._early_miss(candidate, probed=False) is None]
 
     def _build_groups(self) -> list[list[Candidate]]:
         """The space's candidates by build folder (they differ only in quantization and threads), in order."""

@@ -1,7 +1,8 @@
 """Rung 0's in-memory pruning on the models people bring: a Keras 3 file with BatchNormalization (rebuilt in
 tf_keras), scored against what the prune stage (tfmot) makes of the same training, and pruned on the train
-stage's own compiled model when it was trained in this process (scored exactly as a fresh copy is); a Keras 3
-model edgekit can only take as given is refused, not pruned."""
+stage's own compiled model when it was trained in this process, by a rung-0 training or by the default build
+(scored exactly as a fresh copy is, whatever order the sparsities come in); a Keras 3 model edgekit can only take
+as given is refused, not pruned."""
 
 import pytest
 
@@ -24,7 +25,7 @@ def _builder(config):
                           ConnectionOptions())
 
 
-def _keras3_batchnorm_config(tmp_path, epochs: int):
+def _keras3_batchnorm_config(tmp_path, epochs: int, qat: bool = False):
     """A Keras 3 CNN with BatchNormalization saved as a .keras file, and an edgekit.yaml that trains it."""
     _digits_cnn_with_batchnorm(keras3()).save(tmp_path / "k3cnn.keras")
     return write_config(tmp_path, f"""
@@ -33,7 +34,7 @@ def _keras3_batchnorm_config(tmp_path, epochs: int):
         model: {{file: k3cnn.keras}}
         train: {{epochs: {epochs}, batch_size: 64, learning_rate: 0.005}}
         prune: {{enabled: false, epochs: 1}}
-        qat: {{enabled: false}}
+        qat: {{enabled: {str(qat).lower()}, epochs: 1}}
         export: {{formats: [tflite], quantization: [float32], representative_samples: 50}}
         evaluate: {{max_accuracy_drop: 1.0}}
     """)
@@ -96,3 +97,25 @@ def test_a_group_trained_here_is_pruned_on_its_own_compiled_model_as_a_copy_woul
     assert half_again.ranked.sparsity == half.ranked.sparsity
     assert half_again.ranked.accuracy == half.ranked.accuracy  # the same steps from the same state
     assert again.rank(Variant(None, None, 0, "float32", 2, short=True)).ranked.accuracy == dense_here.ranked.accuracy
+
+
+def test_the_default_builds_group_is_pruned_on_the_model_that_build_trained(tmp_path):
+    config = _keras3_batchnorm_config(tmp_path, epochs=2, qat=True)
+    here = _builder(config)
+    built = here.build(Variant(None, None, 0, "float32", 2, short=False), ["float32"])
+    assert "train" not in built.cached and "qat" in built.stage_seconds  # QAT ran on the trained model's layers
+    two_four, half = (here.rank(Variant(None, None, sparsity, "float32", 2, short=False))
+                      for sparsity in ("2:4", 0.5))
+    pruner = here._ranker[1]
+    assert pruner.ctx.build_dir == built.build_dir and pruner.reuses_training_model  # no copy compiled
+    assert set(half.stage_seconds) == {"data", "train", "prune (in memory)", "evaluate (in memory)"}
+    assert half.cache_keys["train"] == built.cache_keys["train"] and "qat" not in half.cache_keys
+    # a new run: the training from the cache, a fresh copy, the sparsities in the other order; the same scores
+    again = _builder(config)
+    half_again, two_four_again = (again.rank(Variant(None, None, sparsity, "float32", 2, short=False))
+                                  for sparsity in (0.5, "2:4"))
+    assert "train" in half_again.cached and not again._ranker[1].reuses_training_model
+    assert (half_again.ranked.accuracy, two_four_again.ranked.accuracy) == \
+        (half.ranked.accuracy, two_four.ranked.accuracy)
+    assert (half_again.ranked.sparsity, two_four_again.ranked.sparsity) == (half.ranked.sparsity,
+                                                                            two_four.ranked.sparsity)

@@ -400,12 +400,16 @@ def test_the_train_stage_starts_from_the_given_weights_and_keys_them(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ the probe
 class FakeProbe:
-    """edgekit.tune.probe.Probe with its export replaced: files of SIZES; the timer gives width 1.0 3 ms."""
+    """edgekit.tune.probe.Probe with its export replaced: files of SIZES, `weights` kernel weights by width
+    (none unless given); the timer gives width 1.0 3 ms."""
 
-    def __new__(cls, builder, timer, path, default_structure=None):
+    def __new__(cls, builder, timer, path, default_structure=None, weights=None):
         from edgekit.tune.probe import Probe
 
         class Fake(Probe):
+            def _count(self, structure):
+                return (weights or {}).get(structure.width, 0)
+
             def _export(self, structure, quantizations):
                 made = {}
                 for quantization in quantizations:
@@ -453,6 +457,34 @@ def test_the_probe_rules_out_structures_before_training_and_times_rung0(tmp_path
     again = Probe(builder, timer, tmp_path / "probe.json")
     again.load()
     assert again.facts == probe.facts and again.fact(_candidate(width=1.0, threads=2)).timing().p90 == 3.0
+
+
+def test_a_structure_whose_weights_cannot_fit_is_not_exported(tmp_path):
+    from edgekit.tune.probe import Probe, Structure
+
+    space = SearchSpace([0.5, 1.0, 2.0], [None], [0.0], ["float32", "int8"], ["float32"], [1])
+    builder, timer = CountingBuilder(tmp_path / "builds"), CountingTimer()
+    probe = FakeProbe(builder, timer, tmp_path / "probe.json", default_structure=Structure(0.5, None),
+                      weights={1.0: 60_000, 2.0: 240_000})
+    search = Search(settings=TuneConfig(), constraints=Constraints(max_bytes=100_000), space=space,
+                    default=_candidate(width=0.5), builder=builder, timer=timer, store=TuneStore(tmp_path),
+                    trials={}, full_epochs=12, limits=Limits(None, None, 0.0), on_trial=lambda: None, probe=probe,
+                    sizes_scale=True)
+    search.run()
+    assert probe.weights == {"1/-": 60_000, "2/-": 240_000}  # the default build's structure is not counted
+    # width 2 is out in every quantization by its weights alone: never exported; width 1's int8 is probed
+    assert not (builder.root / "probe" / "w2").exists() and (builder.root / "probe" / "w1").exists()
+    assert sorted(key for key in probe.facts if not key.startswith("0.5/")) == ["1/-/int8/1"]
+    by = {(t.candidate.width, t.candidate.quantization): t for t in search.trials.values() if t.rung == 0}
+    for key, least in (((2.0, "int8"), 240_000), ((2.0, "float32"), 960_000), ((1.0, "float32"), 240_000)):
+        trial = by[key]
+        assert trial.extra["early"] and trial.extra["bytes_exact"] is False and trial.bytes is None
+        assert trial.reason.startswith(f"before building: file size at least {least:,} bytes > 100,000 bytes, "
+                                       f"the model's {least // (4 if key[1] == 'float32' else 1):,} kernel weights")
+    # a killed run's counts are read back, not counted again
+    again = Probe(builder, timer, tmp_path / "probe.json")
+    again.load()
+    assert again.weights == probe.weights
 
 
 def test_a_survivor_that_cannot_win_is_profiled_once_alone(tmp_path):
