@@ -126,6 +126,7 @@ profile:
 #   rung0_epochs: null           # rung 0's training (null: by cost, all epochs or train.epochs / 4)
 #   keep_fraction: 0.25          # share of rung 0's build folders (the most accurate) trained in full
 #   keep_within_se: 2.0          # ... and every folder rung 0 cannot tell from the best (standard errors)
+#   race: true                   # rung 1 drops a kept folder that can no longer beat the best measured
 #   ab_rounds: 2                 # ABBA timing rounds of each survivor against the current best
 #   profile_runs: 50             # timed runs per profile
 #   accuracy_tolerance: 0.005    # accuracies this close tie; the faster one wins

@@ -114,6 +114,10 @@ KEY_HELP: dict[str, str] = {
                             "to tell folders apart rules none of them out; where both trained every epoch, the "
                             "band is instead the default build's largest accuracy loss to quantization plus "
                             "accuracy_tolerance; 0: keep_fraction alone.",
+    "tune.race": "Rung 1 builds the kept folders most accurate first and drops one that cannot win: its rung 0 "
+                 "trained every epoch, and its float score plus the largest gain any file of the run showed over "
+                 "its own float model plus one test sample is below the best measured less accuracy_tolerance "
+                 "(docs/tune.md); false: every kept folder is built.",
     "tune.ab_rounds": "ABBA rounds a fully trained candidate is timed in against the current best.",
     "tune.profile_runs": "Timed runs per profile of a fully trained candidate (rung 0 takes a quarter).",
     "tune.warm_start": "Continue a survivor's full training from its rung-0 weights instead of from scratch (cheaper; "

@@ -93,6 +93,10 @@ class TuneConfig(StrictModel):
     # (binomial, on the test split): a rung 0 too short to tell folders apart rules none of them out. 0: only
     # keep_fraction.
     keep_within_se: float = Field(2.0, ge=0, le=10)
+    # Rung 1 builds the kept folders most accurate first; a folder whose rung 0 trained every epoch and whose
+    # float score, with the largest gain any file of the run showed over its own float model and one test
+    # sample, is below the best measured (less the tolerance) cannot win, and is not built.
+    race: bool = True
     # Survivor and current best are timed in this many ABBA rounds (alternating processes) before one wins.
     ab_rounds: int = Field(2, ge=1, le=20)
     # Timed runs per profile of a survivor (rung 0 takes a quarter of them).

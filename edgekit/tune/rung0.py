@@ -310,14 +310,18 @@ class Rung0:
             return None
         return round(max(0.0, reference - min(scores)), 6)
 
-    def _eliminate_unmeasured(self, candidate: Candidate, ranked: Optional[Trial], folders: list, keep: int) -> None:
-        """A quantization of a folder rung 0 did not keep, recorded as eliminated (its folder was ranked by
-        `ranked`; it was neither exported nor timed)."""
-        if self._existing("search", 0, candidate) is not None:
+    def _eliminate_unmeasured(self, candidate: Candidate, ranked: Optional[Trial], folders: Optional[list] = None,
+                              keep: int = 0, *, reason: Optional[str] = None) -> None:
+        """A quantization of a folder rung 0 did not keep (or rung 1 dropped: `reason`), recorded as eliminated
+        (its folder was ranked by `ranked`; it was neither exported nor timed)."""
+        existing = self._existing("search", 0, candidate)
+        if existing is not None:
+            if reason is not None:
+                self._eliminate(existing, reason)
             return
-        if ranked is None:
+        if reason is None and ranked is None:
             reason = "rung 0: its build folder has no candidate left that can fit"
-        else:
+        elif reason is None:
             reason = (f"rung 0: not exported; its build folder ranked {folders.index(candidate.build_key) + 1} of "
                       f"{len(folders)} by {ranked.id} ({ranked.candidate.quantization}, accuracy "
                       f"{ranked.accuracy:.4f}); the top {keep} were trained in full")

@@ -58,6 +58,8 @@ class Search(Rung0):
         # build folder -> the quantizations its full build exports (a kept folder's survivors'; the default
         # build's folder: all of the space's)
         self._full_exports: dict[tuple, list[str]] = {}
+        # kept build folder -> why rung 1 does not build it (tune.race), or None: it is built; decided once
+        self._raced: dict[tuple, Optional[str]] = {}
 
     def run(self) -> Stopped:
         """Search until done or stopped; returns why it ended (done, budget or trials)."""
@@ -75,8 +77,9 @@ class Search(Rung0):
                 self._rung1(candidate, parent=None, skipped=SKIPPED_DEFAULT)
             for candidate, _ in survivors:  # a kept folder exports what its survivors need, once for all of them
                 self._full_exports.setdefault(candidate.build_key, []).append(candidate.quantization)
-            for candidate, parent in survivors:
-                self._rung1(candidate, parent=parent, skipped=skipped)
+            for candidate, parent in survivors:  # most accurate first: the best measured rises early
+                if not self._raced_out(candidate, parent):
+                    self._rung1(candidate, parent=parent, skipped=skipped)
         except Stop as stop:
             console.info(f"tune: stopped by the {'time budget' if stop.reason is Stopped.BUDGET else 'trial limit'}; "
                          f"choosing from the {sum(t.status != TrialStatus.PENDING for t in self.trials.values())} "
@@ -184,6 +187,63 @@ class Search(Rung0):
             self._finish(trial)
         if trial.extra.get("became_best"):
             self.best = trial
+
+    def _raced_out(self, candidate: Candidate, parent: Optional[Trial]) -> bool:
+        """Whether rung 1 drops `candidate` without building its folder, because the folder cannot beat the best
+        measured (tune.race; decided at the folder's first survivor, against the best then); its rung-0 trial
+        (or, for a quantization rung 0 did not rank, a trial of its own) says why."""
+        key = candidate.build_key
+        if key not in self._raced:
+            self._raced[key] = self._cannot_win(parent)
+        reason = self._raced[key]
+        if reason is None:
+            return False
+        existing = self._existing("search", 1, candidate)
+        if existing is not None and existing.status != TrialStatus.PENDING:
+            return False  # built by the run this one continues
+        if parent is not None and parent.candidate == candidate:
+            self._eliminate(parent, reason)
+        else:
+            self._eliminate_unmeasured(candidate, parent, reason=reason)
+        return True
+
+    def _cannot_win(self, parent: Optional[Trial]) -> Optional[str]:
+        """Why the build folder ranked by rung-0 trial `parent` cannot beat the best measured, or None.
+
+        Its rung 0 trained every epoch, so its float score is that of the very model its build exports (a pruned
+        one pruned in memory with the prune stage's masks and schedule); what its files can add is what
+        quantization (and QAT, which fine-tunes on) adds over the float model: taken as the largest gain any file
+        of this run showed over its own float model, plus one test sample. Below the best's accuracy less
+        accuracy_tolerance, none of its files can become the best (more accurate, or as accurate and faster)."""
+        best = self.best
+        if (not self.settings.race or parent is None or best is None or best.accuracy is None
+                or parent.accuracy is None or parent.epochs < self.full_epochs):
+            return None
+        samples = (parent.extra.get("ranked_in_memory") or {}).get("test_samples")
+        if not samples:
+            return None
+        gain = self._largest_gain()
+        reach = parent.accuracy + gain + 1.0 / samples
+        need = best.accuracy - self.settings.accuracy_tolerance
+        if reach >= need:
+            return None
+        return (f"rung 1: not built: its float model scored {parent.accuracy:.4f} at rung 0 ({parent.id}, every "
+                f"epoch: the model its build exports{', before QAT' if self.builder_qat else ''}); with the largest "
+                f"gain a file of this run showed over its own float model ({gain:.4f}) and one test sample "
+                f"({1.0 / samples:.4f}) it reaches {reach:.4f} < {best.id}'s {best.accuracy:.4f} - "
+                f"tune.accuracy_tolerance: it cannot become the best (tune.race)")
+
+    def _largest_gain(self) -> float:
+        """The most accuracy a file built in this run gained over its own build's float model (0 when none
+        gained): the default build's files, and every fully trained trial's (`build_gate`)."""
+        gains = [0.0]
+        baseline = self.baseline.extra if self.baseline is not None else {}
+        if baseline.get("float_accuracy") is not None:
+            gains += [score - baseline["float_accuracy"] for score in (baseline.get("artifact_accuracy") or {}).values()
+                      if score is not None]
+        gains += [-trial.extra["build_gate"]["drop"] for trial in self.trials.values()
+                  if trial.rung >= 1 and trial.status == TrialStatus.MEASURED and trial.extra.get("build_gate")]
+        return round(max(gains), 6)
 
     def _default_files(self) -> dict[str, Path]:
         """The default build's files by quantization (its structure, trained: the probe times them instead of

@@ -25,6 +25,7 @@ tune:
   max_latency_ms: 1000
   profile_runs: 10
   keep_within_se: 0  # the top quarter alone: both pruned folders, ranked on the same full training, are close
+  race: false  # the kept folder is built in full even where it cannot beat the default build (rung 1's flow)
   space: {width: [0.5], sparsity: [0, 0.5, 0.75], quantization: [float16, int8], threads: [1]}
 """
 

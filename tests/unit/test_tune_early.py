@@ -135,11 +135,13 @@ class CountingTimer:
 
 
 def _search(tmp_path, *, max_trials=None, threads=(1, 2), full_epochs=12, warm_start=False, keep_fraction=0.25,
-            keep_within_se=2.0):
+            keep_within_se=2.0, race=False):
+    """A search over widths 0.5 and 1.0, sparsities 0 and 0.5, float32 and int8 (race off unless asked: these
+    tests are about which folders rung 0 keeps, and CountingBuilder's kept folder cannot beat the default)."""
     space = SearchSpace([0.5, 1.0], [None], [0.0, 0.5], ["float32", "int8"], ["float32"], list(threads))
     builder, timer = CountingBuilder(tmp_path / "builds"), CountingTimer()
     search = Search(settings=TuneConfig(warm_start=warm_start, keep_fraction=keep_fraction,
-                                        keep_within_se=keep_within_se),
+                                        keep_within_se=keep_within_se, race=race),
                     constraints=Constraints(max_bytes=100_000), space=space,
                     default=_candidate(), builder=builder, timer=timer, store=TuneStore(tmp_path), trials={},
                     full_epochs=full_epochs, limits=Limits(None, max_trials, 0.0), on_trial=lambda: None, sizes_scale=True)
@@ -485,6 +487,28 @@ def test_a_structure_whose_weights_cannot_fit_is_not_exported(tmp_path):
     again = Probe(builder, timer, tmp_path / "probe.json")
     again.load()
     assert again.weights == probe.weights
+
+
+def test_rung1_drops_a_kept_folder_that_cannot_beat_the_best(tmp_path):
+    search, builder, timer = _search(tmp_path, race=True)
+    assert search.run() is Stopped.DONE
+    # w1 sparse 0.5 was kept by rung 0 (every epoch: the default build's training), but its float model scored
+    # 0.87 and the default build's int8 file 0.90: with no gain from quantization seen, it cannot win
+    assert [(w, s, q) for w, s, short, q in builder.exported if not short] == [(1.0, 0.0, ("float32", "int8"))]
+    dropped = [t for t in search.trials.values() if (t.reason or "").startswith("rung 1: not built")]
+    assert sorted((t.candidate.sparsity, t.candidate.threads, t.rung) for t in dropped) == [(0.5, 1, 0), (0.5, 2, 0)]
+    assert all(t.status is TrialStatus.ELIMINATED for t in dropped)
+    assert dropped[0].reason.endswith("(0.0000) and one test sample (0.0025) it reaches 0.8725 < t0000's 0.9000 - "
+                                      "tune.accuracy_tolerance: it cannot become the best (tune.race)")
+    assert not [t for t in search.trials.values() if t.rung == 1 and t.candidate.sparsity == 0.5]
+    # a run where a file gained over its float model: the default build's int8 0.05 over 0.85; the folder may
+    # win after all, and is built
+    again, builder, _ = _search(tmp_path / "gain", race=True)
+    builder.float_accuracy = 0.85
+    builder.loaded = SimpleNamespace(config=SimpleNamespace(evaluate=SimpleNamespace(max_accuracy_drop=0.1)))
+    again.run()
+    assert (1.0, 0.5, False, ("int8",)) in builder.exported
+    assert not [t for t in again.trials.values() if (t.reason or "").startswith("rung 1: not built")]
 
 
 def test_a_survivor_that_cannot_win_is_profiled_once_alone(tmp_path):
