@@ -97,8 +97,8 @@ def at_least_as_large(candidate: Candidate, fact: SizeFact, *, scales_with_knobs
 
 def is_exact(candidate: Candidate, fact: SizeFact) -> bool:
     """The fact is the candidate's own file size (same model and quantization; int8-mixed never is)."""
-    return (fact.basis is None and candidate.quantization == fact.quantization != MIXED_INT8 and candidate.width == fact.width
-            and candidate.input_size == fact.input_size)
+    return (fact.basis is None and candidate.quantization == fact.quantization != MIXED_INT8
+            and candidate.width == fact.width and candidate.input_size == fact.input_size)
 
 
 def bytes_miss(candidate: Candidate, facts: Iterable[SizeFact], max_bytes: Optional[int], *,
