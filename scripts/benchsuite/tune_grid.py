@@ -78,7 +78,7 @@ def run_grid(config_path: Path, grid_dir: Path, target_name: str = "host", devic
         rows.append({**row, "accuracy": artifact.accuracy, "bytes": artifact.bytes, "p90_ms": round(timing.p90, 4),
                      "p50_ms": round(timing.p50, 4), "peak_memory_mb": timing.peak_memory_mb,
                      "train_seconds": built.train_seconds, "fits": not misses,
-                     "misses": [miss.describe() for miss in misses]})
+                     "misses": [miss.describe() for miss in misses], "artifact": str(artifact.path)})
     chosen = choose(rows, settings.accuracy_tolerance)
     return {"wall_s": round(time.perf_counter() - started, 1), "candidates": len(candidates), "rows": rows,
             "chosen": chosen["candidate"] if chosen else None, "reference_accuracy": reference,

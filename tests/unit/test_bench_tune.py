@@ -78,6 +78,17 @@ def test_tunes_pick_against_the_grids():
     close = tune.compare(tune_run(rows[1], 40.0), grid)  # 0.003 less accurate, p90 6.7 % slower: noise
     assert (close["pick"], close["pick_ok"], close["ratio_ok"]) == ("as good", True, False)
     assert tune.compare(tune_run(rows[2], 30.0), grid)["pick"] == "worse"
+    # the same accuracy, 20 % slower in the grid's own profiles, as fast in the referee's same rounds: as good;
+    # and a referee that times it 20 % slower makes it worse
+    slower = {**rows[0], "candidate": {**rows[0]["candidate"], "threads": 2}, "p90_ms": 0.036}
+    with_slower = {**grid, "rows": [*rows, slower]}
+    assert tune.compare(tune_run(slower, 30.0), with_slower)["pick"] == "worse"
+    refereed = tune.compare(tune_run(slower, 30.0), with_slower,
+                            {"rounds": 4, "tune_p90_ms": 0.031, "grid_p90_ms": 0.030})
+    assert refereed["pick_ok"] and refereed["pick"] == ("as good (p90 0.031 against 0.03 ms in 4 referee rounds; the "
+                                                        "grid's own profiles: 0.036 against 0.03)")
+    assert not tune.compare(tune_run(slower, 30.0), with_slower,
+                            {"rounds": 4, "tune_p90_ms": 0.036, "grid_p90_ms": 0.030})["pick_ok"]
     assert tune.compare(tune_run(None, 30.0), grid)["pick"] == "tune found nothing"
     missing = {**rows[2], "fits": False, "misses": ["accuracy drop 0.16 > 0.05"]}
     nothing = tune.compare(tune_run(None, 30.0), {**grid, "rows": [missing], "chosen": None})
