@@ -150,8 +150,13 @@ def measure_sparsity(model, layer_names: list[str] | None = None) -> dict[str, A
     return {"overall": zeros / total if total else 0.0, "layers": per_layer, "weights": total}
 
 
+def weight_name(weight) -> str:
+    """A variable's own name within its layer: "kernel" for "conv1/kernel:0"."""
+    return weight.name.split("/")[-1].split(":")[0]
+
+
 def _kernel(layer):
     for weight in layer.weights:
-        if weight.name.split("/")[-1].split(":")[0] in ("kernel", "depthwise_kernel"):
+        if weight_name(weight) in ("kernel", "depthwise_kernel"):
             return weight.numpy()
     return None

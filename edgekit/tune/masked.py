@@ -173,11 +173,11 @@ class MaskedPruning:
             variable.assign(np.zeros(variable.shape, dtype=variable.dtype.as_numpy_dtype))
 
     def _fine_tune(self, prune: PruneConfig, names: list[str], epochs: int) -> None:
-        from edgekit.pipeline.prune import pruning_steps
+        from edgekit.pipeline.prune import pruning_steps, weight_name
         from edgekit.pipeline.training import draws_random_numbers, fit
 
         kernels = [weight for layer in self._model.layers if layer.name in names for weight in layer.weights
-                   if weight.name.split("/")[-1].split(":")[0] in KERNEL_NAMES]
+                   if weight_name(weight) in KERNEL_NAMES]
         steps = pruning_steps(self.data.size("train"), self.ctx.config.train.batch_size, epochs)
         callback = _mask_callback(kernels, prune, steps)
         fit(self._model, self.data, epochs=epochs, batch_size=self.ctx.config.train.batch_size,

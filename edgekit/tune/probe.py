@@ -57,9 +57,11 @@ UNTRAINED = "the untrained model"
 
 def kernel_weights(model) -> int:
     """How many kernel weights `model` has (each variable once, nested models included)."""
+    from edgekit.pipeline.prune import weight_name
+
     seen, count = set(), 0
     for weight in model.weights:
-        if id(weight) in seen or weight.name.split("/")[-1].split(":")[0] not in KERNEL_WEIGHTS:
+        if id(weight) in seen or weight_name(weight) not in KERNEL_WEIGHTS:
             continue
         seen.add(id(weight))
         count += int(weight.shape.num_elements() or 0)
@@ -123,6 +125,12 @@ def structure_key(structure: Structure) -> str:
     return f"{width}/{size}"
 
 
+def parse_structure_key(key: str) -> tuple[Optional[float], Optional[int]]:
+    """(width, input size) of a structure_key (or of the start of a fact_key)."""
+    width, size = key.split("/")[:2]
+    return None if width == "-" else float(width), None if size == "-" else int(size)
+
+
 def fact_key(structure: Structure, quantization: str, threads: int) -> str:
     return f"{structure_key(structure)}/{quantization}/{threads}"
 
@@ -174,9 +182,7 @@ class Probe:
         """The counted structures' least file sizes, as facts for edgekit.tune.early's bounds."""
         facts = []
         for key, count in self.weights.items():
-            width, size = key.split("/")
-            facts += weight_facts(None if width == "-" else float(width), None if size == "-" else int(size), count,
-                                  UNTRAINED)
+            facts += weight_facts(*parse_structure_key(key), count, UNTRAINED)
         return facts
 
     def run(self, candidates: list[Candidate], default_files: Optional[dict[str, Path]] = None) -> None:
@@ -242,9 +248,8 @@ class Probe:
         for key, fact in self.facts.items():
             width, size, quantization, _ = key.split("/")
             scale = INT8_BYTES_MARGIN if quantization == "int8" else 1.0
-            facts[(width, size, quantization)] = SizeFact(
-                None if width == "-" else float(width), None if size == "-" else int(size), quantization,
-                int(fact.bytes / scale), "the probe")
+            facts[(width, size, quantization)] = SizeFact(*parse_structure_key(key), quantization,
+                                                          int(fact.bytes / scale), "the probe")
         return list(facts.values())
 
     def latency_miss(self, candidate: Candidate, max_latency_ms: Optional[float]) -> Optional[EarlyMiss]:
